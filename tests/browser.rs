@@ -373,10 +373,15 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     wait_state(&bob, "connected").await;
     wait_present(&alice, "#members li[data-user=bob]").await;
     wait_present(&bob, "#members li[data-user=alice]").await;
-    wait_present(&bob, "#rooms li.joined[data-room=e2e]").await;
     send_message(&alice, "still here?").await;
     wait_message(&bob, "alice", "still here?").await;
+    send_message(&bob, "yes, back").await;
+    wait_message(&alice, "bob", "yes, back").await;
     screenshot(&bob, "after-restart.png").await;
+    // The other room was rejoined too (members are only known again after a rejoin).
+    click(&bob, "#rooms li[data-room=e2e]").await;
+    wait_text(&bob, "#room-title", |t| t == "# e2e").await;
+    wait_present(&bob, "#members li[data-user=alice]").await;
 
     // The phone layout, for a person to look at.
     bob.set_window_size(390, 780).await.expect("resize");
