@@ -361,6 +361,47 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     join(&bob, "vault", "s3cret").await;
     wait_text(&bob, "#room-title", |t| t == "# vault").await;
     wait_present(&alice, "#members li[data-user=bob]").await;
+    send_message(&alice, "welcome to the vault").await;
+    wait_message(&bob, "alice", "welcome to the vault").await;
+
+    // Bob's connection drops (closed from inside his page, with its automatic
+    // reconnect held back) while alice sends more than the room's history keeps.
+    // On reconnect his page asks for what it missed with `since` and marks the gap.
+    js(&bob, "S.quit = true; S.ws.close();", vec![]).await;
+    wait_state(&bob, "offline").await;
+    let enter = char::from(Key::Enter);
+    let sent = Config::default().history + 8;
+    let burst: String = (1..=sent).map(|i| format!("missed {i}{enter}")).collect();
+    type_into(&alice, "#input", &burst).await;
+    let last = format!("missed {sent}");
+    wait_message(&alice, "alice", &last).await;
+    js(&bob, "connect();", vec![]).await;
+    wait_state(&bob, "connected").await;
+    wait_message(&bob, "alice", &last).await;
+    wait_present(&bob, "#messages .sys.gap").await;
+    let seen = js(
+        &bob,
+        "return [...document.querySelectorAll('#messages .msg .text')].map(e => e.textContent)",
+        vec![],
+    )
+    .await;
+    let seen: Vec<&str> = seen
+        .as_array()
+        .expect("texts")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        seen.iter()
+            .filter(|t| **t == "welcome to the vault")
+            .count(),
+        1,
+        "{seen:?}"
+    );
+    assert!(
+        !seen.contains(&"missed 1"),
+        "older than the history kept: {seen:?}"
+    );
 
     // The server restarts on the same port: both pages reconnect by themselves,
     // rejoin their rooms (the password one too) and chat on.
