@@ -237,24 +237,21 @@ impl Hub {
             return;
         };
         let request = match protocol::parse(text) {
-            Ok(request) => request,
-            Err(rejection) => {
-                let (code, reference) = match verdict {
-                    Verdict::Pass => (rejection.problem.code(), rejection.reference),
-                    _ => (ErrorCode::RateLimited, None),
-                };
+            Ok(request) if verdict == Verdict::Pass => request,
+            Ok(request) => return self.limited(client, verdict, request.reference, out),
+            Err(rejection) if verdict == Verdict::Pass => {
+                let problem = &rejection.problem;
+                let reference = rejection.reference;
                 return error(
                     out,
                     client,
-                    code,
-                    format_args!("{}", rejection.problem),
+                    problem.code(),
+                    format_args!("{problem}"),
                     reference,
                 );
             }
+            Err(rejection) => return self.limited(client, verdict, rejection.reference, out),
         };
-        if verdict != Verdict::Pass {
-            return self.limited(now, client, verdict, request.reference, out);
-        }
         match self.dispatch(now, client, &request.action, out) {
             Ok(()) => {
                 if let Some(reference) = request.reference {
@@ -285,7 +282,7 @@ impl Hub {
                 format_args!("binary frames are not JSON: send text"),
                 None,
             ),
-            Some(verdict) => self.limited(now, client, verdict, None, out),
+            Some(verdict) => self.limited(client, verdict, None, out),
         }
     }
 
@@ -365,9 +362,9 @@ impl Hub {
         )
     }
 
+    /// Answers a frame over the rate limit, and closes a client past its grace.
     fn limited(
         &mut self,
-        _now: Now,
         client: ClientId,
         verdict: Verdict,
         reference: Option<&str>,
