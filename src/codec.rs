@@ -224,5 +224,9 @@ pub fn encode_close(out: &mut Vec<u8>, code: u16, reason: &str) {
     let mut payload = [0u8; frame::MAX_CONTROL];
     payload[..2].copy_from_slice(&code.to_be_bytes());
     payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
-    encode_frame(out, OpCode::Control(Control::Close), &payload[..2 + reason.len()]);
+    encode_frame(
+        out,
+        OpCode::Control(Control::Close),
+        &payload[..2 + reason.len()],
+    );
 }

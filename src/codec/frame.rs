@@ -27,7 +27,10 @@ pub(super) struct Header {
 pub(super) fn parse_header(buf: &[u8]) -> Option<(Header, usize)> {
     let (&b0, &b1) = (buf.first()?, buf.get(1)?);
     let (len, mut used) = match b1 & 0x7F {
-        126 => (u64::from(u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?)), 4),
+        126 => (
+            u64::from(u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?)),
+            4,
+        ),
         127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?), 10),
         n => (u64::from(n), 2),
     };
@@ -75,7 +78,9 @@ pub(super) fn check_header(
         return Err(CodecError::Protocol("unmasked client frame"));
     };
     if h.rsv {
-        return Err(CodecError::Protocol("reserved bits set without an extension"));
+        return Err(CodecError::Protocol(
+            "reserved bits set without an extension",
+        ));
     }
     match (h.opcode, open) {
         (OpCode::Control(_), _) if !h.fin => {
@@ -111,7 +116,9 @@ pub(super) fn unmask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
     let mut words = buf.chunks_exact_mut(8);
     for word in &mut words {
-        let bytes: [u8; 8] = (&*word).try_into().expect("chunks_exact_mut(8) yields 8 bytes");
+        let bytes: [u8; 8] = (&*word)
+            .try_into()
+            .expect("chunks_exact_mut(8) yields 8 bytes");
         word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ wide).to_ne_bytes());
     }
     for (byte, k) in words.into_remainder().iter_mut().zip(key.iter().cycle()) {

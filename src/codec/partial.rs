@@ -40,7 +40,6 @@ impl Default for Partial {
             message: None,
         }
     }
-
 }
 
 impl Partial {

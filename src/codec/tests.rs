@@ -78,7 +78,9 @@ fn text(s: &str) -> Got {
 
 #[test]
 fn rfc_masked_hello() {
-    let bytes = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    let bytes = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
     assert_eq!(decode(&bytes), (vec![text("Hello")], Ok(())));
     assert_eq!(frame(0x81, b"Hello", KEY), bytes);
 }
@@ -92,12 +94,17 @@ fn rfc_fragmented_hello() {
 
 #[test]
 fn rfc_ping_and_pong() {
-    let pong = [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    let pong = [
+        0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
     let mut bytes = frame(0x89, b"Hello", KEY);
     bytes.extend_from_slice(&pong);
     assert_eq!(
         decode(&bytes),
-        (vec![Got::Ping(b"Hello".to_vec()), Got::Pong(b"Hello".to_vec())], Ok(()))
+        (
+            vec![Got::Ping(b"Hello".to_vec()), Got::Pong(b"Hello".to_vec())],
+            Ok(())
+        )
     );
 }
 
@@ -108,7 +115,11 @@ fn control_frames_interleave_with_fragments() {
     bytes.extend(frame(0x00, &[3], KEY));
     bytes.extend(frame(0x8a, b"p", KEY));
     bytes.extend(frame(0x80, &[4], KEY));
-    let expected = vec![Got::Ping(vec![]), Got::Pong(b"p".to_vec()), Got::Binary(vec![1, 2, 3, 4])];
+    let expected = vec![
+        Got::Ping(vec![]),
+        Got::Pong(b"p".to_vec()),
+        Got::Binary(vec![1, 2, 3, 4]),
+    ];
     assert_eq!(decode(&bytes), (expected, Ok(())));
 }
 
@@ -127,11 +138,16 @@ fn rfc_16_and_64_bit_lengths() {
 
 #[test]
 fn close_frames() {
-    assert_eq!(decode(&frame(0x88, b"", KEY)), (vec![Got::Close(None)], Ok(())));
+    assert_eq!(
+        decode(&frame(0x88, b"", KEY)),
+        (vec![Got::Close(None)], Ok(()))
+    );
     let bytes = frame(0x88, &close_payload(1000, "bye é".as_bytes()), KEY);
     let expected = Got::Close(Some((1000, "bye é".to_owned())));
     assert_eq!(decode(&bytes), (vec![expected], Ok(())));
-    for code in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999] {
+    for code in [
+        1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
+    ] {
         let bytes = frame(0x88, &close_payload(code, b""), KEY);
         let expected = Got::Close(Some((code, String::new())));
         assert_eq!(decode(&bytes), (vec![expected], Ok(())), "code {code}");
@@ -143,7 +159,11 @@ fn assert_rejected(bytes: &[u8], max: usize, err: CodecError, code: u16) {
     let (got, result) = decode_chunks(&[bytes], max);
     assert_eq!(got, vec![], "{bytes:02x?}");
     let e = result.expect_err("must be rejected");
-    assert_eq!(std::mem::discriminant(&e), std::mem::discriminant(&err), "{bytes:02x?}: {e:?}");
+    assert_eq!(
+        std::mem::discriminant(&e),
+        std::mem::discriminant(&err),
+        "{bytes:02x?}: {e:?}"
+    );
     assert_eq!(e.close_code(), code);
 }
 
@@ -151,7 +171,12 @@ const PROTOCOL: CodecError = CodecError::Protocol("");
 
 #[test]
 fn rejects_unmasked_frames() {
-    assert_rejected(&[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f], MAX, PROTOCOL, 1002);
+    assert_rejected(
+        &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f],
+        MAX,
+        PROTOCOL,
+        1002,
+    );
     // Detected from the header alone, before the payload arrives.
     assert_rejected(&[0x82, 0x7E, 0x01, 0x00], MAX, PROTOCOL, 1002);
 }
@@ -207,7 +232,11 @@ fn rejects_invalid_utf8() {
     bytes.extend(frame(0x80, b"", KEY));
     let (got, result) = decode(&bytes);
     assert_eq!(got, vec![]);
-    assert_eq!(result, Err(utf8), "a message must not end inside a character");
+    assert_eq!(
+        result,
+        Err(utf8),
+        "a message must not end inside a character"
+    );
     // ...and is accepted when completed there.
     let mut bytes = frame(0x01, b"\xce", KEY);
     bytes.extend(frame(0x00, b"\xba\xe1", KEY));
@@ -219,13 +248,18 @@ fn rejects_invalid_utf8() {
     bytes.extend(frame(0x00, b"A", KEY));
     assert_rejected(&bytes, MAX, utf8, 1007);
     // Binary is not checked.
-    assert_eq!(decode(&frame(0x82, b"\xff", KEY)), (vec![Got::Binary(vec![0xff])], Ok(())));
+    assert_eq!(
+        decode(&frame(0x82, b"\xff", KEY)),
+        (vec![Got::Binary(vec![0xff])], Ok(()))
+    );
 }
 
 #[test]
 fn rejects_bad_close_payloads() {
     assert_rejected(&frame(0x88, &[0x03], KEY), MAX, PROTOCOL, 1002);
-    for code in [0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 2000, 2999, 5000, 65535] {
+    for code in [
+        0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 2000, 2999, 5000, 65535,
+    ] {
         let bytes = frame(0x88, &close_payload(code, b""), KEY);
         assert_rejected(&bytes, MAX, PROTOCOL, 1002);
     }
@@ -238,7 +272,12 @@ fn rejects_too_big_from_the_header() {
     let too_big = CodecError::TooBig;
     // Headers only: the payload never arrives, the limit is enforced anyway.
     assert_rejected(&[0x82, 0xFE, 0x00, 0x0B, 1, 2, 3, 4], 10, too_big, 1009);
-    assert_rejected(&[0x81, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4], MAX, too_big, 1009);
+    assert_rejected(
+        &[0x81, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4],
+        MAX,
+        too_big,
+        1009,
+    );
     assert_eq!(decode_chunks(&[&frame(0x82, &[0; 10], KEY)], 10).1, Ok(()));
     // The assembled message counts: 6 + header of 5 more > 10.
     let mut bytes = frame(0x02, &[0; 6], KEY);
@@ -306,11 +345,12 @@ fn idle_state_is_one_pointer_and_buffers_nothing() {
     let mut state = DecodeState::default();
     let mut got = Vec::new();
     let mut buf = bytes.clone();
-    state.decode(&mut buf, MAX, |m| {
-        got.push(Got::from(m));
-        true
-    })
-    .unwrap();
+    state
+        .decode(&mut buf, MAX, |m| {
+            got.push(Got::from(m));
+            true
+        })
+        .unwrap();
     assert_eq!(got, expected);
     assert_eq!(state.buffered(), 0);
 
@@ -330,11 +370,12 @@ fn stops_when_the_callback_says_so() {
     let mut got = Vec::new();
     // Cut inside the fragmented message so there is something to drop.
     let mut buf = bytes[..bytes.len() - 40].to_vec();
-    state.decode(&mut buf, MAX, |m| {
-        got.push(Got::from(m));
-        got.len() < 2
-    })
-    .unwrap();
+    state
+        .decode(&mut buf, MAX, |m| {
+            got.push(Got::from(m));
+            got.len() < 2
+        })
+        .unwrap();
     assert_eq!(got, expected[..2]);
     assert_eq!(state.buffered(), 0);
 }
@@ -358,8 +399,11 @@ fn unmask_matches_the_bytewise_definition() {
         for len in 0..data.len() {
             let mut fast = data[..len].to_vec();
             unmask(&mut fast, key, offset);
-            let slow: Vec<u8> =
-                data[..len].iter().enumerate().map(|(i, b)| b ^ key[(i + offset) % 4]).collect();
+            let slow: Vec<u8> = data[..len]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ key[(i + offset) % 4])
+                .collect();
             assert_eq!(fast, slow, "offset {offset} len {len}");
         }
     }
@@ -413,7 +457,14 @@ fn encodes_close_with_a_truncated_reason() {
 fn encoded_frames_decode_once_masked() {
     // Our own encoder's output, masked the way a client would, decodes back.
     let mut out = Vec::new();
-    encode_frame(&mut out, OpCode::Data(Data::Text), "round trip ✓".as_bytes());
+    encode_frame(
+        &mut out,
+        OpCode::Data(Data::Text),
+        "round trip ✓".as_bytes(),
+    );
     let payload = &out[2..];
-    assert_eq!(decode(&frame(out[0], payload, KEY)), (vec![text("round trip ✓")], Ok(())));
+    assert_eq!(
+        decode(&frame(out[0], payload, KEY)),
+        (vec![text("round trip ✓")], Ok(()))
+    );
 }
