@@ -46,7 +46,10 @@ fn metrics_are_prometheus_text() {
     next_data(&mut a);
     let resp = http(server.addr, &get("/metrics"));
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    assert!(resp.contains("# TYPE loopcast_connections gauge\nloopcast_connections 1\n"), "{resp}");
+    assert!(
+        resp.contains("# TYPE loopcast_connections gauge\nloopcast_connections 1\n"),
+        "{resp}"
+    );
     assert!(resp.contains("loopcast_messages_in_total 1\n"), "{resp}");
     assert!(resp.contains("loopcast_messages_out_total 1\n"), "{resp}");
 }
@@ -57,7 +60,10 @@ fn unknown_path_is_404_and_wrong_method_is_405() {
     assert!(http(server.addr, &get("/nope")).starts_with("HTTP/1.1 404"));
     let resp = http(server.addr, "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert!(resp.starts_with("HTTP/1.1 405"), "{resp}");
-    let resp = http(server.addr, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    let resp = http(
+        server.addr,
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+    );
     assert!(resp.starts_with("HTTP/1.1 405"), "{resp}");
 }
 
@@ -85,8 +91,14 @@ fn request_head_dribbled_byte_by_byte_still_upgrades() {
     }
     let mut rest = Vec::new();
     let head = read_head(&mut s, &mut rest);
-    assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{head}");
-    assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+        "{head}"
+    );
     s.write_all(&frame(true, 1, b"ok")).unwrap();
     assert_eq!(read_frame(&mut s, &mut rest).unwrap().payload, b"ok");
 }
@@ -94,12 +106,16 @@ fn request_head_dribbled_byte_by_byte_still_upgrades() {
 #[test]
 fn oversized_head_gets_431() {
     let server = TestServer::start();
-    let big = format!("GET / HTTP/1.1\r\nHost: t\r\nX-Pad: {}\r\n\r\n", "a".repeat(9000));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
     let resp = http(server.addr, &big);
     assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
     // Also when the head never ends.
     let mut s = raw(server.addr);
-    s.write_all(format!("GET / HTTP/1.1\r\nX-Pad: {}", "a".repeat(9000)).as_bytes()).unwrap();
+    s.write_all(format!("GET / HTTP/1.1\r\nX-Pad: {}", "a".repeat(9000)).as_bytes())
+        .unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 431"));

@@ -108,7 +108,11 @@ pub fn read_head(s: &mut TcpStream, rest: &mut Vec<u8>) -> String {
             return head;
         }
         let n = s.read(&mut buf).expect("read head");
-        assert!(n > 0, "EOF before response head; got {:?}", String::from_utf8_lossy(rest));
+        assert!(
+            n > 0,
+            "EOF before response head; got {:?}",
+            String::from_utf8_lossy(rest)
+        );
         rest.extend_from_slice(&buf[..n]);
     }
 }
@@ -173,8 +177,14 @@ fn parse_server_frame(b: &[u8]) -> Option<(Frame, usize)> {
     }
     assert_eq!(b[1] & 0x80, 0, "server frames must not be masked");
     let (len, at) = match b[1] & 0x7f {
-        126 => (u16::from_be_bytes(b.get(2..4)?.try_into().ok()?) as usize, 4),
-        127 => (u64::from_be_bytes(b.get(2..10)?.try_into().ok()?) as usize, 10),
+        126 => (
+            u16::from_be_bytes(b.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(b.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
         n => (n as usize, 2),
     };
     let payload = b.get(at..at + len)?.to_vec();
@@ -192,7 +202,8 @@ fn parse_server_frame(b: &[u8]) -> Option<(Frame, usize)> {
 pub fn read_close_code(s: &mut TcpStream, rest: &mut Vec<u8>) -> Option<u16> {
     while let Some(f) = read_frame(s, rest) {
         if f.opcode == 8 {
-            return (f.payload.len() >= 2).then(|| u16::from_be_bytes([f.payload[0], f.payload[1]]));
+            return (f.payload.len() >= 2)
+                .then(|| u16::from_be_bytes([f.payload[0], f.payload[1]]));
         }
     }
     None
