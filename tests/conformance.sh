@@ -9,7 +9,8 @@ SUITE="${LOOPCAST_CONFORMANCE:-$(cd .. && pwd)/shared/conformance}"
 cargo build --release --quiet
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 LOG="target/conformance-server.log"
-./target/release/loopcast --listen "127.0.0.1:$PORT" --log-level warn >"$LOG" 2>&1 &
+# Cases 9.* send messages of up to 16 MiB, beyond the 64 KiB default.
+./target/release/loopcast --listen "127.0.0.1:$PORT" --log-level warn --max-message 16MiB --max-pending 64MiB >"$LOG" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 50); do

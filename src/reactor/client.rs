@@ -154,7 +154,7 @@ impl Conns {
                 "client {key}: {} bytes pending, closing as slow consumer",
                 c.pending()
             );
-            self.close(key, 1013, "slow consumer");
+            self.close_slow(key);
             return;
         }
         if c.out.capacity() == 0
@@ -181,21 +181,23 @@ impl Conns {
         }
     }
 
-    /// Starts closing an open WebSocket: sends a close frame after the frame in flight.
-    /// Unsent whole frames are dropped, so a slow consumer learns why at once.
+    /// Starts closing an open WebSocket: the close frame follows everything queued.
     pub fn close(&mut self, key: usize, code: u16, reason: &str) {
-        let Some(c) = self.slab.get_mut(key) else {
-            return;
-        };
+        let Some(c) = self.slab.get_mut(key) else { return };
         if !c.is_open() {
             return;
         }
+        codec::encode_close(&mut c.out, code, reason);
+        self.enter_closing(key);
+    }
+
+    /// Closes a slow consumer with 1013 right after the frame in flight: unsent whole
+    /// frames are dropped, so it learns why at once instead of after its backlog.
+    fn close_slow(&mut self, key: usize) {
+        let c = &mut self.slab[key];
         let keep = frame_boundary_after(&c.out, c.sent);
         c.out.truncate(keep);
-        let mut frame = Vec::with_capacity(4 + reason.len());
-        codec::encode_close(&mut frame, code, reason);
-        c.out.extend_from_slice(&frame);
-        self.enter_closing(key);
+        self.close(key, 1013, "slow consumer");
     }
 
     /// Moves a client to the Closing phase (its output is flushed, then FIN, then dropped).
