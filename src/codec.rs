@@ -13,9 +13,7 @@ mod tests;
 
 use frame::{check_header, control_message, parse_header, unmask};
 use partial::{Assembly, Partial};
-use tungstenite::protocol::frame::coding::{Control, Data};
-
-pub use tungstenite::protocol::frame::coding::OpCode;
+pub use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 /// Why a connection must be closed, carrying the close code we send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,7 +218,12 @@ pub fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
 /// Appends a close frame with `code` and `reason` (truncated to fit 125 bytes) to `out`.
 /// The reason is cut at a character boundary so that it stays valid UTF-8.
 pub fn encode_close(out: &mut Vec<u8>, code: u16, reason: &str) {
-    let reason = &reason[..reason.floor_char_boundary(frame::MAX_CONTROL - 2)];
+    // What str::floor_char_boundary does, without needing Rust 1.91.
+    let mut end = reason.len().min(frame::MAX_CONTROL - 2);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let reason = &reason[..end];
     let mut payload = [0u8; frame::MAX_CONTROL];
     payload[..2].copy_from_slice(&code.to_be_bytes());
     payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());

@@ -76,8 +76,7 @@ impl Partial {
     /// Starts a checked frame of `len` bytes whose payload will arrive later.
     pub fn start_frame(&mut self, h: &Header, len: usize, mask: [u8; 4]) {
         if let OpCode::Data(kind) = h.opcode {
-            let message = self.message.get_or_insert_with(|| Assembly::new(kind));
-            message.reserve(len);
+            self.message.get_or_insert_with(|| Assembly::new(kind));
         }
         self.frame = Some(Pending {
             opcode: h.opcode,
@@ -102,7 +101,10 @@ impl Partial {
             (OpCode::Control(_), _) => {
                 self.control[f.received..f.received + n].copy_from_slice(chunk);
             }
-            (OpCode::Data(_), Some(message)) => message.push(chunk, last && f.fin)?,
+            (OpCode::Data(_), Some(message)) => {
+                message.make_room(n, f.remaining);
+                message.push(chunk, last && f.fin)?;
+            }
             (OpCode::Data(_), None) => return Err(CodecError::Protocol("data frame lost")),
         }
         f.received += n;
@@ -183,10 +185,24 @@ impl Assembly {
         }
     }
 
-    fn reserve(&mut self, additional: usize) {
+    /// Makes room for `n` more bytes of a frame that has `frame_left` bytes to
+    /// go (`n` included). Grows by doubling, as `Vec` would, but never past the
+    /// end of the frame, and never to the length the header claims before the
+    /// bytes arrive: a peer that trickles a large frame costs what it sent.
+    fn make_room(&mut self, n: usize, frame_left: usize) {
+        let (len, cap) = match self {
+            Assembly::Text(t) => (t.text.len(), t.text.capacity()),
+            Assembly::Binary(b) => (b.len(), b.capacity()),
+        };
+        // A character carried over from the last chunk lands in the text too.
+        let n = n + 4;
+        if cap - len >= n {
+            return;
+        }
+        let additional = n.max(cap).min(frame_left + 4);
         match self {
-            Assembly::Text(t) => t.text.reserve(additional),
-            Assembly::Binary(b) => b.reserve(additional),
+            Assembly::Text(t) => t.text.reserve_exact(additional),
+            Assembly::Binary(b) => b.reserve_exact(additional),
         }
     }
 

@@ -468,3 +468,28 @@ fn encoded_frames_decode_once_masked() {
         (vec![text("round trip ✓")], Ok(()))
     );
 }
+
+#[test]
+fn a_trickled_frame_costs_what_arrived() {
+    let bytes = frame(0x82, &vec![5u8; 60_000], KEY);
+    let mut state = DecodeState::default();
+    let mut head = bytes[..108].to_vec();
+    state.decode(&mut head, MAX, |_| true).unwrap();
+    assert!(
+        state.buffered() < 1024,
+        "claimed length reserved: {}",
+        state.buffered()
+    );
+    let mut got = Vec::new();
+    for chunk in bytes[108..].chunks(1000) {
+        state
+            .decode(&mut chunk.to_vec(), MAX, |m| {
+                got.push(Got::from(m));
+                true
+            })
+            .unwrap();
+        assert!(state.buffered() < 2 * 60_000 + 1024);
+    }
+    assert_eq!(got, vec![Got::Binary(vec![5u8; 60_000])]);
+    assert_eq!(state.buffered(), 0);
+}
