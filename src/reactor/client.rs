@@ -183,7 +183,9 @@ impl Conns {
 
     /// Starts closing an open WebSocket: the close frame follows everything queued.
     pub fn close(&mut self, key: usize, code: u16, reason: &str) {
-        let Some(c) = self.slab.get_mut(key) else { return };
+        let Some(c) = self.slab.get_mut(key) else {
+            return;
+        };
         if !c.is_open() {
             return;
         }

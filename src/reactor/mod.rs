@@ -104,7 +104,8 @@ impl Server {
             hub,
             outbox: Outbox::default(),
             timers: Timers::with_capacity(config.max_connections),
-            read_buf: vec![0; READ_BUF],
+            // Allocated on the first read, so an idle server does not carry it.
+            read_buf: Vec::new(),
             scratch: Vec::with_capacity(4096),
             backlog: Vec::new(),
             started: Instant::now(),
@@ -302,6 +303,9 @@ impl Server {
     /// Reads a client until `WouldBlock` (or its per-turn budget) and feeds every chunk on.
     fn readable(&mut self, key: usize) {
         let mut buf = std::mem::take(&mut self.read_buf);
+        if buf.is_empty() {
+            buf = vec![0; READ_BUF];
+        }
         for _ in 0..READS_PER_TURN {
             let Some(c) = self.conns.slab.get_mut(key) else {
                 break;
