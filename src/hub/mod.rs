@@ -25,7 +25,8 @@
 //! - `members` of a room that does not exist lists nobody; of a password room,
 //!   it needs membership (`forbidden`).
 //! - `typing` needs membership (`not_member`); only changes are forwarded (a
-//!   repeated `true` just renews the 5 s expiry).
+//!   repeated `true` just renews the 5 s expiry). `left` implies "stopped
+//!   typing": no `typing false` is sent for a member who leaves.
 //! - `room` carries `seq` (the room's latest) so a client can resume even
 //!   before any message; a `since` above that seq (the room was recreated)
 //!   returns the whole history with `gap: true`.
@@ -215,7 +216,12 @@ impl Hub {
         out.recipient(client);
         out.commit(mark);
 
-        self.users.entry(user.clone()).or_default().push(client);
+        match self.users.get_mut(&user) {
+            Some(tabs) => tabs.push(client),
+            None => {
+                self.users.insert(user.clone(), vec![client]);
+            }
+        }
         if self.conns.len() <= client.0 {
             self.conns.resize_with(client.0 + 1, || None);
         }

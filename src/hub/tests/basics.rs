@@ -21,6 +21,15 @@ fn welcome_names_the_connection_and_user() {
 }
 
 #[test]
+fn short_ids_are_base36_serials() {
+    use crate::hub::short_id;
+    assert_eq!(&*short_id(1), "c1");
+    assert_eq!(&*short_id(35), "cz");
+    assert_eq!(&*short_id(36), "c10");
+    assert_eq!(&*short_id(u64::MAX), "c3w5e11264sgsf");
+}
+
+#[test]
 fn ids_are_never_reused_even_when_slab_keys_are() {
     let mut sim = Sim::new();
     let mut seen = std::collections::HashSet::new();
