@@ -307,8 +307,15 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     )
     .await;
     assert_eq!(injected, json!(0), "message text created elements");
+    send_message(&alice, "so markup stays text. nice").await;
+    wait_message(&bob, "alice", "so markup stays text. nice").await;
+    // Bob starts a reply: the screenshot shows alice's view with his typing indicator.
+    type_into(&bob, "#input", "see you in the vault").await;
+    wait_text(&alice, "#typing", |t| t.contains("bob is typing")).await;
     screenshot(&alice, "chat.png").await;
     screenshot(&bob, "chat-bob.png").await;
+    type_into(&bob, "#input", &char::from(Key::Enter).to_string()).await;
+    wait_message(&alice, "bob", "see you in the vault").await;
 
     // A private note reaches bob and only bob.
     fill(&alice, "#notify-user", "bob").await;
@@ -426,6 +433,21 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
 
     // The phone layout, for a person to look at.
     bob.set_window_size(390, 780).await.expect("resize");
+    js(
+        &bob,
+        "document.querySelectorAll('.toast button').forEach(b => b.click())",
+        vec![],
+    )
+    .await;
+    wait_for(
+        &bob,
+        "the drawer to slide away",
+        "return document.querySelector('#drawer').getBoundingClientRect().right",
+        vec![],
+        |v| v.as_f64().is_some_and(|x| x <= 0.0),
+    )
+    .await;
+    screenshot(&bob, "phone.png").await;
     click(&bob, "#menu").await;
     wait_for(
         &bob,
