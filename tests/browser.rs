@@ -410,6 +410,27 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
         "older than the history kept: {seen:?}"
     );
 
+    // While bob is away again, the room empties (alice leaves) and is made anew:
+    // its seq starts over below bob's `since`, and his page still shows what it holds.
+    js(&bob, "S.quit = true; S.ws.close();", vec![]).await;
+    wait_state(&bob, "offline").await;
+    click(&alice, "#leave").await;
+    wait_text(&alice, "#room-title", |t| t != "# vault").await;
+    join(&alice, "vault", "").await;
+    wait_text(&alice, "#room-title", |t| t == "# vault").await;
+    send_message(&alice, "a fresh start").await;
+    wait_message(&alice, "alice", "a fresh start").await;
+    js(&bob, "connect();", vec![]).await;
+    wait_message(&bob, "alice", "a fresh start").await;
+    wait_for(
+        &bob,
+        "the note that the room started over",
+        "return [...document.querySelectorAll('#messages .sys')].some(e => e.textContent.includes('started over'))",
+        vec![],
+        |v| v == &json!(true),
+    )
+    .await;
+
     // The server restarts on the same port: both pages reconnect by themselves,
     // rejoin their rooms (the password one too) and chat on.
     let addr = server.addr;
