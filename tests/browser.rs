@@ -229,6 +229,13 @@ async fn wait_state(c: &Client, state: &str) {
     wait_present(c, &css).await;
 }
 
+/// Drops the page's connection and holds its reconnect back, as a dead network
+/// would (`S` and `connect` are the page's globals; `connect()` comes back).
+async fn go_offline(c: &Client) {
+    js(c, "S.quit = true; S.ws.close();", vec![]).await;
+    wait_state(c, "offline").await;
+}
+
 async fn log_in(c: &Client, base: &str, name: &str) {
     c.goto(base).await.expect("page did not load");
     fill(c, "#name", name).await;
@@ -374,8 +381,7 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     // Bob's connection drops (closed from inside his page, with its automatic
     // reconnect held back) while alice sends more than the room's history keeps.
     // On reconnect his page asks for what it missed with `since` and marks the gap.
-    js(&bob, "S.quit = true; S.ws.close();", vec![]).await;
-    wait_state(&bob, "offline").await;
+    go_offline(&bob).await;
     let enter = char::from(Key::Enter);
     let sent = Config::default().history + 8;
     let burst: String = (1..=sent).map(|i| format!("missed {i}{enter}")).collect();
@@ -412,8 +418,7 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
 
     // While bob is away again, the room empties (alice leaves) and is made anew:
     // its seq starts over below bob's `since`, and his page still shows what it holds.
-    js(&bob, "S.quit = true; S.ws.close();", vec![]).await;
-    wait_state(&bob, "offline").await;
+    go_offline(&bob).await;
     click(&alice, "#leave").await;
     wait_text(&alice, "#room-title", |t| t != "# vault").await;
     join(&alice, "vault", "").await;
