@@ -13,6 +13,11 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
+if ! command -v apt-get >/dev/null; then
+    echo "install-browser.sh: needs apt-get (Debian or Ubuntu); install chromium and chromedriver by hand" >&2
+    exit 1
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends chromium chromium-driver fonts-dejavu-core
