@@ -14,7 +14,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 if ! command -v apt-get >/dev/null; then
-    echo "install-browser.sh: needs apt-get (Debian or Ubuntu); install chromium and chromedriver by hand" >&2
+    echo "install-browser.sh: needs apt-get (Debian); install chromium and chromedriver by hand" >&2
     exit 1
 fi
 
