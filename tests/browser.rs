@@ -10,7 +10,7 @@
 //! `LOOPCAST_REQUIRE_BROWSER` is set (CI sets it after `tests/install-browser.sh`).
 //! A screenshot of the two-user chat lands in `target/e2e/chat.png` for a person to look at.
 
-use std::io;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -496,7 +496,9 @@ async fn two_users_chat_in_a_real_browser() {
         if std::env::var_os("LOOPCAST_REQUIRE_BROWSER").is_some() {
             panic!("LOOPCAST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing");
         }
-        eprintln!(
+        // Straight to stderr: the test harness would swallow eprintln! of a passing test.
+        let _ = writeln!(
+            io::stderr(),
             "SKIPPED browser e2e test: {CHROMIUM} or {CHROMEDRIVER} is missing \
              (run `sudo bash tests/install-browser.sh`; set LOOPCAST_REQUIRE_BROWSER=1 to fail instead)"
         );
