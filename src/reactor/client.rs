@@ -16,9 +16,9 @@ use crate::timers::Millis;
 pub const FIRST_CLIENT: usize = 3;
 
 /// Drained write buffers kept for reuse, so a busy turn does not malloc per client.
-const SPARE_BUFFERS: usize = 256;
+const SPARE_BUFFERS: usize = 128;
 /// Buffers that grew past this are freed rather than kept as spares.
-const SPARE_MAX_CAPACITY: usize = 64 * 1024;
+const SPARE_MAX_CAPACITY: usize = 8 * 1024;
 
 /// What the connection is, which decides what its messages do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
