@@ -133,6 +133,8 @@ pub struct Hub {
     names: HashMap<Box<str>, RoomKey>,
     /// Typing expiries; entries whose membership is gone are skipped when popped.
     typing: BinaryHeap<Reverse<TypingDeadline>>,
+    /// `typing` entries left by the last sweep of stale ones.
+    typing_compacted: usize,
     /// Source of connection ids and membership tokens; never reused.
     serial: u64,
 }
@@ -187,6 +189,7 @@ impl Hub {
             rooms: Slab::new(),
             names: HashMap::new(),
             typing: BinaryHeap::new(),
+            typing_compacted: 0,
             serial: 0,
         }
     }

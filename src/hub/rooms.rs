@@ -318,6 +318,7 @@ impl Hub {
         value: bool,
         out: &mut Outbox,
     ) -> Result<(), Failure<'r>> {
+        self.compact_typing();
         let conn = self.conns[client.0].as_mut().expect("client is connected");
         let member = self
             .names
@@ -347,6 +348,27 @@ impl Hub {
             self.send_typing(client, key, value, out);
         }
         Ok(())
+    }
+
+    /// Drops expiries of memberships that are gone once they outnumber the rest,
+    /// so connection churn costs memory in proportion to live typers, not to the
+    /// churn rate times the typing timeout. Amortized O(1) per `typing`.
+    fn compact_typing(&mut self) {
+        if self.typing.len() < 1024.max(2 * self.typing_compacted) {
+            return;
+        }
+        let conns = &self.conns;
+        self.typing.retain(|Reverse(d)| {
+            conns
+                .get(d.client.0)
+                .and_then(Option::as_ref)
+                .is_some_and(|c| {
+                    c.rooms
+                        .iter()
+                        .any(|m| m.room == d.room && m.token == d.token)
+                })
+        });
+        self.typing_compacted = self.typing.len();
     }
 
     /// A typing timer fired: clear a stale `true`, or re-arm for a renewed one.
