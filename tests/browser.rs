@@ -269,6 +269,16 @@ async fn wait_message(c: &Client, from: &str, text: &str) {
     .await;
 }
 
+/// Waits for the phone-layout drawer to finish sliding in (`open`) or out.
+async fn wait_drawer(c: &Client, open: bool) {
+    let rect = "const r = document.querySelector('#drawer').getBoundingClientRect(); return [r.left, r.right]";
+    wait_for(c, "the drawer to settle", rect, vec![], |v| {
+        let x = |i: usize| v[i].as_f64().unwrap_or(f64::NAN);
+        if open { x(0) >= 0.0 } else { x(1) <= 0.0 }
+    })
+    .await;
+}
+
 async fn screenshot(c: &Client, name: &str) {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -467,24 +477,10 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
         vec![],
     )
     .await;
-    wait_for(
-        &bob,
-        "the drawer to slide away",
-        "return document.querySelector('#drawer').getBoundingClientRect().right",
-        vec![],
-        |v| v.as_f64().is_some_and(|x| x <= 0.0),
-    )
-    .await;
+    wait_drawer(&bob, false).await;
     screenshot(&bob, "phone.png").await;
     click(&bob, "#menu").await;
-    wait_for(
-        &bob,
-        "the drawer to slide in",
-        "return document.querySelector('#drawer').getBoundingClientRect().left",
-        vec![],
-        |v| v.as_f64().is_some_and(|x| x >= 0.0),
-    )
-    .await;
+    wait_drawer(&bob, true).await;
     screenshot(&bob, "phone-drawer.png").await;
 
     server.stop();
