@@ -9,4 +9,4 @@ if [ -f tests/install-browser.sh ]; then
   # With the browser installed, a missing browser is a failure, not a skip.
   export LOOPCAST_REQUIRE_BROWSER=1
 fi
-cargo test --all-targets --no-fail-fast "$@"
+cargo test --no-fail-fast "$@"
