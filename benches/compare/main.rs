@@ -1,0 +1,206 @@
+//! `cargo bench`: loopcast's /broadcast against tokio-tungstenite and fastwebsockets hubs.
+//!
+//! The driver pins itself to CPU 1 and runs the load generator; each server is a fresh
+//! child process (this binary again, `LOOPCAST_BENCH_ROLE=server:<name>`) pinned to CPU 0.
+//! `cargo bench -- fanout idle` runs only scenarios whose name contains a word given;
+//! `LOOPCAST_BENCH_QUICK=1` makes one short run; `LOOPCAST_BENCH_SERVERS=tokio,fastws`
+//! picks servers. Writes `target/bench-report/report.md` and one SVG per chart.
+#![forbid(unsafe_code)]
+
+mod loadgen;
+mod peers;
+mod procfs;
+mod report;
+mod scenarios;
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use peers::Kind;
+use report::Outcome;
+
+const PINNED_VAR: &str = "LOOPCAST_BENCH_PINNED";
+
+fn main() -> ExitCode {
+    if let Ok(role) = env::var(peers::ROLE_VAR) {
+        return match peers::run_role(&role) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{role}: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let args: Vec<String> = env::args().skip(1).collect();
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs us without it.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("compare: benchmarks run only under `cargo bench`");
+        return ExitCode::SUCCESS;
+    }
+    if env::var_os(PINNED_VAR).is_none() {
+        return repin(&args);
+    }
+    match drive(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compare: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Re-executes the driver under `taskset -c 1` so the generator never shares CPU 0.
+fn repin(args: &[String]) -> ExitCode {
+    let status = env::current_exe().and_then(|exe| {
+        Command::new("taskset")
+            .arg("-c")
+            .arg("1")
+            .arg(exe)
+            .args(args)
+            .env(PINNED_VAR, "1")
+            .status()
+    });
+    match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("compare: cannot run taskset: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_dir() -> PathBuf {
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target")));
+    target.join("bench-report")
+}
+
+fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let filters: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .collect();
+    let quick = env::var("LOOPCAST_BENCH_QUICK").is_ok_and(|v| v != "0");
+    let servers: Vec<Kind> = match env::var("LOOPCAST_BENCH_SERVERS") {
+        Ok(list) => Kind::ALL
+            .into_iter()
+            .filter(|k| list.split(',').any(|w| w.trim() == k.role()))
+            .collect(),
+        Err(_) => Kind::ALL.to_vec(),
+    };
+    let settings = scenarios::Settings::new(quick);
+    let dir = report_dir();
+    fs::create_dir_all(&dir)?;
+
+    let mut md = header(&settings, &servers);
+    for sc in scenarios::ALL {
+        if !filters.is_empty() && !filters.iter().any(|f| sc.name.contains(f)) {
+            continue;
+        }
+        let mut outcomes: Vec<Outcome> = servers
+            .iter()
+            .map(|&kind| Outcome {
+                kind,
+                runs: Vec::new(),
+            })
+            .collect();
+        // Runs interleave the servers so slow drift on the machine hits them alike.
+        for run in 0..settings.runs {
+            for o in &mut outcomes {
+                eprint!("{} {} run {}: ", sc.name, o.kind.label(), run + 1);
+                let r = (sc.run)(&settings, o.kind).map_err(|e| e.to_string());
+                match &r {
+                    Ok(v) => eprintln!("{}", summary(sc, v)),
+                    Err(e) => eprintln!("failed: {e}"),
+                }
+                o.runs.push(r);
+            }
+        }
+        report::section(&mut md, sc, &outcomes, settings.runs);
+        for file in report::charts(&dir, sc, &outcomes)? {
+            let _ = writeln!(md, "![{file}]({file})");
+        }
+        md.push('\n');
+        // Written after every scenario, so a long run leaves a partial report behind.
+        fs::write(dir.join("report.md"), &md)?;
+    }
+    fs::write(dir.join("report.md"), &md)?;
+    println!("{md}");
+    eprintln!("report: {}", dir.join("report.md").display());
+    Ok(())
+}
+
+fn summary(sc: &scenarios::Scenario, v: &[f64]) -> String {
+    sc.metrics
+        .iter()
+        .zip(v)
+        .map(|(m, x)| format!("{}={x:.3}", m.key))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn header(s: &scenarios::Settings, servers: &[Kind]) -> String {
+    let cmd = |c: &str, a: &[&str]| {
+        Command::new(c)
+            .args(a)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let model = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let mut md = String::from("# loopcast vs async WebSocket hubs\n\n");
+    let _ = writeln!(
+        md,
+        "- date: {}",
+        cmd("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+    );
+    let _ = writeln!(
+        md,
+        "- machine: {} CPUs (`nproc`), {model}",
+        cmd("nproc", &[])
+    );
+    let _ = writeln!(
+        md,
+        "- kernel: {}",
+        fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+    );
+    let _ = writeln!(
+        md,
+        "- commit: {}",
+        cmd("git", &["rev-parse", "--short", "HEAD"])
+    );
+    let _ = writeln!(
+        md,
+        "- servers: {}; each a fresh process per run, pinned to CPU 0; generator pinned to CPU 1",
+        servers
+            .iter()
+            .map(|k| k.label())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        md,
+        "- runs: {} per scenario per server (medians), warm-up {:?}, window {:?}, churn {:?}",
+        s.runs, s.warmup, s.window, s.churn
+    );
+    md.push_str(
+        "- server CPU: sum of /proc/PID/task/*/schedstat over the window; RSS and VmHWM \
+         from /proc/PID/status; latency = receive time - send time stamped in the payload\n\n",
+    );
+    md
+}
