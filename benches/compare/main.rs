@@ -99,6 +99,7 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     fs::create_dir_all(&dir)?;
 
     let mut md = header(&settings, &servers);
+    let mut all = Vec::new();
     for sc in scenarios::ALL {
         if !filters.is_empty() && !filters.iter().any(|f| sc.name.contains(f)) {
             continue;
@@ -129,7 +130,9 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         md.push('\n');
         // Written after every scenario, so a long run leaves a partial report behind.
         fs::write(dir.join("report.md"), &md)?;
+        all.push((sc, outcomes));
     }
+    report::targets(&mut md, &all);
     fs::write(dir.join("report.md"), &md)?;
     println!("{md}");
     eprintln!("report: {}", dir.join("report.md").display());

@@ -216,3 +216,91 @@ fn bar_chart(
     root.present()?;
     Ok(true)
 }
+
+/// Median of metric `key` of scenario `name` for server `kind`, if measured.
+fn median_of(all: &[(&Scenario, Vec<Outcome>)], name: &str, key: &str, kind: Kind) -> Option<f64> {
+    let (sc, outcomes) = all.iter().find(|(sc, _)| sc.name == name)?;
+    let idx = sc.metrics.iter().position(|m| m.key == key)?;
+    let o = outcomes.iter().find(|o| o.kind == kind)?;
+    o.medians().get(idx).copied().filter(|v| v.is_finite())
+}
+
+/// Appends the targets with the measured figures and a verdict each.
+pub fn targets(md: &mut String, all: &[(&Scenario, Vec<Outcome>)]) {
+    let get = |name, key, kind| median_of(all, name, key, kind);
+    let better_peer = |name, key, higher: bool| {
+        let peers = [Kind::Tokio, Kind::Fastws].map(|k| get(name, key, k));
+        let vals = peers.into_iter().flatten();
+        if higher {
+            vals.reduce(f64::max)
+        } else {
+            vals.reduce(f64::min)
+        }
+    };
+    let us = Kind::Loopcast;
+    let mut rows: Vec<(String, Option<bool>, String)> = Vec::new();
+    let mut row =
+        |what: &str, ok: Option<bool>, detail: String| rows.push((what.to_string(), ok, detail));
+
+    let ours = get("idle", "per_conn", us);
+    let fws = get("idle", "per_conn", Kind::Fastws);
+    row(
+        "idle memory per connection <= 1/40 of fastwebsockets'",
+        ours.zip(fws).map(|(a, b)| a <= b / 40.0),
+        format!("{} vs {} / 40 bytes", opt(ours), opt(fws)),
+    );
+    row(
+        "idle memory per connection < 256 bytes",
+        ours.map(|a| a < 256.0),
+        format!("{} bytes", opt(ours)),
+    );
+    let idle = get("idle", "idle_rss", us);
+    row(
+        "idle RSS < 2 MB",
+        idle.map(|a| a < 2048.0),
+        format!("{} KiB", opt(idle)),
+    );
+    let cpu = get("fixed", "cpu_per", us);
+    for (peer, factor) in [(Kind::Fastws, 0.7), (Kind::Tokio, 0.5)] {
+        let theirs = get("fixed", "cpu_per", peer);
+        row(
+            &format!(
+                "fixed-load CPU per delivery <= {factor}x {}'s",
+                peer.label()
+            ),
+            cpu.zip(theirs).map(|(a, b)| a <= b * factor),
+            format!("{} vs {} µs", opt(cpu), opt(theirs)),
+        );
+    }
+    for name in ["fanout", "allpub"] {
+        let a = get(name, "deliveries", us);
+        let b = better_peer(name, "deliveries", true);
+        row(
+            &format!("{name} deliveries/s >= 1.3x the better peer"),
+            a.zip(b).map(|(a, b)| a >= 1.3 * b),
+            format!("{} vs {}", opt(a), opt(b)),
+        );
+    }
+    let a = get("smallroom", "p99", us);
+    let b = better_peer("smallroom", "p99", false);
+    row(
+        "small-room p99 no worse than the better peer",
+        a.zip(b).map(|(a, b)| a <= b),
+        format!("{} vs {} µs", opt(a), opt(b)),
+    );
+
+    md.push_str("## Targets\n\n| target | met | loopcast vs peer |\n|---|:---:|---|\n");
+    for (what, ok, detail) in rows {
+        let verdict = match ok {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "not measured",
+        };
+        let _ = writeln!(md, "| {what} | {verdict} | {detail} |");
+    }
+    md.push('\n');
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("-".into(), fmt)
+}

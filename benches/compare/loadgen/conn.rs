@@ -145,56 +145,114 @@ pub struct Tally<'a> {
     pub total: &'a mut u64,
     pub order_errors: &'a mut u64,
     pub foreign: &'a mut u64,
-    /// Per publisher: the highest own sequence acknowledged by its echo.
-    pub acked: &'a mut [u64],
+    /// Per publisher: what came back and what reached everyone.
+    pub flow: &'a mut [Flow],
+    /// Stable clients open now: a message is complete once this many received it.
+    pub receivers: u32,
 }
 
-/// Parses every complete frame at the start of `data`; returns the bytes consumed.
-/// Allocation-free: payloads are read in place, pongs go to the reused `out`.
-pub fn on_frames(
-    data: &[u8],
-    expect: &mut [u64],
-    got: &mut u64,
-    publisher: Option<u32>,
-    out: &mut Vec<u8>,
-    mask: [u8; 4],
-    t: &mut Tally,
-    seen: &mut Seen,
-) -> usize {
-    let mut at = 0;
-    loop {
-        let frame = match wire::parse_frame(&data[at..]) {
-            Ok(Some(f)) => f,
-            Ok(None) => return at,
-            Err(_) => {
-                seen.malformed = true;
-                return data.len();
-            }
-        };
-        let Frame {
-            fin,
-            opcode,
-            payload_at,
-            len,
-        } = frame;
-        let payload = &data[at + payload_at..at + len];
-        match opcode {
-            wire::OP_TEXT | wire::OP_BINARY if fin => {
-                on_message(payload, expect, got, publisher, t);
-            }
-            wire::OP_PING => wire::push_control(out, wire::OP_PONG, mask, payload),
-            wire::OP_PONG => {}
-            wire::OP_CLOSE => {
-                seen.closed = true;
-                return data.len();
-            }
-            _ => *t.foreign += 1,
+/// Ring size of `Flow`: the largest in-flight window it can follow.
+pub const FLOW_RING: usize = 1024;
+
+/// Per publisher: how far its messages came back to it and reached every stable client.
+pub struct Flow {
+    /// One past the highest own sequence received back by the publisher.
+    pub echoed: u64,
+    /// Every sequence below this reached every stable client.
+    pub done: u64,
+    /// Stable receivers of sequence `s` at `counts[s % FLOW_RING]`, for `done <= s`.
+    counts: Vec<u32>,
+}
+
+impl Flow {
+    /// Nothing sent yet.
+    pub fn new() -> Flow {
+        Flow {
+            echoed: 0,
+            done: 0,
+            counts: vec![0; FLOW_RING],
         }
-        at += len;
+    }
+
+    /// A stable client received `seq`.
+    fn delivered(&mut self, seq: u64, receivers: u32) {
+        if seq < self.done || seq >= self.done + FLOW_RING as u64 {
+            return;
+        }
+        self.counts[seq as usize % FLOW_RING] += 1;
+        self.advance(receivers);
+    }
+
+    /// Moves `done` past every sequence that `receivers` clients have (again after a
+    /// stable client left, as fewer receivers are then waited for).
+    pub fn advance(&mut self, receivers: u32) {
+        loop {
+            let slot = &mut self.counts[self.done as usize % FLOW_RING];
+            if *slot == 0 || *slot < receivers {
+                return;
+            }
+            *slot = 0;
+            self.done += 1;
+        }
     }
 }
 
-fn on_message(payload: &[u8], expect: &mut [u64], got: &mut u64, me: Option<u32>, t: &mut Tally) {
+impl Conn {
+    /// Parses every complete frame at the start of `data`; returns the bytes consumed.
+    /// Allocation-free: payloads are read in place, pongs go to the reused `out`.
+    pub fn on_frames(&mut self, data: &[u8], t: &mut Tally, seen: &mut Seen) -> usize {
+        let stable = self.kind == Kind::Stable;
+        let mut at = 0;
+        loop {
+            let frame = match wire::parse_frame(&data[at..]) {
+                Ok(Some(f)) => f,
+                Ok(None) => return at,
+                Err(_) => {
+                    seen.malformed = true;
+                    return data.len();
+                }
+            };
+            let Frame {
+                fin,
+                opcode,
+                payload_at,
+                len,
+            } = frame;
+            let payload = &data[at + payload_at..at + len];
+            match opcode {
+                wire::OP_TEXT | wire::OP_BINARY if fin => {
+                    on_message(
+                        payload,
+                        &mut self.expect,
+                        &mut self.got,
+                        self.publisher,
+                        stable,
+                        t,
+                    );
+                }
+                wire::OP_PING => {
+                    wire::push_control(&mut self.out, wire::OP_PONG, self.mask, payload)
+                }
+                wire::OP_PONG => {}
+                wire::OP_CLOSE => {
+                    seen.closed = true;
+                    return data.len();
+                }
+                _ => *t.foreign += 1,
+            }
+            at += len;
+        }
+    }
+}
+
+fn on_message(
+    payload: &[u8],
+    expect: &mut [u64],
+    got: &mut u64,
+    me: Option<u32>,
+    stable: bool,
+    t: &mut Tally,
+) {
     let Some((p, seq, ts)) = wire::read_stamp(payload) else {
         *t.foreign += 1;
         return;
@@ -213,8 +271,11 @@ fn on_message(payload: &[u8], expect: &mut [u64], got: &mut u64, me: Option<u32>
         *t.deliveries += 1;
         t.hist.saturating_record(t.now_ns.saturating_sub(ts).max(1));
     }
+    let flow = &mut t.flow[p as usize];
+    if stable {
+        flow.delivered(seq, t.receivers);
+    }
     if me == Some(p) {
-        let a = &mut t.acked[p as usize];
-        *a = (*a).max(seq + 1);
+        flow.echoed = flow.echoed.max(seq + 1);
     }
 }

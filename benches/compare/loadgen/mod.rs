@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use conn::{Conn, Kind, Seen, State, Tally};
+use conn::{Conn, FLOW_RING, Flow, Kind, Seen, State, Tally};
 
 /// Connects in flight at once, so a burst of thousands never overflows the listen backlog.
 const MAX_DIALING: usize = 256;
@@ -33,6 +33,9 @@ pub enum Mode {
     /// Closed loop: each publisher keeps at most `window` messages that it has not
     /// yet received back itself (window 1 = send the next when the previous came back).
     Closed { window: u64 },
+    /// Closed loop on the slowest client: each publisher keeps at most `window` messages
+    /// that have not yet reached every stable client (server queues stay bounded).
+    Flow { window: u64 },
     /// Open loop: `per_sec` messages per second per publisher, on a timer.
     Rate { per_sec: f64 },
 }
@@ -72,7 +75,9 @@ pub struct Generator {
     host: String,
     conns: Slab<Conn>,
     pubs: Vec<Publisher>,
-    acked: Vec<u64>,
+    flow: Vec<Flow>,
+    /// Stable clients upgraded and not gone.
+    receivers: u32,
     publishers: usize,
     buf: Vec<u8>,
     base: Instant,
@@ -104,7 +109,8 @@ impl Generator {
             host: server.to_string(),
             conns: Slab::with_capacity(1024),
             pubs: Vec::new(),
-            acked: vec![0; publishers],
+            flow: (0..publishers).map(|_| Flow::new()).collect(),
+            receivers: 0,
             publishers,
             buf: vec![0; READ_BUF],
             base: Instant::now(),
@@ -390,6 +396,9 @@ impl Generator {
                     c.state = State::Open;
                     self.dialing -= 1;
                     self.stats.upgrades += 1;
+                    if c.kind == Kind::Stable {
+                        self.receivers += 1;
+                    }
                     if c.kind == Kind::Churner {
                         // Leave at once: the churn scenario measures connects and cleanup.
                         self.start_close(key);
@@ -398,35 +407,32 @@ impl Generator {
                 }
             }
         } else if c.tail.is_empty() {
-            let mut t = tally(&mut self.stats, &mut self.acked, now_ns, self.counting);
-            let used = conn::on_frames(
-                fresh,
-                &mut c.expect,
-                &mut c.got,
-                c.publisher,
-                &mut c.out,
-                c.mask,
-                &mut t,
-                &mut seen,
+            let mut t = tally(
+                &mut self.stats,
+                &mut self.flow,
+                self.receivers,
+                now_ns,
+                self.counting,
             );
+            let used = c.on_frames(fresh, &mut t, &mut seen);
             c.tail.extend_from_slice(&fresh[used..]);
             return seen;
         } else {
             c.tail.extend_from_slice(fresh);
         }
         let c = &mut self.conns[key];
-        let mut t = tally(&mut self.stats, &mut self.acked, now_ns, self.counting);
-        let used = conn::on_frames(
-            &c.tail,
-            &mut c.expect,
-            &mut c.got,
-            c.publisher,
-            &mut c.out,
-            c.mask,
-            &mut t,
-            &mut seen,
+        let mut t = tally(
+            &mut self.stats,
+            &mut self.flow,
+            self.receivers,
+            now_ns,
+            self.counting,
         );
-        c.tail.drain(..used);
+        // Taken out for the parse and put back, so its capacity is kept.
+        let mut tail = std::mem::take(&mut c.tail);
+        let used = c.on_frames(&tail, &mut t, &mut seen);
+        tail.drain(..used);
+        c.tail = tail;
         seen
     }
 
@@ -461,8 +467,16 @@ impl Generator {
         if matches!(c.state, State::Connecting | State::Upgrading) {
             self.dialing -= 1;
             self.stats.refused += 1;
-        } else if !expected {
-            self.stats.dropped += 1;
+        } else {
+            if !expected {
+                self.stats.dropped += 1;
+            }
+            if c.kind == Kind::Stable {
+                self.receivers -= 1;
+                for f in &mut self.flow {
+                    f.advance(self.receivers);
+                }
+            }
         }
         if c.kind == Kind::Churner {
             self.churners -= 1;
@@ -477,7 +491,18 @@ impl Generator {
             Mode::Off => {}
             Mode::Closed { window } => {
                 for p in 0..self.pubs.len() {
-                    while self.pubs[p].conn.is_some() && self.pubs[p].sent < self.acked[p] + window
+                    while self.pubs[p].conn.is_some()
+                        && self.pubs[p].sent < self.flow[p].echoed + window
+                    {
+                        self.send(p);
+                    }
+                }
+            }
+            Mode::Flow { window } => {
+                let window = window.min(FLOW_RING as u64);
+                for p in 0..self.pubs.len() {
+                    while self.pubs[p].conn.is_some()
+                        && self.pubs[p].sent < self.flow[p].done + window
                     {
                         self.send(p);
                     }
@@ -510,7 +535,13 @@ impl Generator {
     }
 }
 
-fn tally<'a>(stats: &'a mut Stats, acked: &'a mut [u64], now_ns: u64, counting: bool) -> Tally<'a> {
+fn tally<'a>(
+    stats: &'a mut Stats,
+    flow: &'a mut [Flow],
+    receivers: u32,
+    now_ns: u64,
+    counting: bool,
+) -> Tally<'a> {
     Tally {
         now_ns,
         counting,
@@ -519,6 +550,7 @@ fn tally<'a>(stats: &'a mut Stats, acked: &'a mut [u64], now_ns: u64, counting: 
         total: &mut stats.total,
         order_errors: &mut stats.order_errors,
         foreign: &mut stats.foreign,
-        acked,
+        flow,
+        receivers,
     }
 }

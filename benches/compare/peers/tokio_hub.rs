@@ -38,17 +38,20 @@ pub fn serve() -> std::io::Result<()> {
     })
 }
 
+/// Upgrades only /broadcast; the callback's error type is tungstenite's, hence the allow.
+#[allow(clippy::result_large_err)]
+fn only_broadcast(req: &Request, resp: Response) -> Result<Response, ErrorResponse> {
+    if req.uri().path() == "/broadcast" {
+        Ok(resp)
+    } else {
+        let mut e = ErrorResponse::new(Some("not found".into()));
+        *e.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::NOT_FOUND;
+        Err(e)
+    }
+}
+
 async fn handle(peers: Peers, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let only_broadcast = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        if req.uri().path() == "/broadcast" {
-            Ok(resp)
-        } else {
-            let mut e = ErrorResponse::new(Some("not found".into()));
-            *e.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::NOT_FOUND;
-            Err(e)
-        }
-    };
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, only_broadcast).await else {
         return;
     };
