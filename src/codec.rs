@@ -1,8 +1,19 @@
 //! RFC 6455 frame codec on a shared read buffer: bytes in, messages out; frames encoded once.
 //!
-//! SKELETON: the public API below is fixed; bodies are to be written.
+//! Server role only: client frames must be masked, no extension is negotiated.
+//! Complete frames are unmasked and handed out in place, straight from the
+//! buffer the reactor read into; only an incomplete tail (a cut header, a
+//! payload still arriving, the fragments of an unfinished message) is copied
+//! into a per-connection box that exists only while something is pending.
 
-pub use tungstenite::protocol::frame::coding::OpCode;
+mod frame;
+mod partial;
+#[cfg(test)]
+mod tests;
+
+use frame::{check_header, control_message, parse_header, unmask};
+use partial::{Assembly, Partial};
+pub use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 /// Why a connection must be closed, carrying the close code we send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,39 +61,175 @@ pub struct DecodeState {
     partial: Option<Box<Partial>>,
 }
 
-#[derive(Debug, Default)]
-struct Partial {}
-
 impl DecodeState {
     /// Decodes every complete frame of `input` (bytes just read into the shared
     /// buffer; unmasked in place) after whatever this state had buffered, and
     /// calls `on_message` for each complete message or control frame, in order.
     /// `on_message` returns `false` to stop decoding (the rest is discarded, e.g.
     /// after a close). An incomplete tail is copied into `self`.
+    ///
+    /// Frames and messages longer than `max_message` fail with
+    /// [`CodecError::TooBig`] as soon as their header arrives. After an error or
+    /// a `false` from `on_message` the state is reset; the connection is
+    /// expected to close.
     pub fn decode(
         &mut self,
         input: &mut [u8],
         max_message: usize,
-        on_message: impl FnMut(Message<'_>) -> bool,
+        mut on_message: impl FnMut(Message<'_>) -> bool,
     ) -> Result<(), CodecError> {
-        let _ = (input, max_message, on_message, &self.partial);
-        unimplemented!("codec::DecodeState::decode")
+        match self.run(input, max_message, &mut on_message) {
+            Ok(true) => {
+                if self.partial.as_ref().is_some_and(|p| p.is_idle()) {
+                    self.partial = None;
+                }
+                Ok(())
+            }
+            Ok(false) => {
+                self.partial = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.partial = None;
+                Err(e)
+            }
+        }
     }
 
     /// Bytes this state holds on the heap (0 when idle), for memory accounting.
     pub fn buffered(&self) -> usize {
-        0
+        self.partial.as_ref().map_or(0, |p| p.heap_size())
+    }
+
+    /// The decode loop; `Ok(false)` when `on_message` asked to stop.
+    fn run(
+        &mut self,
+        input: &mut [u8],
+        max_message: usize,
+        on_message: &mut impl FnMut(Message<'_>) -> bool,
+    ) -> Result<bool, CodecError> {
+        let mut pos = 0;
+        let mut resumed = None;
+        if let Some(p) = self.partial.as_deref_mut() {
+            if p.head_len > 0 {
+                let Some((header, used)) = p.finish_head(input) else {
+                    return Ok(true);
+                };
+                resumed = Some(header);
+                pos = used;
+            } else if p.frame.is_some() {
+                let (used, complete) = p.feed(input)?;
+                if !complete {
+                    return Ok(true);
+                }
+                pos = used;
+                if !p.complete_frame(on_message)? {
+                    return Ok(false);
+                }
+            }
+        }
+        loop {
+            let header = match resumed.take() {
+                Some(header) => header,
+                None => match parse_header(&input[pos..]) {
+                    Some((header, used)) => {
+                        pos += used;
+                        header
+                    }
+                    None => {
+                        if pos < input.len() {
+                            self.partial
+                                .get_or_insert_with(Box::default)
+                                .stash_head(&input[pos..]);
+                        }
+                        return Ok(true);
+                    }
+                },
+            };
+            let open = self.partial.as_ref().and_then(|p| p.message.as_ref());
+            let (len, mask) = check_header(&header, open.map(Assembly::len), max_message)?;
+            let rest = &mut input[pos..];
+            if rest.len() < len {
+                let p = self.partial.get_or_insert_with(Box::default);
+                p.start_frame(&header, len, mask);
+                p.feed(rest)?;
+                return Ok(true);
+            }
+            let payload = &mut rest[..len];
+            pos += len;
+            unmask(payload, mask, 0);
+            if !self.complete_in_place(header.opcode, header.fin, payload, on_message)? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Handles a frame whose whole payload was in this read. An unfragmented
+    /// message is handed out straight from `payload`: no copy, no allocation.
+    fn complete_in_place(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        payload: &[u8],
+        on_message: &mut impl FnMut(Message<'_>) -> bool,
+    ) -> Result<bool, CodecError> {
+        let kind = match opcode {
+            OpCode::Control(kind) => return Ok(on_message(control_message(kind, payload)?)),
+            OpCode::Data(kind) => kind,
+        };
+        match kind {
+            Data::Text if fin => {
+                let text = std::str::from_utf8(payload).map_err(|_| CodecError::InvalidUtf8)?;
+                return Ok(on_message(Message::Text(text)));
+            }
+            Data::Binary if fin => return Ok(on_message(Message::Binary(payload))),
+            _ => {}
+        }
+        let p = self.partial.get_or_insert_with(Box::default);
+        let message = match kind {
+            Data::Continue => p.message.as_mut(),
+            _ => Some(p.message.insert(Assembly::new(kind))),
+        };
+        let Some(message) = message else {
+            return Err(CodecError::Protocol("continuation frame without a message"));
+        };
+        message.push(payload, fin)?;
+        Ok(!fin || p.finish_message(on_message))
     }
 }
 
 /// Appends one final, unmasked server frame with `opcode` and `payload` to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
-    let _ = (out, opcode, payload);
-    unimplemented!("codec::encode_frame")
+    let len = payload.len();
+    out.reserve(10 + len);
+    out.push(0x80 | u8::from(opcode));
+    if len < 126 {
+        out.push(len as u8);
+    } else if let Ok(short) = u16::try_from(len) {
+        out.push(126);
+        out.extend_from_slice(&short.to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
 }
 
 /// Appends a close frame with `code` and `reason` (truncated to fit 125 bytes) to `out`.
+/// The reason is cut at a character boundary so that it stays valid UTF-8.
 pub fn encode_close(out: &mut Vec<u8>, code: u16, reason: &str) {
-    let _ = (out, code, reason);
-    unimplemented!("codec::encode_close")
+    // What str::floor_char_boundary does, without needing Rust 1.91.
+    let mut end = reason.len().min(frame::MAX_CONTROL - 2);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let reason = &reason[..end];
+    let mut payload = [0u8; frame::MAX_CONTROL];
+    payload[..2].copy_from_slice(&code.to_be_bytes());
+    payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+    encode_frame(
+        out,
+        OpCode::Control(Control::Close),
+        &payload[..2 + reason.len()],
+    );
 }

@@ -1,9 +1,15 @@
 //! Command-line flags and `LOOPCAST_*` environment variables, with defaults.
-//!
-//! SKELETON: the public API below is fixed; bodies are to be written.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use lexopt::Arg;
+
+use values::{
+    EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_count, parse_level,
+    parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
+};
 
 /// Everything the server can be told at start. `Default` gives the documented defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,11 +77,343 @@ pub enum ConfigError {
 impl Config {
     /// Parses flags (`args` without the program name) over `LOOPCAST_*` variables
     /// from `env` over the defaults; flags win over env.
+    ///
+    /// An empty variable counts as unset, as container tools often pass
+    /// `LOOPCAST_X=` for "not configured". A variable is not even read when
+    /// its flag is given, so a bad value there cannot block a good flag.
     pub fn parse(
-        args: impl IntoIterator<Item = std::ffi::OsString>,
+        args: impl IntoIterator<Item = OsString>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let _ = (args.into_iter(), env);
-        unimplemented!("config::Config::parse")
+        let given = read_args(args)?;
+        let mut config = Config::default();
+        let mut sources: [Option<String>; FLAGS.len()] = Default::default();
+        for spec in &FLAGS {
+            if given.iter().any(|(flag, _)| *flag == spec.flag) {
+                continue;
+            }
+            let var = spec.env_var();
+            if let Some(value) = env(&var).filter(|v| !v.is_empty()) {
+                config
+                    .set(spec.flag, &value)
+                    .map_err(|why| invalid(&value, &var, why))?;
+                sources[spec.flag as usize] = Some(var);
+            }
+        }
+        for (flag, value) in &given {
+            let option = format!("--{}", FLAGS[*flag as usize].name);
+            config
+                .set(*flag, value)
+                .map_err(|why| invalid(value, &option, why))?;
+            sources[*flag as usize] = Some(option);
+        }
+        config.check(&sources)?;
+        Ok(config)
+    }
+
+    /// Stores one flag's value; the error is what was expected instead.
+    fn set(&mut self, flag: Flag, value: &str) -> Result<(), &'static str> {
+        const POSITIVE: &str = "must be greater than 0";
+        match flag {
+            Flag::Listen => self.listen = parse_listen(value).ok_or(EXPECT_ADDR)?,
+            Flag::MaxConnections => self.max_connections = positive(parse_count(value))?,
+            Flag::MaxMessage => self.max_message = positive(parse_bytes(value))?,
+            Flag::MaxPending => self.max_pending = positive(parse_bytes(value))?,
+            Flag::PingInterval => self.ping_interval = positive_secs(value)?,
+            Flag::IdleTimeout => self.idle_timeout = positive_secs(value)?,
+            Flag::HandshakeTimeout => self.handshake_timeout = positive_secs(value)?,
+            Flag::LogLevel => self.log_level = parse_level(value).ok_or(EXPECT_LEVEL)?,
+            Flag::AllowedOrigins => self.allowed_origins = parse_origins(value)?,
+            Flag::AuthSecret => self.auth_secret = Some(non_empty(value)?),
+            Flag::ApiKey => self.api_key = Some(non_empty(value)?),
+            Flag::RateLimit => self.rate_limit = parse_count(value)?,
+            Flag::History => self.history = parse_count(value)?,
+            Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
+        }
+        return Ok(());
+
+        fn positive<T: Default + PartialEq>(
+            parsed: Result<T, &'static str>,
+        ) -> Result<T, &'static str> {
+            match parsed? {
+                n if n == T::default() => Err(POSITIVE),
+                n => Ok(n),
+            }
+        }
+        fn positive_secs(value: &str) -> Result<Duration, &'static str> {
+            match parse_secs(value).ok_or(EXPECT_SECS)? {
+                Duration::ZERO => Err(POSITIVE),
+                d => Ok(d),
+            }
+        }
+    }
+
+    /// Checks between flags, naming where each value came from.
+    fn check(&self, sources: &[Option<String>]) -> Result<(), ConfigError> {
+        let from = |flag: Flag| match &sources[flag as usize] {
+            Some(source) => source.clone(),
+            None => format!("default --{}", FLAGS[flag as usize].name),
+        };
+        if self.idle_timeout <= self.ping_interval {
+            return Err(ConfigError::Invalid(format!(
+                "{} {} must be longer than {} {}, \
+                 or quiet clients are closed before they are pinged",
+                from(Flag::IdleTimeout),
+                show_secs(self.idle_timeout),
+                from(Flag::PingInterval),
+                show_secs(self.ping_interval),
+            )));
+        }
+        if self.max_pending < self.max_message {
+            return Err(ConfigError::Invalid(format!(
+                "{} {} must be at least {} {}, or one large message closes its receivers",
+                from(Flag::MaxPending),
+                show_bytes(self.max_pending),
+                from(Flag::MaxMessage),
+                show_bytes(self.max_message),
+            )));
+        }
+        Ok(())
     }
 }
+
+/// One flag per `Config` field; the discriminant indexes [`FLAGS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flag {
+    Listen,
+    MaxConnections,
+    MaxMessage,
+    MaxPending,
+    PingInterval,
+    IdleTimeout,
+    HandshakeTimeout,
+    LogLevel,
+    AllowedOrigins,
+    AuthSecret,
+    ApiKey,
+    RateLimit,
+    History,
+    MaxRooms,
+}
+
+/// A flag as `--help` shows it.
+struct Spec {
+    flag: Flag,
+    name: &'static str,
+    metavar: &'static str,
+    help: &'static str,
+}
+
+impl Spec {
+    /// `max-pending` -> `LOOPCAST_MAX_PENDING`.
+    fn env_var(&self) -> String {
+        format!(
+            "LOOPCAST_{}",
+            self.name.to_ascii_uppercase().replace('-', "_")
+        )
+    }
+}
+
+const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'static str) -> Spec {
+    Spec {
+        flag,
+        name,
+        metavar,
+        help,
+    }
+}
+
+const FLAGS: [Spec; 14] = [
+    spec(
+        Flag::Listen,
+        "listen",
+        "ADDR",
+        "address to listen on: IP:PORT, localhost:PORT or :PORT",
+    ),
+    spec(
+        Flag::MaxConnections,
+        "max-connections",
+        "N",
+        "clients served at once; more get 503",
+    ),
+    spec(
+        Flag::MaxMessage,
+        "max-message",
+        "BYTES",
+        "largest message accepted; a larger one closes with 1009",
+    ),
+    spec(
+        Flag::MaxPending,
+        "max-pending",
+        "BYTES",
+        "output queued per client before it is closed with 1013",
+    ),
+    spec(
+        Flag::PingInterval,
+        "ping-interval",
+        "SECS",
+        "ping a quiet client this often",
+    ),
+    spec(
+        Flag::IdleTimeout,
+        "idle-timeout",
+        "SECS",
+        "close a client that sent nothing for this long (more than --ping-interval)",
+    ),
+    spec(
+        Flag::HandshakeTimeout,
+        "handshake-timeout",
+        "SECS",
+        "time allowed for the HTTP request to arrive",
+    ),
+    spec(
+        Flag::LogLevel,
+        "log-level",
+        "LEVEL",
+        "off, error, warn, info, debug or trace",
+    ),
+    spec(
+        Flag::AllowedOrigins,
+        "allowed-origins",
+        "LIST",
+        "comma-separated origins allowed to open WebSockets (unset: same host or no Origin)",
+    ),
+    spec(
+        Flag::AuthSecret,
+        "auth-secret",
+        "SECRET",
+        "HS256 secret: WebSockets then need a JWT (prefer the env var; flags show in ps)",
+    ),
+    spec(
+        Flag::ApiKey,
+        "api-key",
+        "KEY",
+        "key required as 'Authorization: Bearer KEY' on POST /api/publish",
+    ),
+    spec(
+        Flag::RateLimit,
+        "rate-limit",
+        "N",
+        "messages per second per /ws connection, burst twice that; 0 = unlimited",
+    ),
+    spec(
+        Flag::History,
+        "history",
+        "N",
+        "messages kept per room for late joiners; 0 = none",
+    ),
+    spec(
+        Flag::MaxRooms,
+        "max-rooms",
+        "N",
+        "rooms one connection may be in at once",
+    ),
+];
+
+/// Collects `(flag, value)` pairs in order; `--help` and `--version` end parsing at once.
+fn read_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<(Flag, String)>, ConfigError> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut given = Vec::new();
+    loop {
+        let arg = parser
+            .next()
+            .map_err(|e| ConfigError::Invalid(format!("{e} (see --help)")))?;
+        let spec = match arg {
+            None => return Ok(given),
+            Some(Arg::Short('h') | Arg::Long("help")) => {
+                return Err(ConfigError::Help(help_text()));
+            }
+            Some(Arg::Short('V') | Arg::Long("version")) => {
+                return Err(ConfigError::Help(format!(
+                    "loopcast {}\n",
+                    env!("CARGO_PKG_VERSION")
+                )));
+            }
+            Some(Arg::Long(name)) => match FLAGS.iter().find(|s| s.name == name) {
+                Some(spec) => spec,
+                None => {
+                    return Err(invalid_line(format!(
+                        "unknown option --{name} (see --help)"
+                    )));
+                }
+            },
+            Some(Arg::Short(c)) => {
+                return Err(invalid_line(format!("unknown option -{c} (see --help)")));
+            }
+            Some(Arg::Value(v)) => {
+                return Err(invalid_line(format!(
+                    "unexpected argument {:?} (see --help)",
+                    v.to_string_lossy()
+                )));
+            }
+        };
+        let option = format!("--{}", spec.name);
+        let value = parser
+            .value()
+            .map_err(|_| invalid_line(format!("missing value for {option} (see --help)")))?
+            .into_string()
+            .map_err(|v| invalid(&v.to_string_lossy(), &option, "not valid UTF-8"))?;
+        given.push((spec.flag, value));
+    }
+}
+
+fn invalid_line(line: String) -> ConfigError {
+    ConfigError::Invalid(line)
+}
+
+/// `invalid value "abc" for --max-pending: expected ...`; `{:?}` keeps it on one line.
+fn invalid(value: &str, source: &str, why: &str) -> ConfigError {
+    ConfigError::Invalid(format!("invalid value {value:?} for {source}: {why}"))
+}
+
+/// The `--help` text: a usage line, then one line per flag with its env var and default.
+fn help_text() -> String {
+    use std::fmt::Write as _;
+    let defaults = Config::default();
+    let mut text = format!(
+        "loopcast {}: a single-threaded real-time WebSocket messaging server\n\n\
+         Usage: loopcast [OPTIONS]\n\n\
+         Every option can also be set by its environment variable; \
+         flags win over the environment.\n\n\
+         Options:\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for spec in &FLAGS {
+        let left = format!("--{} {}", spec.name, spec.metavar);
+        let _ = write!(text, "  {left:<28} {} [env: {}]", spec.help, spec.env_var());
+        match show_default(&defaults, spec.flag) {
+            Some(default) => {
+                let _ = writeln!(text, " [default: {default}]");
+            }
+            None => text.push('\n'),
+        }
+    }
+    let _ = writeln!(text, "  {:<28} print this help and exit", "-h, --help");
+    let _ = writeln!(text, "  {:<28} print the version and exit", "-V, --version");
+    text
+}
+
+/// A field's value in the syntax its flag accepts; `None` when unset.
+fn show_default(config: &Config, flag: Flag) -> Option<String> {
+    Some(match flag {
+        Flag::Listen => config.listen.to_string(),
+        Flag::MaxConnections => config.max_connections.to_string(),
+        Flag::MaxMessage => show_bytes(config.max_message),
+        Flag::MaxPending => show_bytes(config.max_pending),
+        Flag::PingInterval => show_secs(config.ping_interval),
+        Flag::IdleTimeout => show_secs(config.idle_timeout),
+        Flag::HandshakeTimeout => show_secs(config.handshake_timeout),
+        Flag::LogLevel => config.log_level.as_str().to_ascii_lowercase(),
+        Flag::AllowedOrigins if config.allowed_origins.is_empty() => return None,
+        Flag::AllowedOrigins => config.allowed_origins.join(","),
+        Flag::AuthSecret | Flag::ApiKey => return None,
+        Flag::RateLimit => config.rate_limit.to_string(),
+        Flag::History => config.history.to_string(),
+        Flag::MaxRooms => config.max_rooms.to_string(),
+    })
+}
+
+mod values;
+
+#[cfg(test)]
+mod tests;

@@ -28,6 +28,7 @@ pub mod hub;
 pub mod metrics;
 pub mod protocol;
 pub mod reactor;
+pub mod timers;
 
 /// A connected client, by its slab key. Keys are reused after a client leaves,
 /// so anything that outlives a connection uses the hub's connection serial instead.

@@ -1,0 +1,170 @@
+//! What WebSocket messages do once decoded: raw broadcast, echo, or the JSON hub.
+
+use crate::ClientId;
+use crate::codec::{self, CodecError, DecodeState, Message, OpCode};
+use crate::hub::Output;
+use tungstenite::protocol::frame::coding::{Control, Data};
+
+use super::Server;
+use super::client::{Kind, Phase};
+
+pub const PING: OpCode = OpCode::Control(Control::Ping);
+const PONG: OpCode = OpCode::Control(Control::Pong);
+const TEXT: OpCode = OpCode::Data(Data::Text);
+const BINARY: OpCode = OpCode::Data(Data::Binary);
+const CLOSE: OpCode = OpCode::Control(Control::Close);
+
+impl Server {
+    /// Decodes WebSocket bytes in place and acts on each complete message.
+    pub(super) fn ingest_ws(&mut self, key: usize, bytes: &mut [u8]) {
+        let c = &mut self.conns.slab[key];
+        let kind = c.kind;
+        let Phase::Open(state) = &mut c.phase else {
+            return;
+        };
+        // The state leaves the slab while the callback runs, which may touch any client.
+        let mut state = std::mem::take(state);
+        let max = self.config.max_message;
+        let result = state.decode(bytes, max, |msg| self.on_message(key, kind, msg));
+        if let Err(e) = result {
+            self.protocol_error(key, e);
+            return;
+        }
+        if let Some(c) = self.conns.slab.get_mut(key)
+            && let Phase::Open(slot) = &mut c.phase
+        {
+            *slot = state;
+        }
+    }
+
+    fn protocol_error(&mut self, key: usize, e: CodecError) {
+        log::debug!("client {key}: {e:?}, closing with {}", e.close_code());
+        self.conns.metrics.protocol_errors += 1;
+        let reason = match e {
+            CodecError::Protocol(why) => why,
+            CodecError::InvalidUtf8 => "invalid UTF-8",
+            CodecError::TooBig => "message too big",
+        };
+        self.conns.close(key, e.close_code(), reason);
+    }
+
+    /// Handles one message; returns whether to keep decoding this client's input.
+    fn on_message(&mut self, key: usize, kind: Kind, msg: Message<'_>) -> bool {
+        match msg {
+            Message::Text(text) => self.on_data(key, kind, TEXT, text.as_bytes()),
+            Message::Binary(data) => self.on_data(key, kind, BINARY, data),
+            Message::Ping(payload) => {
+                self.frame_to(key, PONG, payload);
+            }
+            Message::Pong(_) => {}
+            Message::Close(close) => {
+                // Echo the peer's code (RFC 6455 5.5.1), then wait for its EOF.
+                self.scratch.clear();
+                match close {
+                    Some((code, _)) => codec::encode_close(&mut self.scratch, code, ""),
+                    None => codec::encode_frame(&mut self.scratch, CLOSE, b""),
+                }
+                self.conns.queue(key, &self.scratch);
+                self.conns.enter_closing(key);
+                return false;
+            }
+        }
+        self.conns.slab.get(key).is_some_and(|c| c.is_open())
+    }
+
+    fn on_data(&mut self, key: usize, kind: Kind, opcode: OpCode, payload: &[u8]) {
+        self.conns.metrics.messages_in += 1;
+        match kind {
+            Kind::Broadcast => {
+                self.scratch.clear();
+                codec::encode_frame(&mut self.scratch, opcode, payload);
+                // The list is only shortened in `remove`, which delivery never calls.
+                let members = std::mem::take(&mut self.conns.broadcast);
+                for &m in &members {
+                    self.conns.queue(m as usize, &self.scratch);
+                }
+                self.conns.metrics.messages_out += members.len() as u64;
+                self.conns.broadcast = members;
+            }
+            Kind::Echo => {
+                self.conns.metrics.messages_out += 1;
+                self.frame_to(key, opcode, payload);
+            }
+            Kind::Ws => {
+                let now = self.hub_now();
+                if opcode == TEXT {
+                    // The codec has checked UTF-8 already.
+                    let text = std::str::from_utf8(payload).unwrap_or_default();
+                    self.hub
+                        .handle_text(now, ClientId(key), text, &mut self.outbox);
+                } else {
+                    self.hub.handle_binary(now, ClientId(key), &mut self.outbox);
+                }
+                self.drain_outbox();
+            }
+            Kind::Http => {}
+        }
+    }
+
+    /// Encodes one frame and queues it for one client.
+    fn frame_to(&mut self, key: usize, opcode: OpCode, payload: &[u8]) {
+        self.scratch.clear();
+        codec::encode_frame(&mut self.scratch, opcode, payload);
+        self.conns.queue(key, &self.scratch);
+    }
+
+    /// Carries out what the hub asked for: each text framed once, copied to its recipients.
+    pub(super) fn drain_outbox(&mut self) {
+        for output in self.outbox.iter() {
+            match output {
+                Output::Text { to, text } => {
+                    self.scratch.clear();
+                    codec::encode_frame(&mut self.scratch, TEXT, text.as_bytes());
+                    for id in to {
+                        self.conns.queue(id.0, &self.scratch);
+                    }
+                    self.conns.metrics.messages_out += to.len() as u64;
+                }
+                Output::Close {
+                    client,
+                    code,
+                    reason,
+                } => self.conns.close(client.0, code, reason),
+            }
+        }
+        self.outbox.clear();
+    }
+
+    /// Switches an upgraded client to WebSocket and decodes bytes that came with the request.
+    pub(super) fn open_ws(
+        &mut self,
+        key: usize,
+        kind: Kind,
+        user: Option<String>,
+        rest: &mut [u8],
+    ) {
+        let c = &mut self.conns.slab[key];
+        c.phase = Phase::Open(DecodeState::default());
+        c.kind = kind;
+        c.generation = self.next_generation.wrapping_add(1);
+        self.next_generation = c.generation;
+        let generation = c.generation;
+        let ping = self.config.ping_interval.as_millis() as u64;
+        self.timers.arm(self.now + ping, key, generation);
+        self.conns.open += 1;
+        self.conns.metrics.connections_total += 1;
+        match kind {
+            Kind::Broadcast => self.conns.join_broadcast(key),
+            Kind::Ws => {
+                let now = self.hub_now();
+                self.hub
+                    .handle_connect(now, ClientId(key), user.as_deref(), &mut self.outbox);
+                self.drain_outbox();
+            }
+            Kind::Echo | Kind::Http => {}
+        }
+        if !rest.is_empty() {
+            self.ingest_ws(key, rest);
+        }
+    }
+}
