@@ -132,11 +132,20 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         fs::write(dir.join("report.md"), &md)?;
         all.push((sc, outcomes));
     }
+    let _ = writeln!(md, "Load average at the end: {}\n", loadavg());
     report::targets(&mut md, &all);
     fs::write(dir.join("report.md"), &md)?;
     println!("{md}");
     eprintln!("report: {}", dir.join("report.md").display());
     Ok(())
+}
+
+fn loadavg() -> String {
+    let text = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn summary(sc: &scenarios::Scenario, v: &[f64]) -> String {

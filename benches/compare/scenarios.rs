@@ -161,9 +161,15 @@ fn open_all(g: &mut Generator, n: usize) -> io::Result<()> {
     let opened = g.open(n, Duration::from_secs(60))?;
     if opened < n {
         return Err(io::Error::other(format!(
-            "only {opened} of {n} clients upgraded ({} refused)",
-            g.stats.refused
+            "only {opened} of {n} clients upgraded ({} refused, last: {})",
+            g.stats.refused, g.stats.last_failure
         )));
+    }
+    if g.stats.refused > 0 {
+        eprint!(
+            "[{} failed connects redialed, last: {}] ",
+            g.stats.refused, g.stats.last_failure
+        );
     }
     Ok(())
 }

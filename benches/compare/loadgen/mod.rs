@@ -20,6 +20,8 @@ use conn::{Conn, FLOW_RING, Flow, Kind, Seen, State, Tally};
 
 /// Connects in flight at once, so a burst of thousands never overflows the listen backlog.
 const MAX_DIALING: usize = 256;
+/// Failed stable clients dialed again per generator, before giving up on them.
+const MAX_REDIALS: u64 = 100;
 /// Bytes per published message (the scenarios' 64-byte messages).
 const PAYLOAD: usize = 64;
 /// The shared read buffer: one for the whole loop, as in the server under test.
@@ -56,6 +58,10 @@ pub struct Stats {
     pub dropped: u64,
     /// Upgrades answered with something other than 101, or failed connects.
     pub refused: u64,
+    /// Stable clients dialed again after such a failure.
+    pub redials: u64,
+    /// Why the last client failed before its upgrade.
+    pub last_failure: String,
     /// Completed upgrades.
     pub upgrades: u64,
     /// Protocol violations seen from the server.
@@ -135,6 +141,8 @@ impl Generator {
                 foreign: 0,
                 dropped: 0,
                 refused: 0,
+                redials: 0,
+                last_failure: String::new(),
                 upgrades: 0,
                 malformed: 0,
             },
@@ -297,11 +305,11 @@ impl Generator {
             self.serial += 1;
             let sock = match conn::dial(source, self.server) {
                 Ok(s) => s,
-                Err(_) => {
-                    self.stats.refused += 1;
+                Err(e) => {
                     if kind == Kind::Churner {
                         self.churners -= 1;
                     }
+                    self.failed(kind, &e.to_string());
                     return;
                 }
             };
@@ -315,8 +323,11 @@ impl Generator {
                 .register(&mut c.sock, Token(key), interest)
                 .is_err()
             {
-                self.stats.refused += 1;
-                continue;
+                if kind == Kind::Churner {
+                    self.churners -= 1;
+                }
+                self.failed(kind, "register failed");
+                return;
             }
             if kind == Kind::Stable && self.pubs.len() < self.publishers {
                 c.publisher = Some(self.pubs.len() as u32);
@@ -341,11 +352,11 @@ impl Generator {
                     c.state = State::Upgrading;
                     wire::push_upgrade(&mut c.out, &self.host);
                 }
-                Err(_) => return self.kill(key, true),
+                Err(e) => return self.kill(key, true, &e.to_string()),
             }
         }
         if c.flush().is_err() {
-            return self.kill(key, false);
+            return self.kill(key, false, "write failed");
         }
         self.read_all(key);
     }
@@ -359,19 +370,24 @@ impl Generator {
                 Ok(0) => return self.on_eof(key),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => return self.kill(key, false),
+                Err(e) => return self.kill(key, false, &e.to_string()),
             };
             let seen = self.on_bytes(key, n);
             if seen.malformed {
                 self.stats.malformed += 1;
-                return self.kill(key, false);
+                return self.kill(key, false, "malformed frame or refused upgrade");
             }
             if seen.closed {
                 return self.on_eof(key);
             }
             let c = &mut self.conns[key];
             if c.flush().is_err() {
-                return self.kill(key, false);
+                return self.kill(key, false, "write failed");
+            }
+            // A short read drained the socket (TCP): skip the read that would only say
+            // WouldBlock. Not while closing, where an EOF behind the data must be seen.
+            if n < self.buf.len() && c.state == State::Open {
+                return;
             }
         }
     }
@@ -387,7 +403,6 @@ impl Generator {
             match wire::parse_upgrade(&c.tail) {
                 wire::Upgrade::Partial => return seen,
                 wire::Upgrade::Refused => {
-                    self.stats.refused += 1;
                     seen.malformed = true;
                     return seen;
                 }
@@ -441,12 +456,12 @@ impl Generator {
             return;
         };
         if c.state != State::Open {
-            return self.kill(key, true);
+            return self.kill(key, true, "closed before open");
         }
         c.state = State::Closing;
         wire::push_control(&mut c.out, wire::OP_CLOSE, c.mask, &1000u16.to_be_bytes());
         if c.flush().is_err() {
-            self.kill(key, true);
+            self.kill(key, true, "write failed");
         }
     }
 
@@ -455,18 +470,19 @@ impl Generator {
             .conns
             .get(key)
             .is_some_and(|c| c.state == State::Closing);
-        self.kill(key, asked);
+        self.kill(key, asked, "EOF");
     }
 
-    /// Drops client `key`; `expected` tells whether we wanted it gone.
-    fn kill(&mut self, key: usize, expected: bool) {
+    /// Drops client `key`; `expected` tells whether we wanted it gone, `why` is kept
+    /// as the last failure when it had not yet upgraded.
+    fn kill(&mut self, key: usize, expected: bool, why: &str) {
         let Some(mut c) = self.conns.try_remove(key) else {
             return;
         };
         let _ = self.poll.registry().deregister(&mut c.sock);
         if matches!(c.state, State::Connecting | State::Upgrading) {
             self.dialing -= 1;
-            self.stats.refused += 1;
+            self.failed(c.kind, why);
         } else {
             if !expected {
                 self.stats.dropped += 1;
@@ -483,6 +499,17 @@ impl Generator {
         }
         if let Some(p) = c.publisher {
             self.pubs[p as usize].conn = None;
+        }
+    }
+
+    /// A client failed before its upgrade: a stable one is dialed again (a few times).
+    fn failed(&mut self, kind: Kind, why: &str) {
+        self.stats.refused += 1;
+        self.stats.last_failure.clear();
+        self.stats.last_failure.push_str(why);
+        if kind == Kind::Stable && self.stats.redials < MAX_REDIALS {
+            self.stats.redials += 1;
+            self.to_open += 1;
         }
     }
 
@@ -530,7 +557,7 @@ impl Generator {
         let c = &mut self.conns[key];
         wire::push_stamped(&mut c.out, c.mask, p as u32, seq, ts, PAYLOAD);
         if c.flush().is_err() {
-            self.kill(key, false);
+            self.kill(key, false, "write failed");
         }
     }
 }

@@ -1,14 +1,17 @@
 //! The servers under test, each run as a separate process pinned to CPU 0.
 //!
-//! The bench binary re-executes itself with `LOOPCAST_BENCH_ROLE=server:<name>` under
-//! `taskset -c 0`; the child binds 127.0.0.1:0, prints `PORT n` and serves /broadcast.
+//! loopcast runs as its own release binary (what users deploy), on a free port picked by
+//! the driver. The peers are this bench binary again, `LOOPCAST_BENCH_ROLE=server:<name>`,
+//! which binds 127.0.0.1:0, prints `PORT n` and serves /broadcast. Both under `taskset -c 0`.
 
 mod fastws_hub;
 mod tokio_hub;
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// Environment variable that turns the bench binary into a server process.
 pub const ROLE_VAR: &str = "LOOPCAST_BENCH_ROLE";
@@ -59,22 +62,10 @@ pub fn announce(addr: SocketAddr) {
 pub fn run_role(role: &str) -> io::Result<()> {
     let name = role.strip_prefix("server:").unwrap_or(role);
     match Kind::from_role(name) {
-        Some(Kind::Loopcast) => serve_loopcast(),
         Some(Kind::Tokio) => tokio_hub::serve(),
         Some(Kind::Fastws) => fastws_hub::serve(),
-        None => Err(io::Error::other(format!("unknown role {role}"))),
+        _ => Err(io::Error::other(format!("unknown role {role}"))),
     }
-}
-
-fn serve_loopcast() -> io::Result<()> {
-    let config = loopcast::config::Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        max_connections: 20_000,
-        ..loopcast::config::Config::default()
-    };
-    let server = loopcast::reactor::Server::bind(config)?;
-    announce(server.local_addr());
-    server.run()
 }
 
 /// A running server process.
@@ -89,6 +80,9 @@ pub struct Server {
 impl Server {
     /// Starts a fresh `kind` server pinned to CPU 0 and waits for its port.
     pub fn start(kind: Kind) -> io::Result<Server> {
+        if kind == Kind::Loopcast {
+            return Server::start_loopcast();
+        }
         let exe = std::env::current_exe()?;
         let mut child = Command::new("taskset")
             .arg("-c")
@@ -119,6 +113,32 @@ impl Server {
             pid,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         })
+    }
+
+    /// Runs the `loopcast` binary built by cargo for this bench (same profile).
+    fn start_loopcast() -> io::Result<Server> {
+        // The port is free when picked; nothing else on this machine races for it here.
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Command::new("taskset")
+            .arg("-c")
+            .arg("0")
+            .arg(env!("CARGO_BIN_EXE_loopcast"))
+            .args(["--listen", &addr.to_string(), "--max-connections", "20000"])
+            .args(["--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()?;
+        let pid = child.id();
+        let mut server = Server { child, pid, addr };
+        let end = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            if !server.alive() || Instant::now() > end {
+                return Err(io::Error::other("loopcast did not start listening"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
     }
 
     /// Whether the process is still alive.
