@@ -18,8 +18,19 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Full runs unless `quick`.
+    /// Full runs unless `quick`; `LOOPCAST_BENCH_CHURN_SECS` overrides the churn length.
     pub fn new(quick: bool) -> Settings {
+        let mut s = Settings::preset(quick);
+        if let Some(secs) = std::env::var("LOOPCAST_BENCH_CHURN_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            s.churn = Duration::from_secs(secs);
+        }
+        s
+    }
+
+    fn preset(quick: bool) -> Settings {
         if quick {
             Settings {
                 runs: 1,
