@@ -41,6 +41,8 @@ impl Outcome {
 fn fmt(v: f64) -> String {
     if v.is_nan() {
         "-".into()
+    } else if v == 0.0 {
+        "0".into()
     } else if v.abs() >= 1000.0 {
         let s = format!("{:.0}", v);
         // Thousands separators for readability.
