@@ -53,6 +53,8 @@ pub struct Memory {
     pub rss: u64,
     /// VmHWM: the highest resident size so far.
     pub hwm: u64,
+    /// RssAnon: the resident heap and stacks, without the mapped binary's pages.
+    pub anon: u64,
 }
 
 /// Reads VmRSS and VmHWM of `pid` from `/proc/PID/status`.
@@ -67,6 +69,7 @@ pub fn memory(pid: u32) -> Memory {
     Memory {
         rss: kib("VmRSS:"),
         hwm: kib("VmHWM:"),
+        anon: kib("RssAnon:"),
     }
 }
 

@@ -106,6 +106,16 @@ const CHURN_METRICS: &[Metric] = &[
     m("before", "RSS before churn (KiB)", Better::Lower),
     m("after", "RSS after churn (KiB)", Better::Lower),
     m("growth", "RSS growth (KiB)", Better::Lower),
+    m(
+        "anon_growth",
+        "anonymous RSS growth (KiB; heap, not code pages)",
+        Better::Lower,
+    ),
+    m(
+        "late_growth",
+        "anonymous RSS growth over the 2nd half of churn (KiB)",
+        Better::Lower,
+    ),
     m("hwm", "peak RSS VmHWM (KiB)", Better::Lower),
     m("loss", "lost deliveries (stable clients)", Better::Lower),
     m("order", "out-of-order deliveries", Better::Lower),
@@ -159,7 +169,7 @@ pub const ALL: &[Scenario] = &[
         title: "6. Churn",
         setup: "64 clients connecting, upgrading and leaving in a loop while 1 publisher sends 1 000 msg/s to 20 stable clients",
         metrics: CHURN_METRICS,
-        charts: &["connects", "growth"],
+        charts: &["connects", "anon_growth"],
         run: churn,
     },
 ];
@@ -269,7 +279,10 @@ fn churn(s: &Settings, kind: Kind) -> io::Result<Vec<f64>> {
     let upgrades0 = g.stats.upgrades;
     let t0 = Instant::now();
     g.set_churn(64);
-    g.run_for(s.churn)?;
+    g.run_for(s.churn / 2)?;
+    let mid = procfs::memory(server.pid);
+    g.run_for(s.churn / 2)?;
+    let late = procfs::memory(server.pid);
     g.set_churn(0);
     let secs = t0.elapsed().as_secs_f64();
     let connects = (g.stats.upgrades - upgrades0) as f64;
@@ -290,6 +303,8 @@ fn churn(s: &Settings, kind: Kind) -> io::Result<Vec<f64>> {
         kib(before.rss),
         kib(after.rss),
         kib(after.rss) - kib(before.rss),
+        kib(after.anon) - kib(before.anon),
+        kib(late.anon) - kib(mid.anon),
         kib(after.hwm),
         loss as f64,
         g.stats.order_errors as f64,
