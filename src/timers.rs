@@ -21,13 +21,19 @@ pub struct Expired {
 #[derive(Debug, Default)]
 pub struct Timers {
     heap: BinaryHeap<Reverse<(Millis, u32, u32)>>,
+    /// Entries left after the last compaction: the next one is due at twice this.
+    compacted_len: usize,
 }
+
+/// Below this many entries stale ones are never worth a sweep.
+const COMPACT_MIN: usize = 1024;
 
 impl Timers {
     /// Room for `n` entries up front, so arming never reallocates in the steady state.
     pub fn with_capacity(n: usize) -> Timers {
         Timers {
             heap: BinaryHeap::with_capacity(n),
+            compacted_len: 0,
         }
     }
 
@@ -53,6 +59,21 @@ impl Timers {
                 })
             }
             _ => None,
+        }
+    }
+
+    /// Drops stale entries once they outnumber the live ones, so heavy connection
+    /// churn costs memory in proportion to live clients, not to the churn rate
+    /// times the longest deadline. Amortized O(1) per `arm`.
+    pub fn compact(&mut self, mut live: impl FnMut(usize, u32) -> bool) {
+        if self.heap.len() < COMPACT_MIN.max(2 * self.compacted_len) {
+            return;
+        }
+        self.heap
+            .retain(|Reverse((_, key, generation))| live(*key as usize, *generation));
+        self.compacted_len = self.heap.len();
+        if self.heap.capacity() > 4 * self.heap.len().max(COMPACT_MIN) {
+            self.heap.shrink_to(2 * self.heap.len().max(COMPACT_MIN));
         }
     }
 
@@ -96,6 +117,28 @@ mod tests {
         assert_eq!(t.pop_due(250), None);
         assert_eq!(t.next(), Some(300));
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn compaction_drops_stale_entries_once_they_dominate() {
+        let mut t = Timers::default();
+        for key in 0..3000 {
+            t.arm(1000 + key as Millis, key, 1);
+        }
+        // Only even keys are still live in generation 1.
+        t.compact(|key, generation| key % 2 == 0 && generation == 1);
+        assert_eq!(t.len(), 1500);
+        // Not again until the heap has doubled.
+        t.arm(5000, 1, 1);
+        t.compact(|_, _| false);
+        assert_eq!(t.len(), 1501);
+        assert_eq!(
+            t.pop_due(1000),
+            Some(Expired {
+                key: 0,
+                generation: 1
+            })
+        );
     }
 
     #[test]

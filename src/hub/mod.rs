@@ -1,28 +1,72 @@
 //! The sans-IO JSON hub behind `/ws`: users, rooms, topics, presence, history, typing.
 //!
-//! SKELETON: the public API below is fixed; bodies are to be written.
-//!
 //! Call order (the reactor's side): `handle_connect` once when a `/ws` upgrade
 //! completes; `handle_text`/`handle_binary` per received message;
 //! `handle_timeout` when `poll_timeout` is due; `handle_disconnect` exactly once
 //! when the connection ends (also after the hub itself asked to close it).
 //! After every `handle_*` call the reactor drains the `Outbox`.
+//!
+//! Answers to what PROTOCOL.md leaves open:
+//! - Success answers: `join` answers `room`, `members` and `rooms` answer with
+//!   their events; everything else is silent. With a `ref`, an `ack` follows
+//!   (after the answer event, if any); failures always answer `error`.
+//! - `join` of a room one is already in answers `room` again, without a
+//!   second `joined`. `join` of a room one is subscribed to turns the
+//!   subscription into membership (others get `joined`). `subscribe` of a room
+//!   one is in changes nothing.
+//! - Subscribers get `message` events only; `joined`, `left` and `typing` go to
+//!   joined members, and `members` lists joined members only. `max_members`
+//!   counts both. `left` follows the member's mode, not the word used to
+//!   leave: `unsubscribe` of a joined member still tells the others.
+//! - `join`/`subscribe` that creates a room with a `password` sets it.
+//! - A `create`d room lives, empty, until someone enters it (then the usual
+//!   "removed when empty" applies) or until its creator disconnects; until then
+//!   it counts against the creator's `max_rooms`, which bounds empty rooms.
+//! - `members` of a room that does not exist lists nobody; of a password room,
+//!   it needs membership (`forbidden`).
+//! - `typing` needs membership (`not_member`); only changes are forwarded (a
+//!   repeated `true` just renews the 5 s expiry). `left` implies "stopped
+//!   typing": no `typing false` is sent for a member who leaves.
+//! - `room` carries `seq` (the room's latest) so a client can resume even
+//!   before any message; a `since` above that seq (the room was recreated)
+//!   returns the whole history with `gap: true`.
+//! - Every frame counts against the rate limit, bad ones included.
 
+mod invariants;
+mod outbox;
+mod publish;
+mod rate;
+mod rooms;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
 use std::time::{Duration, Instant};
 
+use slab::Slab;
+
 use crate::ClientId;
+use crate::protocol::{self, Action, ErrorCode, Scope};
+
+pub use outbox::{Outbox, Output};
+use rate::{Rate, Verdict};
+use rooms::{Room, RoomKey, TypingDeadline};
 
 /// The current time, passed in: monotonic for deadlines, wall clock for `ts`.
 #[derive(Debug, Clone, Copy)]
 pub struct Now {
+    /// For deadlines (typing expiry, rate limiting).
     pub mono: Instant,
+    /// Milliseconds since the Unix epoch, for `ts`.
     pub unix_ms: u64,
 }
 
 /// Limits and sizes of the hub (from `Config`).
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// Sustained actions per second per connection.
+    /// Sustained actions per second per connection (0: unlimited).
     pub rate_limit: u32,
     /// Burst allowance (actions) above the sustained rate.
     pub rate_burst: u32,
@@ -49,60 +93,109 @@ impl Default for HubConfig {
     }
 }
 
-/// What the hub wants done, filled by `handle_*`, drained by the reactor.
-/// Buffers are reused, so steady-state output allocates nothing.
-#[derive(Debug, Default)]
-pub struct Outbox {}
-
-/// One item of an `Outbox`.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Output<'a> {
-    /// Send `text` as one text frame to every client in `to` (framed once by the reactor).
-    Text { to: &'a [ClientId], text: &'a str },
-    /// Close `client` with `code` and `reason`.
-    Close {
-        client: ClientId,
-        code: u16,
-        reason: &'a str,
-    },
-}
-
-impl Outbox {
-    /// The queued outputs, in order.
-    pub fn iter(&self) -> impl Iterator<Item = Output<'_>> {
-        std::iter::empty()
-    }
-
-    /// Forgets the queued outputs, keeping the buffers.
-    pub fn clear(&mut self) {}
-
-    /// Nothing queued.
-    pub fn is_empty(&self) -> bool {
-        true
-    }
-}
-
 /// Why `/api/publish` was refused: an HTTP status and a reason for the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishError {
+    /// HTTP status (400).
     pub status: u16,
+    /// Human reason.
     pub message: String,
+}
+
+/// The close code for a client that kept flooding past the grace period.
+const CLOSE_POLICY: u16 = 1008;
+
+/// One `/ws` connection.
+#[derive(Debug)]
+struct Conn {
+    /// Public id, from the never-reused serial.
+    id: Box<str>,
+    user: Box<str>,
+    /// `user` as a quoted JSON string, escaped once.
+    user_json: Box<str>,
+    rooms: Vec<rooms::Membership>,
+    /// Rooms this connection `create`d that nobody has entered yet.
+    created: Vec<RoomKey>,
+    rate: Rate,
+    /// The hub asked the reactor to close it; its input is ignored.
+    closing: bool,
 }
 
 /// All `/ws` state: connections, users, rooms.
 #[derive(Debug)]
 pub struct Hub {
     config: HubConfig,
+    /// Indexed by the reactor's slab key, which is dense.
+    conns: Vec<Option<Conn>>,
+    live: usize,
+    users: HashMap<Box<str>, Vec<ClientId>>,
+    rooms: Slab<Room>,
+    names: HashMap<Box<str>, RoomKey>,
+    /// Typing expiries; entries whose membership is gone are skipped when popped.
+    typing: BinaryHeap<Reverse<TypingDeadline>>,
+    /// `typing` entries left by the last sweep of stale ones.
+    typing_compacted: usize,
+    /// Source of connection ids and membership tokens; never reused.
+    serial: u64,
+}
+
+/// A failed action, reported as an `error` event.
+#[derive(Debug)]
+enum Failure<'r> {
+    RoomFull(&'r str, u32),
+    WrongPassword(&'r str),
+    MembersOnly(&'r str),
+    NoSuchUser(&'r str),
+    TooManyRooms(usize),
+    NotMember(&'r str),
+    RoomExists(&'r str),
+}
+
+impl Failure<'_> {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Failure::RoomFull(..) => ErrorCode::RoomFull,
+            Failure::WrongPassword(_) | Failure::MembersOnly(_) => ErrorCode::Forbidden,
+            Failure::NoSuchUser(_) => ErrorCode::NoSuchUser,
+            Failure::TooManyRooms(_) => ErrorCode::TooManyRooms,
+            Failure::NotMember(_) => ErrorCode::NotMember,
+            Failure::RoomExists(_) => ErrorCode::RoomExists,
+        }
+    }
+}
+
+impl fmt::Display for Failure<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::RoomFull(room, max) => write!(f, "room {room} is full (max {max})"),
+            Failure::WrongPassword(room) => write!(f, "wrong password for room {room}"),
+            Failure::MembersOnly(room) => write!(f, "room {room} has a password: join it first"),
+            Failure::NoSuchUser(user) => write!(f, "user {user} is not online"),
+            Failure::TooManyRooms(max) => write!(f, "at most {max} rooms per connection"),
+            Failure::NotMember(room) => write!(f, "not a member of room {room}"),
+            Failure::RoomExists(room) => write!(f, "room {room} exists"),
+        }
+    }
 }
 
 impl Hub {
     /// An empty hub.
     pub fn new(config: HubConfig) -> Hub {
-        Hub { config }
+        Hub {
+            config,
+            conns: Vec::new(),
+            live: 0,
+            users: HashMap::new(),
+            rooms: Slab::new(),
+            names: HashMap::new(),
+            typing: BinaryHeap::new(),
+            typing_compacted: 0,
+            serial: 0,
+        }
     }
 
-    /// A `/ws` connection was accepted; `user` comes from the token or `?user=`.
-    /// Queues its `welcome`.
+    /// A `/ws` connection was accepted; `user` comes from the token or `?user=`
+    /// (`None` or empty: `guest-<id>`). Queues its `welcome`.
     pub fn handle_connect(
         &mut self,
         now: Now,
@@ -110,57 +203,297 @@ impl Hub {
         user: Option<&str>,
         out: &mut Outbox,
     ) {
-        let _ = (now, client, user, out, &self.config);
-        unimplemented!("hub::Hub::handle_connect")
+        if self.conns.get(client.0).is_some_and(Option::is_some) {
+            // The reactor reuses a key only after `handle_disconnect`; recover anyway.
+            self.handle_disconnect(now, client, out);
+        }
+        let id = short_id(self.next_serial());
+        let user: Box<str> = match user {
+            Some(u) if !u.is_empty() => u.into(),
+            _ => format!("guest-{id}").into(),
+        };
+        let mut user_json = String::with_capacity(user.len() + 2);
+        protocol::push_json_str(&mut user_json, &user);
+        let mark = out.mark();
+        protocol::write_welcome(out.buf(), &id, &user_json);
+        out.recipient(client);
+        out.commit(mark);
+
+        match self.users.get_mut(&user) {
+            Some(tabs) => tabs.push(client),
+            None => {
+                self.users.insert(user.clone(), vec![client]);
+            }
+        }
+        if self.conns.len() <= client.0 {
+            self.conns.resize_with(client.0 + 1, || None);
+        }
+        self.conns[client.0] = Some(Conn {
+            id,
+            user,
+            user_json: user_json.into(),
+            rooms: Vec::new(),
+            created: Vec::new(),
+            rate: Rate::new(now.mono),
+            closing: false,
+        });
+        self.live += 1;
     }
 
     /// A text message arrived from `client`.
     pub fn handle_text(&mut self, now: Now, client: ClientId, text: &str, out: &mut Outbox) {
-        let _ = (now, client, text, out);
-        unimplemented!("hub::Hub::handle_text")
+        let Some(verdict) = self.admit(now, client) else {
+            return;
+        };
+        let request = match protocol::parse(text) {
+            Ok(request) if verdict == Verdict::Pass => request,
+            Ok(request) => return self.limited(client, verdict, request.reference, out),
+            Err(rejection) if verdict == Verdict::Pass => {
+                let problem = &rejection.problem;
+                let reference = rejection.reference;
+                return error(
+                    out,
+                    client,
+                    problem.code(),
+                    format_args!("{problem}"),
+                    reference,
+                );
+            }
+            Err(rejection) => return self.limited(client, verdict, rejection.reference, out),
+        };
+        match self.dispatch(now, client, &request.action, out) {
+            Ok(()) => {
+                if let Some(reference) = request.reference {
+                    let mark = out.mark();
+                    protocol::write_ack(out.buf(), reference);
+                    out.recipient(client);
+                    out.commit(mark);
+                }
+            }
+            Err(failure) => error(
+                out,
+                client,
+                failure.code(),
+                format_args!("{failure}"),
+                request.reference,
+            ),
+        }
     }
 
     /// A binary message arrived from `client` (answered with `bad_json`).
     pub fn handle_binary(&mut self, now: Now, client: ClientId, out: &mut Outbox) {
-        let _ = (now, client, out);
-        unimplemented!("hub::Hub::handle_binary")
+        match self.admit(now, client) {
+            None => {}
+            Some(Verdict::Pass) => error(
+                out,
+                client,
+                ErrorCode::BadJson,
+                format_args!("binary frames are not JSON: send text"),
+                None,
+            ),
+            Some(verdict) => self.limited(client, verdict, None, out),
+        }
     }
 
     /// `client` is gone: leave its rooms (presence `left`), clear its typing.
     pub fn handle_disconnect(&mut self, now: Now, client: ClientId, out: &mut Outbox) {
-        let _ = (now, client, out);
-        unimplemented!("hub::Hub::handle_disconnect")
+        let _ = now;
+        let Some(mut conn) = self.conns.get_mut(client.0).and_then(Option::take) else {
+            return;
+        };
+        self.live -= 1;
+        while let Some(m) = conn.rooms.pop() {
+            self.detach(client, &m);
+            if m.joined {
+                rooms::announce(out, &self.rooms[m.room], "left", &conn.user_json, &conn.id);
+            }
+            self.drop_if_empty(m.room);
+        }
+        for key in conn.created.drain(..) {
+            self.rooms[key].creator = None;
+            self.drop_if_empty(key);
+        }
+        if let Some(tabs) = self.users.get_mut(&conn.user) {
+            tabs.retain(|c| *c != client);
+            if tabs.is_empty() {
+                self.users.remove(&conn.user);
+            }
+        }
+        // Keys are dense; trailing free slots need not be kept.
+        while self.conns.last().is_some_and(Option::is_none) {
+            self.conns.pop();
+        }
     }
 
     /// Expires timers due at `now` (stale typing).
     pub fn handle_timeout(&mut self, now: Now, out: &mut Outbox) {
-        let _ = (now, out);
-        unimplemented!("hub::Hub::handle_timeout")
+        while let Some(Reverse(due)) = self.typing.peek() {
+            if due.at > now.mono {
+                break;
+            }
+            let due = self.typing.pop().expect("peeked").0;
+            self.expire_typing(now, due, out);
+        }
     }
 
-    /// The next instant `handle_timeout` has work, if any.
+    /// The next instant `handle_timeout` has work, if any (possibly a timer
+    /// that turns out to have nothing left to do).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-
-    /// `POST /api/publish` with `body`; returns how many `/ws` connections were reached.
-    pub fn handle_publish(
-        &mut self,
-        now: Now,
-        body: &[u8],
-        out: &mut Outbox,
-    ) -> Result<usize, PublishError> {
-        let _ = (now, body, out);
-        unimplemented!("hub::Hub::handle_publish")
+        self.typing.peek().map(|Reverse(due)| due.at)
     }
 
     /// Live `/ws` connections.
     pub fn connections(&self) -> usize {
-        0
+        self.live
     }
 
-    /// Rooms that exist now.
+    /// Rooms that exist now: those with a member or subscriber, plus rooms
+    /// `create`d that nobody has entered yet.
     pub fn rooms(&self) -> usize {
-        0
+        self.rooms.len()
     }
+
+    fn next_serial(&mut self) -> u64 {
+        self.serial += 1;
+        self.serial
+    }
+
+    /// Rate-checks a frame; `None` for unknown or closing clients (ignored).
+    fn admit(&mut self, now: Now, client: ClientId) -> Option<Verdict> {
+        let conn = self.conns.get_mut(client.0)?.as_mut()?;
+        if conn.closing {
+            return None;
+        }
+        let c = &self.config;
+        Some(
+            conn.rate
+                .check(now.mono, c.rate_limit, c.rate_burst, c.rate_grace),
+        )
+    }
+
+    /// Answers a frame over the rate limit, and closes a client past its grace.
+    fn limited(
+        &mut self,
+        client: ClientId,
+        verdict: Verdict,
+        reference: Option<&str>,
+        out: &mut Outbox,
+    ) {
+        let rate = self.config.rate_limit;
+        error(
+            out,
+            client,
+            ErrorCode::RateLimited,
+            format_args!("over {rate} messages per second: slow down"),
+            reference,
+        );
+        if verdict == Verdict::Close {
+            out.close(client, CLOSE_POLICY, "rate limit exceeded");
+            if let Some(conn) = self.conns[client.0].as_mut() {
+                conn.closing = true;
+            }
+        }
+    }
+
+    fn dispatch<'r>(
+        &mut self,
+        now: Now,
+        client: ClientId,
+        action: &'r Action<'r>,
+        out: &mut Outbox,
+    ) -> Result<(), Failure<'r>> {
+        match action {
+            Action::Broadcast { message } => {
+                let from = &*self.conn(client).user_json;
+                self.broadcast_from(from, now, message.get(), out);
+                Ok(())
+            }
+            Action::Notify { user, message } => {
+                let Some(tabs) = self.users.get(&**user) else {
+                    return Err(Failure::NoSuchUser(user));
+                };
+                let conn = self.conns[client.0].as_ref().expect("sender is connected");
+                let mark = out.mark();
+                let scope = Scope::User { to: user };
+                let from = &conn.user_json;
+                protocol::write_message(out.buf(), from, scope, now.unix_ms, message.get());
+                out.recipients(tabs);
+                out.commit(mark);
+                Ok(())
+            }
+            Action::Join {
+                room,
+                password,
+                since,
+            } => self.enter(client, room, password.as_deref(), Some(*since), out),
+            Action::Subscribe { room, password } => {
+                self.enter(client, room, password.as_deref(), None, out)
+            }
+            Action::Leave { room } | Action::Unsubscribe { room } => self.exit(client, room, out),
+            Action::Publish { room, message } => {
+                self.publish(now, client, room, message.get(), out)
+            }
+            Action::Typing { room, value } => self.set_typing(now, client, room, *value, out),
+            Action::Members { room } => self.members(client, room, out),
+            Action::Rooms => {
+                self.list_rooms(client, out);
+                Ok(())
+            }
+            Action::Create {
+                room,
+                max_members,
+                password,
+                history,
+            } => self.create(client, room, *max_members, password.as_deref(), *history),
+        }
+    }
+
+    /// Sends `message` from `from_json` to every `/ws` connection; returns how many.
+    fn broadcast_from(&self, from_json: &str, now: Now, message: &str, out: &mut Outbox) -> usize {
+        let mark = out.mark();
+        protocol::write_message(out.buf(), from_json, Scope::All, now.unix_ms, message);
+        for (key, conn) in self.conns.iter().enumerate() {
+            if conn.is_some() {
+                out.recipient(ClientId(key));
+            }
+        }
+        out.commit(mark)
+    }
+
+    fn conn(&self, client: ClientId) -> &Conn {
+        self.conns[client.0].as_ref().expect("client is connected")
+    }
+}
+
+/// Queues an `error` event for `client`.
+fn error(
+    out: &mut Outbox,
+    client: ClientId,
+    code: ErrorCode,
+    message: fmt::Arguments,
+    reference: Option<&str>,
+) {
+    let mark = out.mark();
+    protocol::write_error(out.buf(), code, message, reference);
+    out.recipient(client);
+    out.commit(mark);
+}
+
+/// `c` + the serial in base 36: short, and unique for the process lifetime.
+fn short_id(serial: u64) -> Box<str> {
+    let mut digits = [0u8; 14];
+    let mut n = serial;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(1 + digits.len() - i);
+    id.push('c');
+    id.extend(digits[i..].iter().map(|&b| b as char));
+    id.into()
 }

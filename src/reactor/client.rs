@@ -15,10 +15,11 @@ use crate::timers::Millis;
 /// Tokens below this are the listener, the waker and the signal pipe.
 pub const FIRST_CLIENT: usize = 3;
 
-/// Drained write buffers kept for reuse, so a busy turn does not malloc per client.
-const SPARE_BUFFERS: usize = 256;
+/// Bytes of drained write buffers kept for reuse, so a busy turn does not malloc
+/// per client; small enough not to matter on a small device.
+const SPARE_BYTES: usize = 256 * 1024;
 /// Buffers that grew past this are freed rather than kept as spares.
-const SPARE_MAX_CAPACITY: usize = 64 * 1024;
+const SPARE_MAX_CAPACITY: usize = 8 * 1024;
 
 /// What the connection is, which decides what its messages do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +119,8 @@ pub struct Conns {
     /// Clients that entered Closing this turn and need a linger deadline armed.
     pub closing: Vec<usize>,
     spare: Vec<Vec<u8>>,
+    /// Sum of the spare buffers' capacities.
+    spare_bytes: usize,
     pub max_pending: usize,
     pub metrics: Metrics,
     /// Open WebSocket connections (all kinds).
@@ -133,6 +136,7 @@ impl Conns {
             left_ws: Vec::new(),
             closing: Vec::new(),
             spare: Vec::new(),
+            spare_bytes: 0,
             max_pending,
             metrics: Metrics::default(),
             open: 0,
@@ -280,9 +284,11 @@ impl Conns {
             if drained {
                 let buf = std::mem::take(&mut c.out);
                 c.sent = 0;
-                if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= SPARE_MAX_CAPACITY {
+                let cap = buf.capacity();
+                if cap <= SPARE_MAX_CAPACITY && self.spare_bytes + cap <= SPARE_BYTES {
                     let mut buf = buf;
                     buf.clear();
+                    self.spare_bytes += cap;
                     self.spare.push(buf);
                 }
                 if matches!(c.phase, Phase::Closing) && !c.fin_sent {

@@ -430,6 +430,9 @@ impl Server {
         if self.accept_paused_until.is_some_and(|at| at <= now) {
             self.accept();
         }
+        let slab = &self.conns.slab;
+        self.timers
+            .compact(|key, generation| slab.get(key).is_some_and(|c| c.generation == generation));
     }
 
     /// Pings a quiet client, closes a silent one, and re-arms its next check.

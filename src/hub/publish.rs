@@ -1,0 +1,92 @@
+//! `POST /api/publish`: a backend's message to a room, a user, or everyone.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use super::{Hub, Now, Outbox, PublishError, rooms};
+use crate::protocol::{self, Scope};
+
+/// Messages from the API carry this `from`.
+const SERVER_JSON: &str = r#""server""#;
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    room: Option<String>,
+    user: Option<String>,
+    all: Option<bool>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    message: Option<&'a RawValue>,
+}
+
+/// Keeps a present `null` message as `null` instead of "absent".
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&'de RawValue>::deserialize(d).map(Some)
+}
+
+fn bad(message: impl Into<String>) -> PublishError {
+    PublishError {
+        status: 400,
+        message: message.into(),
+    }
+}
+
+impl Hub {
+    /// `POST /api/publish` with `body`; returns how many `/ws` connections were reached.
+    ///
+    /// The body is `{"room":..,"message":..}`, `{"user":..,"message":..}` or
+    /// `{"all":true,"message":..}`: exactly one target (other fields are
+    /// ignored, as in client frames). The backend
+    /// is trusted: room passwords do not apply. A room that does not exist or
+    /// a user who is offline is not an error: 0 were reached. Room messages
+    /// get a seq and enter the history like any other.
+    pub fn handle_publish(
+        &mut self,
+        now: Now,
+        body: &[u8],
+        out: &mut Outbox,
+    ) -> Result<usize, PublishError> {
+        let body = std::str::from_utf8(body).map_err(|_| bad("body is not UTF-8"))?;
+        if !body.trim_start().starts_with('{') {
+            // serde would read an array positionally into `Body`.
+            return Err(bad("body must be a JSON object"));
+        }
+        let body: Body =
+            serde_json::from_str(body).map_err(|e| bad(format!("body is not valid: {e}")))?;
+        let Some(message) = body.message else {
+            return Err(bad("missing field message"));
+        };
+        let message = message.get();
+        match (body.room, body.user, body.all.unwrap_or(false)) {
+            (Some(room), None, false) => {
+                if !protocol::valid_room_name(&room) {
+                    return Err(bad("bad room name"));
+                }
+                let Some(key) = self.room_key(&room) else {
+                    return Ok(0);
+                };
+                let room = &mut self.rooms_mut()[key];
+                Ok(rooms::publish_to(
+                    room,
+                    SERVER_JSON,
+                    now.unix_ms,
+                    message,
+                    out,
+                ))
+            }
+            (None, Some(user), false) => {
+                let Some(tabs) = self.users.get(user.as_str()) else {
+                    return Ok(0);
+                };
+                let mark = out.mark();
+                let scope = Scope::User { to: &user };
+                protocol::write_message(out.buf(), SERVER_JSON, scope, now.unix_ms, message);
+                out.recipients(tabs);
+                Ok(out.commit(mark))
+            }
+            (None, None, true) => Ok(self.broadcast_from(SERVER_JSON, now, message, out)),
+            _ => Err(bad(
+                r#"give exactly one target: "room", "user" or "all":true"#,
+            )),
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! Rooms (a.k.a. topics): membership, presence, history, typing.
+
+use std::cmp::Reverse;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use slab::Slab;
+
+use super::{Failure, Hub, Now, Outbox};
+use crate::ClientId;
+use crate::protocol::{self, Scope};
+
+/// A room's index in the hub's slab (names are interned to these).
+pub(crate) type RoomKey = usize;
+
+/// One room with its properties and recent messages.
+#[derive(Debug)]
+pub(crate) struct Room {
+    pub(crate) name: Box<str>,
+    /// Joined members: they get presence and typing, and are listed.
+    pub(crate) members: Vec<ClientId>,
+    /// Subscribers: silent, they get messages only.
+    pub(crate) subscribers: Vec<ClientId>,
+    pub(crate) max_members: Option<u32>,
+    pub(crate) password: Option<Box<str>>,
+    pub(crate) history_cap: usize,
+    /// The last `history_cap` message events, encoded; entry `i` has seq
+    /// `seq - len + 1 + i`, since every message is kept in order.
+    pub(crate) history: VecDeque<String>,
+    /// The latest message's seq (0: none yet).
+    pub(crate) seq: u64,
+    /// Set while a `create`d room has not been entered yet.
+    pub(crate) creator: Option<ClientId>,
+}
+
+/// A connection's place in one room.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Membership {
+    pub(crate) room: RoomKey,
+    /// Index in the room's `members` (joined) or `subscribers` list, kept
+    /// exact so leaving is O(1) with `swap_remove`.
+    pub(crate) pos: usize,
+    pub(crate) joined: bool,
+    /// Unique per membership, so stale typing timers are recognised.
+    pub(crate) token: u64,
+    pub(crate) typing_until: Option<Instant>,
+    /// A timer for this membership is in the heap (at most one is).
+    pub(crate) typing_queued: bool,
+}
+
+/// A typing expiry in the hub's timer heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TypingDeadline {
+    pub(crate) at: Instant,
+    pub(crate) token: u64,
+    pub(crate) client: ClientId,
+    pub(crate) room: RoomKey,
+}
+
+impl Room {
+    fn new(name: &str, password: Option<&str>, history_cap: usize) -> Room {
+        Room {
+            name: name.into(),
+            members: Vec::new(),
+            subscribers: Vec::new(),
+            max_members: None,
+            password: password.map(Into::into),
+            history_cap,
+            history: VecDeque::new(),
+            seq: 0,
+            creator: None,
+        }
+    }
+
+    /// Which history entries a joiner gets, and whether older ones were lost.
+    fn window(&self, since: Option<u64>) -> (usize, bool) {
+        let kept = self.history.len();
+        match since {
+            None => (0, false),
+            // A seq from before the room was recreated: position unknown.
+            Some(since) if since > self.seq => (0, true),
+            Some(since) => match usize::try_from(self.seq - since) {
+                Ok(missed) if missed <= kept => (kept - missed, false),
+                _ => (0, true),
+            },
+        }
+    }
+}
+
+/// Sends a `joined`/`left` event to the room's joined members.
+pub(crate) fn announce(out: &mut Outbox, room: &Room, event: &str, user_json: &str, id: &str) {
+    let mark = out.mark();
+    protocol::write_presence(out.buf(), event, &room.name, user_json, id);
+    out.recipients(&room.members);
+    out.commit(mark);
+}
+
+/// Appends a message event to `room`: new seq, kept in history, sent to
+/// members and subscribers. Returns how many connections it reached.
+pub(crate) fn publish_to(
+    room: &mut Room,
+    from_json: &str,
+    ts: u64,
+    message: &str,
+    out: &mut Outbox,
+) -> usize {
+    room.seq += 1;
+    let mark = out.mark();
+    let scope = Scope::Room {
+        room: &room.name,
+        seq: room.seq,
+    };
+    protocol::write_message(out.buf(), from_json, scope, ts, message);
+    if room.history_cap > 0 {
+        // Once full, the oldest entry's buffer is reused for the newest.
+        let mut entry = if room.history.len() >= room.history_cap {
+            room.history.pop_front().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        entry.clear();
+        entry.push_str(out.written(mark));
+        room.history.push_back(entry);
+    }
+    out.recipients(&room.members);
+    out.recipients(&room.subscribers);
+    out.commit(mark)
+}
+
+impl Hub {
+    /// `join` (with `since`) or, when `join` is `None`, `subscribe`.
+    pub(super) fn enter<'r>(
+        &mut self,
+        client: ClientId,
+        name: &'r str,
+        password: Option<&str>,
+        join: Option<Option<u64>>,
+        out: &mut Outbox,
+    ) -> Result<(), Failure<'r>> {
+        let max_rooms = self.config.max_rooms;
+        let conn = self.conns[client.0].as_mut().expect("client is connected");
+        let key = match self.names.get(name) {
+            Some(&key) => {
+                if let Some(i) = conn.rooms.iter().position(|m| m.room == key) {
+                    let Some(since) = join else {
+                        return Ok(());
+                    };
+                    if !conn.rooms[i].joined {
+                        let m = conn.rooms[i];
+                        self.detach(client, &m);
+                        let room = &mut self.rooms[key];
+                        let conn = self.conns[client.0].as_mut().expect("client is connected");
+                        announce(out, room, "joined", &conn.user_json, &conn.id);
+                        conn.rooms[i].joined = true;
+                        conn.rooms[i].pos = room.members.len();
+                        room.members.push(client);
+                    }
+                    self.write_room(client, key, since, out);
+                    return Ok(());
+                }
+                let room = &self.rooms[key];
+                if room.creator != Some(client)
+                    && conn.rooms.len() + conn.created.len() >= max_rooms
+                {
+                    return Err(Failure::TooManyRooms(max_rooms));
+                }
+                if room.password.is_some() && room.password.as_deref() != password {
+                    return Err(Failure::WrongPassword(name));
+                }
+                if let Some(max) = room.max_members
+                    && room.members.len() + room.subscribers.len() >= max as usize
+                {
+                    return Err(Failure::RoomFull(name, max));
+                }
+                key
+            }
+            None => {
+                if conn.rooms.len() + conn.created.len() >= max_rooms {
+                    return Err(Failure::TooManyRooms(max_rooms));
+                }
+                let key = self
+                    .rooms
+                    .insert(Room::new(name, password, self.config.history));
+                self.names.insert(name.into(), key);
+                key
+            }
+        };
+        if let Some(creator) = self.rooms[key].creator.take()
+            && let Some(c) = self.conns[creator.0].as_mut()
+        {
+            c.created.retain(|k| *k != key);
+        }
+        let token = self.next_serial();
+        let room = &mut self.rooms[key];
+        let conn = self.conns[client.0].as_mut().expect("client is connected");
+        let joined = join.is_some();
+        let list = if joined {
+            announce(out, room, "joined", &conn.user_json, &conn.id);
+            &mut room.members
+        } else {
+            &mut room.subscribers
+        };
+        conn.rooms.push(Membership {
+            room: key,
+            pos: list.len(),
+            joined,
+            token,
+            typing_until: None,
+            typing_queued: false,
+        });
+        list.push(client);
+        if let Some(since) = join {
+            self.write_room(client, key, since, out);
+        }
+        Ok(())
+    }
+
+    /// `leave` or `unsubscribe`.
+    pub(super) fn exit<'r>(
+        &mut self,
+        client: ClientId,
+        name: &'r str,
+        out: &mut Outbox,
+    ) -> Result<(), Failure<'r>> {
+        let conn = self.conns[client.0].as_mut().expect("client is connected");
+        let found = self.names.get(name).and_then(|&key| {
+            let i = conn.rooms.iter().position(|m| m.room == key)?;
+            Some(conn.rooms.swap_remove(i))
+        });
+        let Some(m) = found else {
+            return Err(Failure::NotMember(name));
+        };
+        self.detach(client, &m);
+        if m.joined {
+            let conn = self.conn(client);
+            announce(out, &self.rooms[m.room], "left", &conn.user_json, &conn.id);
+        }
+        self.drop_if_empty(m.room);
+        Ok(())
+    }
+
+    /// Takes `client` out of the room list `m` points into (the caller has
+    /// already removed `m` from the connection), fixing the moved member's `pos`.
+    pub(super) fn detach(&mut self, client: ClientId, m: &Membership) {
+        let room = &mut self.rooms[m.room];
+        let list = if m.joined {
+            &mut room.members
+        } else {
+            &mut room.subscribers
+        };
+        debug_assert_eq!(list.get(m.pos), Some(&client));
+        list.swap_remove(m.pos);
+        if let Some(&moved) = list.get(m.pos) {
+            let other = self.conns[moved.0].as_mut().expect("member is connected");
+            if let Some(mm) = other.rooms.iter_mut().find(|mm| mm.room == m.room) {
+                mm.pos = m.pos;
+            }
+        }
+    }
+
+    /// Removes the room if nobody is in it and it is not a fresh `create`.
+    pub(super) fn drop_if_empty(&mut self, key: RoomKey) {
+        let room = &self.rooms[key];
+        if room.members.is_empty() && room.subscribers.is_empty() && room.creator.is_none() {
+            let room = self.rooms.remove(key);
+            self.names.remove(&room.name);
+        }
+    }
+
+    /// Queues the `room` answer for a joiner.
+    fn write_room(&self, client: ClientId, key: RoomKey, since: Option<u64>, out: &mut Outbox) {
+        let room = &self.rooms[key];
+        let (skip, gap) = room.window(since);
+        let mark = out.mark();
+        let buf = out.buf();
+        protocol::write_list_open(buf, "room", Some(&room.name), "members");
+        for (i, member) in room.members.iter().enumerate() {
+            let c = self.conn(*member);
+            protocol::write_member(buf, i == 0, &c.user_json, &c.id);
+        }
+        protocol::write_history_open(buf);
+        for (i, event) in room.history.iter().skip(skip).enumerate() {
+            protocol::write_history_entry(buf, i == 0, event);
+        }
+        protocol::write_room_close(buf, gap, room.seq);
+        out.recipient(client);
+        out.commit(mark);
+    }
+
+    /// `publish` from a client: a password room needs membership; a room that
+    /// does not exist swallows the message.
+    pub(super) fn publish<'r>(
+        &mut self,
+        now: Now,
+        client: ClientId,
+        name: &'r str,
+        message: &str,
+        out: &mut Outbox,
+    ) -> Result<(), Failure<'r>> {
+        let Some(&key) = self.names.get(name) else {
+            return Ok(());
+        };
+        let conn = self.conns[client.0].as_ref().expect("client is connected");
+        let room = &mut self.rooms[key];
+        if room.password.is_some() && !conn.rooms.iter().any(|m| m.room == key) {
+            return Err(Failure::MembersOnly(name));
+        }
+        publish_to(room, &conn.user_json, now.unix_ms, message, out);
+        Ok(())
+    }
+
+    /// `typing`: forwards changes to the other joined members, arms the expiry.
+    pub(super) fn set_typing<'r>(
+        &mut self,
+        now: Now,
+        client: ClientId,
+        name: &'r str,
+        value: bool,
+        out: &mut Outbox,
+    ) -> Result<(), Failure<'r>> {
+        self.compact_typing();
+        let conn = self.conns[client.0].as_mut().expect("client is connected");
+        let member = self
+            .names
+            .get(name)
+            .and_then(|&key| conn.rooms.iter_mut().find(|m| m.room == key));
+        let Some(m) = member else {
+            return Err(Failure::NotMember(name));
+        };
+        let changed = if value {
+            let at = now.mono + self.config.typing_timeout;
+            let started = m.typing_until.replace(at).is_none();
+            if !m.typing_queued {
+                m.typing_queued = true;
+                self.typing.push(Reverse(TypingDeadline {
+                    at,
+                    token: m.token,
+                    client,
+                    room: m.room,
+                }));
+            }
+            started
+        } else {
+            m.typing_until.take().is_some()
+        };
+        if changed {
+            let key = m.room;
+            self.send_typing(client, key, value, out);
+        }
+        Ok(())
+    }
+
+    /// Drops expiries of memberships that are gone once they outnumber the rest,
+    /// so connection churn costs memory in proportion to live typers, not to the
+    /// churn rate times the typing timeout. Amortized O(1) per `typing`.
+    fn compact_typing(&mut self) {
+        if self.typing.len() < 1024.max(2 * self.typing_compacted) {
+            return;
+        }
+        let conns = &self.conns;
+        self.typing.retain(|Reverse(d)| {
+            conns
+                .get(d.client.0)
+                .and_then(Option::as_ref)
+                .is_some_and(|c| {
+                    c.rooms
+                        .iter()
+                        .any(|m| m.room == d.room && m.token == d.token)
+                })
+        });
+        self.typing_compacted = self.typing.len();
+    }
+
+    /// A typing timer fired: clear a stale `true`, or re-arm for a renewed one.
+    pub(super) fn expire_typing(&mut self, now: Now, due: TypingDeadline, out: &mut Outbox) {
+        let Some(conn) = self.conns.get_mut(due.client.0).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(m) = conn
+            .rooms
+            .iter_mut()
+            .find(|m| m.room == due.room && m.token == due.token)
+        else {
+            return;
+        };
+        match m.typing_until {
+            Some(at) if at > now.mono => self.typing.push(Reverse(TypingDeadline { at, ..due })),
+            Some(_) => {
+                m.typing_until = None;
+                m.typing_queued = false;
+                self.send_typing(due.client, due.room, false, out);
+            }
+            None => m.typing_queued = false,
+        }
+    }
+
+    fn send_typing(&self, client: ClientId, key: RoomKey, value: bool, out: &mut Outbox) {
+        let room = &self.rooms[key];
+        let conn = self.conn(client);
+        let mark = out.mark();
+        protocol::write_typing(out.buf(), &room.name, &conn.user_json, &conn.id, value);
+        for &member in &room.members {
+            if member != client {
+                out.recipient(member);
+            }
+        }
+        out.commit(mark);
+    }
+
+    /// `members`: the joined members of a room (nobody if it does not exist).
+    pub(super) fn members<'r>(
+        &self,
+        client: ClientId,
+        name: &'r str,
+        out: &mut Outbox,
+    ) -> Result<(), Failure<'r>> {
+        let room = self.names.get(name).map(|&key| (key, &self.rooms[key]));
+        if let Some((key, room)) = room {
+            let inside = self.conn(client).rooms.iter().any(|m| m.room == key);
+            if room.password.is_some() && !inside {
+                return Err(Failure::MembersOnly(name));
+            }
+        }
+        let mark = out.mark();
+        let buf = out.buf();
+        protocol::write_list_open(buf, "members", Some(name), "members");
+        for (i, member) in room.iter().flat_map(|r| &r.1.members).enumerate() {
+            let c = self.conn(*member);
+            protocol::write_member(buf, i == 0, &c.user_json, &c.id);
+        }
+        protocol::write_list_close(buf);
+        out.recipient(client);
+        out.commit(mark);
+        Ok(())
+    }
+
+    /// `rooms`: every room with its member and subscriber counts.
+    pub(super) fn list_rooms(&self, client: ClientId, out: &mut Outbox) {
+        let mark = out.mark();
+        let buf = out.buf();
+        protocol::write_list_open(buf, "rooms", None, "rooms");
+        for (i, (_, room)) in self.rooms.iter().enumerate() {
+            let (members, subs) = (room.members.len(), room.subscribers.len());
+            protocol::write_room_entry(buf, i == 0, &room.name, members, subs);
+        }
+        protocol::write_list_close(buf);
+        out.recipient(client);
+        out.commit(mark);
+    }
+
+    /// `create`: a room with properties, empty until someone enters.
+    pub(super) fn create<'r>(
+        &mut self,
+        client: ClientId,
+        name: &'r str,
+        max_members: Option<u32>,
+        password: Option<&str>,
+        history: Option<usize>,
+    ) -> Result<(), Failure<'r>> {
+        if self.names.contains_key(name) {
+            return Err(Failure::RoomExists(name));
+        }
+        let max_rooms = self.config.max_rooms;
+        let conn = self.conns[client.0].as_mut().expect("client is connected");
+        if conn.rooms.len() + conn.created.len() >= max_rooms {
+            return Err(Failure::TooManyRooms(max_rooms));
+        }
+        let mut room = Room::new(name, password, history.unwrap_or(self.config.history));
+        room.max_members = max_members;
+        room.creator = Some(client);
+        let key = self.rooms.insert(room);
+        self.names.insert(name.into(), key);
+        conn.created.push(key);
+        Ok(())
+    }
+
+    /// Used by `/api/publish`: the room's key, if it exists.
+    pub(super) fn room_key(&self, name: &str) -> Option<RoomKey> {
+        self.names.get(name).copied()
+    }
+
+    /// Used by `/api/publish`: the rooms slab.
+    pub(super) fn rooms_mut(&mut self) -> &mut Slab<Room> {
+        &mut self.rooms
+    }
+}
