@@ -120,7 +120,16 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         for run in 0..settings.runs {
             for o in &mut outcomes {
                 eprint!("{} {} run {}: ", sc.name, o.kind.label(), run + 1);
-                let r = (sc.run)(&settings, o.kind).map_err(|e| e.to_string());
+                let r = (sc.run)(&settings, o.kind)
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| match v.len() == sc.metrics.len() {
+                        true => Ok(v),
+                        false => Err(format!(
+                            "{} values for {} metrics",
+                            v.len(),
+                            sc.metrics.len()
+                        )),
+                    });
                 match &r {
                     Ok(v) => eprintln!("{}", summary(sc, v)),
                     Err(e) => eprintln!("failed: {e}"),
@@ -144,6 +153,26 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("report: {}", dir.join("report.md").display());
     Ok(())
 }
+
+const METHOD: &str = "
+Method: every server serves `/broadcast` with the same semantics (every text or binary
+message to every client, sender included, same opcode; a client with 256 queued messages
+or 1 MiB pending is dropped). loopcast runs as its release binary (`--log-level warn`);
+the peers run inside the bench binary, built with the same `bench` profile:
+tokio-tungstenite on a multi-thread runtime (one worker under `taskset -c 0`), one
+reader and one writer task per client as in its `server` example, writers feed then flush
+once per queue drain; fastwebsockets behind hyper's upgrade on a current-thread runtime as in
+its `echo_server` example, split halves, writer through a `BufWriter` flushed when its
+queue is empty. The generator is one thread, one mio loop: it does the HTTP upgrade itself,
+sends masked 64-byte binary frames stamped with publisher id, sequence and send time,
+parses server frames in place (no allocation per message), records latency in an
+hdrhistogram and checks per-publisher order at every receiver; loss is what stable clients
+still miss once publishing stops and the run drains (3 s). Closed loop means a publisher
+sends its next message once its previous one came back to itself; fan-out instead keeps at
+most 8 messages not yet received by every client. A run whose generator used over 90 % of
+its core is flagged: there, the generator may be what limits the figure.
+
+";
 
 fn loadavg() -> String {
     let text = fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -217,7 +246,8 @@ fn header(s: &scenarios::Settings, servers: &[Kind]) -> String {
     );
     md.push_str(
         "- server CPU: sum of /proc/PID/task/*/schedstat over the window; RSS and VmHWM \
-         from /proc/PID/status; latency = receive time - send time stamped in the payload\n\n",
+         from /proc/PID/status; latency = receive time - send time stamped in the payload\n",
     );
+    md.push_str(METHOD);
     md
 }

@@ -79,3 +79,25 @@ fn first_number(text: &str) -> u64 {
         .and_then(|w| w.parse().ok())
         .unwrap_or(0)
 }
+
+/// Busy time of CPU `cpu` so far in ns (every state of its `/proc/stat` line but idle
+/// and iowait), to see how much else ran on the server's core during a window.
+pub fn cpu_busy_ns(cpu: usize) -> u64 {
+    let text = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let name = format!("cpu{cpu} ");
+    let Some(line) = text.lines().find(|l| l.starts_with(&name)) else {
+        return 0;
+    };
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let busy: u64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    busy * 10_000_000
+}

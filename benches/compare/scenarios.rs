@@ -86,8 +86,18 @@ const PUBLISH_METRICS: &[Metric] = &[
     m("p99", "latency p99 (µs)", Better::Lower),
     m("cpu_per", "server CPU per delivery (µs)", Better::Lower),
     m("cpu", "server CPU (% of one core)", Better::Neither),
+    m(
+        "cpu0",
+        "CPU 0 busy, server and anything else (%)",
+        Better::Neither,
+    ),
     m("rss", "server RSS at end (KiB)", Better::Lower),
     m("gen_cpu", "generator CPU (% of one core)", Better::Neither),
+    m(
+        "cpu1",
+        "CPU 1 busy, generator and anything else (%)",
+        Better::Neither,
+    ),
     m("loss", "lost deliveries", Better::Lower),
     m("order", "out-of-order deliveries", Better::Lower),
     m("dropped", "clients dropped by server", Better::Lower),
@@ -120,6 +130,11 @@ const CHURN_METRICS: &[Metric] = &[
     m("loss", "lost deliveries (stable clients)", Better::Lower),
     m("order", "out-of-order deliveries", Better::Lower),
     m("dropped", "stable clients dropped", Better::Lower),
+    m(
+        "gen_cpu",
+        "generator CPU during churn (% of one core)",
+        Better::Neither,
+    ),
 ];
 
 /// Every scenario, in report order.
@@ -214,10 +229,13 @@ fn publish(
         procfs::cpu_ns(server.pid),
         procfs::self_thread_cpu_ns(),
     );
+    let (core0, core1) = (procfs::cpu_busy_ns(0), procfs::cpu_busy_ns(1));
     g.run_for(s.window)?;
     let wall = t0.elapsed().as_nanos() as f64;
     let server_cpu = procfs::cpu_ns(server.pid).saturating_sub(server0) as f64;
     let gen_cpu = procfs::self_thread_cpu_ns().saturating_sub(gen0) as f64;
+    let core0 = procfs::cpu_busy_ns(0).saturating_sub(core0) as f64;
+    let core1 = procfs::cpu_busy_ns(1).saturating_sub(core1) as f64;
     g.set_counting(false);
 
     let loss = g.drain(Duration::from_secs(3))?;
@@ -239,8 +257,10 @@ fn publish(
             f64::NAN
         },
         server_cpu / wall * 100.0,
+        core0 / wall * 100.0,
         (mem.rss / 1024) as f64,
         gen_cpu / wall * 100.0,
+        core1 / wall * 100.0,
         loss as f64,
         st.order_errors as f64,
         st.dropped as f64,
@@ -277,7 +297,7 @@ fn churn(s: &Settings, kind: Kind) -> io::Result<Vec<f64>> {
     let before = procfs::memory(server.pid);
 
     let upgrades0 = g.stats.upgrades;
-    let t0 = Instant::now();
+    let (t0, gen0) = (Instant::now(), procfs::self_thread_cpu_ns());
     g.set_churn(64);
     g.run_for(s.churn / 2)?;
     let mid = procfs::memory(server.pid);
@@ -285,6 +305,7 @@ fn churn(s: &Settings, kind: Kind) -> io::Result<Vec<f64>> {
     let late = procfs::memory(server.pid);
     g.set_churn(0);
     let secs = t0.elapsed().as_secs_f64();
+    let gen_cpu = procfs::self_thread_cpu_ns().saturating_sub(gen0) as f64 / 1e9 / secs * 100.0;
     let connects = (g.stats.upgrades - upgrades0) as f64;
     let settle = Instant::now();
     while g.churners() > 0 && settle.elapsed() < Duration::from_secs(5) {
@@ -309,5 +330,6 @@ fn churn(s: &Settings, kind: Kind) -> io::Result<Vec<f64>> {
         loss as f64,
         g.stats.order_errors as f64,
         g.stats.dropped as f64,
+        gen_cpu,
     ])
 }
