@@ -215,8 +215,8 @@ fn header(s: &scenarios::Settings, servers: &[Kind]) -> String {
     );
     let _ = writeln!(
         md,
-        "- machine: {} CPUs (`nproc`), {model}",
-        cmd("nproc", &[])
+        "- machine: {} CPUs (`nproc --all`; the driver itself is pinned to one), {model}",
+        cmd("nproc", &["--all"])
     );
     let _ = writeln!(
         md,

@@ -64,7 +64,8 @@ fn fmt(v: f64) -> String {
 
 fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
     match (ours, theirs) {
-        (Some(a), Some(b)) if b != 0.0 && a.is_finite() && b.is_finite() => {
+        // Ratios of growths that can be zero or negative would only mislead.
+        (Some(a), Some(b)) if a >= 0.0 && b > 0.0 && a.is_finite() && b.is_finite() => {
             format!("{:.2}x", a / b)
         }
         _ => "-".into(),
@@ -258,7 +259,7 @@ pub fn targets(md: &mut String, all: &[(&Scenario, Vec<Outcome>)]) {
     );
     let idle = get("idle", "idle_rss", us);
     row(
-        "idle RSS < 2 MB",
+        "idle RSS < 2 MiB (2 048 KiB)",
         idle.map(|a| a < 2048.0),
         format!("{} KiB", opt(idle)),
     );
@@ -267,7 +268,7 @@ pub fn targets(md: &mut String, all: &[(&Scenario, Vec<Outcome>)]) {
         let theirs = get("fixed", "cpu_per", peer);
         row(
             &format!(
-                "fixed-load CPU per delivery <= {factor}x {}'s",
+                "fixed-load CPU per delivery <= {factor}x that of {}",
                 peer.label()
             ),
             cpu.zip(theirs).map(|(a, b)| a <= b * factor),
