@@ -75,6 +75,7 @@ fn repin(args: &[String]) -> ExitCode {
 
 fn report_dir() -> PathBuf {
     let target = env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target")));
     target.join("bench-report")

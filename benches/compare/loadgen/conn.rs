@@ -11,9 +11,9 @@ use super::wire::{self, Frame};
 /// Where a client is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
-    /// Non-blocking connect in progress.
-    Connecting,
-    /// Upgrade request sent, waiting for `101`.
+    /// Connecting, then upgrading: the request is queued at dial time and goes out on
+    /// the first writable event (a write before the connect completes is `WouldBlock`,
+    /// a failed connect surfaces as the write's or read's error); waiting for `101`.
     Upgrading,
     /// Exchanging frames.
     Open,
@@ -52,8 +52,8 @@ pub struct Conn {
 
 /// Opens a non-blocking TCP connection from `source` (port chosen by the kernel).
 pub fn dial(source: Ipv4Addr, server: SocketAddr) -> io::Result<TcpStream> {
-    let sock = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    sock.set_nonblocking(true)?;
+    // SOCK_NONBLOCK at creation: churn dials tens of thousands of sockets a second.
+    let sock = Socket::new(Domain::IPV4, Type::STREAM.nonblocking(), None)?;
     sock.set_tcp_nodelay(true)?;
     if source != Ipv4Addr::LOCALHOST {
         // Several source addresses give several ephemeral port ranges (10 000+ clients);
@@ -76,7 +76,7 @@ impl Conn {
         let m = (serial.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32;
         Conn {
             sock,
-            state: State::Connecting,
+            state: State::Upgrading,
             kind,
             publisher: None,
             tail: Vec::new(),
@@ -85,18 +85,6 @@ impl Conn {
             mask: m.to_le_bytes(),
             expect: vec![late; publishers],
             got: 0,
-        }
-    }
-
-    /// Completes a non-blocking connect: `Ok(true)` once connected.
-    pub fn check_connected(&mut self) -> io::Result<bool> {
-        if let Some(e) = self.sock.take_error()? {
-            return Err(e);
-        }
-        match self.sock.peer_addr() {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
         }
     }
 

@@ -31,6 +31,7 @@ impl Generator {
                 }
             };
             let mut c = Conn::new(sock, kind, self.publishers, self.serial);
+            wire::push_upgrade(&mut c.out, &self.host);
             let entry = self.conns.vacant_entry();
             let key = entry.key();
             let interest = Interest::READABLE | Interest::WRITABLE;
@@ -62,18 +63,8 @@ impl Generator {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        if c.state == State::Connecting {
-            match c.check_connected() {
-                Ok(false) => return,
-                Ok(true) => {
-                    c.state = State::Upgrading;
-                    wire::push_upgrade(&mut c.out, &self.host);
-                }
-                Err(e) => return self.kill(key, true, &e.to_string()),
-            }
-        }
-        if c.flush().is_err() {
-            return self.kill(key, false, "write failed");
+        if let Err(e) = c.flush() {
+            return self.kill(key, false, &e.to_string());
         }
         self.read_all(key);
     }
@@ -197,7 +188,7 @@ impl Generator {
             return;
         };
         let _ = self.poll.registry().deregister(&mut c.sock);
-        if matches!(c.state, State::Connecting | State::Upgrading) {
+        if c.state == State::Upgrading {
             self.dialing -= 1;
             self.failed(c.kind, why);
         } else {
