@@ -1,0 +1,152 @@
+//! Client side of the wire: the upgrade request, masked frames out, server frames in.
+
+use std::io::Write;
+
+/// Bytes at the start of every payload: publisher id (u32), sequence (u64), send time ns (u64).
+pub const STAMP_LEN: usize = 20;
+
+/// Opcodes the generator acts on.
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xA;
+
+/// Appends the HTTP upgrade request for `/broadcast` (a fixed key: the generator checks
+/// only the status line, the servers under test check the key).
+pub fn push_upgrade(out: &mut Vec<u8>, host: &str) {
+    let _ = write!(
+        out,
+        "GET /broadcast HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+}
+
+/// What an upgrade response head said, once complete.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Upgrade {
+    /// More bytes are needed.
+    Partial,
+    /// `101`: the head is this many bytes long; frames may follow it.
+    Switched(usize),
+    /// Any other status.
+    Refused,
+}
+
+/// Looks for the end of the response head and checks for `101`.
+pub fn parse_upgrade(buf: &[u8]) -> Upgrade {
+    match buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        None if buf.len() > 8192 => Upgrade::Refused,
+        None => Upgrade::Partial,
+        Some(end) if buf.starts_with(b"HTTP/1.1 101") => Upgrade::Switched(end + 4),
+        Some(_) => Upgrade::Refused,
+    }
+}
+
+/// Appends one masked binary frame whose payload is `len` bytes: the stamp, then zeros.
+pub fn push_stamped(
+    out: &mut Vec<u8>,
+    mask: [u8; 4],
+    publisher: u32,
+    seq: u64,
+    ts: u64,
+    len: usize,
+) {
+    let len = len.max(STAMP_LEN);
+    push_head(out, OP_BINARY, mask, len);
+    let start = out.len();
+    out.extend_from_slice(&publisher.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&ts.to_le_bytes());
+    out.resize(start + len, 0);
+    apply_mask(&mut out[start..], mask);
+}
+
+/// Appends one masked control frame (`pong` echo or `close`) carrying `payload` (<= 125 bytes).
+pub fn push_control(out: &mut Vec<u8>, opcode: u8, mask: [u8; 4], payload: &[u8]) {
+    push_head(out, opcode, mask, payload.len());
+    let start = out.len();
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[start..], mask);
+}
+
+fn push_head(out: &mut Vec<u8>, opcode: u8, mask: [u8; 4], len: usize) {
+    out.push(0x80 | opcode);
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if len <= u16::MAX as usize {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+}
+
+fn apply_mask(bytes: &mut [u8], mask: [u8; 4]) {
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b ^= mask[i & 3];
+    }
+}
+
+/// One complete server frame found at the start of a buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// FIN bit.
+    pub fin: bool,
+    /// Opcode nibble.
+    pub opcode: u8,
+    /// Where the payload starts.
+    pub payload_at: usize,
+    /// Total frame length (head + payload).
+    pub len: usize,
+}
+
+/// Why a server frame is unacceptable.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+/// Parses the frame at the start of `buf`: `Ok(None)` means more bytes are needed.
+/// Server frames must be unmasked.
+pub fn parse_frame(buf: &[u8]) -> Result<Option<Frame>, Malformed> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    if buf[1] & 0x80 != 0 || buf[0] & 0x70 != 0 {
+        return Err(Malformed);
+    }
+    let (payload_at, payload_len) = match buf[1] & 0x7f {
+        126 if buf.len() < 4 => return Ok(None),
+        126 => (4, u16::from_be_bytes([buf[2], buf[3]]) as usize),
+        127 if buf.len() < 10 => return Ok(None),
+        127 => {
+            let mut n = [0; 8];
+            n.copy_from_slice(&buf[2..10]);
+            (10, u64::from_be_bytes(n) as usize)
+        }
+        n => (2, n as usize),
+    };
+    let len = payload_at + payload_len;
+    if buf.len() < len {
+        return Ok(None);
+    }
+    Ok(Some(Frame {
+        fin: buf[0] & 0x80 != 0,
+        opcode: buf[0] & 0x0f,
+        payload_at,
+        len,
+    }))
+}
+
+/// Reads the stamp at the start of a delivered payload.
+pub fn read_stamp(payload: &[u8]) -> Option<(u32, u64, u64)> {
+    if payload.len() < STAMP_LEN {
+        return None;
+    }
+    let publisher = u32::from_le_bytes(payload[0..4].try_into().ok()?);
+    let seq = u64::from_le_bytes(payload[4..12].try_into().ok()?);
+    let ts = u64::from_le_bytes(payload[12..20].try_into().ok()?);
+    Some((publisher, seq, ts))
+}

@@ -1,0 +1,155 @@
+//! The servers under test, each run as a separate process pinned to CPU 0.
+//!
+//! loopcast runs as its own release binary (what users deploy), on a free port picked by
+//! the driver. The peers are this bench binary again, `LOOPCAST_BENCH_ROLE=server:<name>`,
+//! which binds 127.0.0.1:0, prints `PORT n` and serves /broadcast. Both under `taskset -c 0`.
+
+mod fastws_hub;
+mod tokio_hub;
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Environment variable that turns the bench binary into a server process.
+pub const ROLE_VAR: &str = "LOOPCAST_BENCH_ROLE";
+
+/// The servers compared, ours first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Loopcast,
+    Tokio,
+    Fastws,
+}
+
+impl Kind {
+    /// All of them, in table order.
+    pub const ALL: [Kind; 3] = [Kind::Loopcast, Kind::Tokio, Kind::Fastws];
+
+    /// Short name used in roles and file names.
+    pub fn role(self) -> &'static str {
+        match self {
+            Kind::Loopcast => "loopcast",
+            Kind::Tokio => "tokio",
+            Kind::Fastws => "fastws",
+        }
+    }
+
+    /// Name shown in tables and charts.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Loopcast => "loopcast",
+            Kind::Tokio => "tokio-tungstenite",
+            Kind::Fastws => "fastwebsockets",
+        }
+    }
+
+    fn from_role(role: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.role() == role)
+    }
+}
+
+/// Prints the bound port for the parent and flushes it at once.
+pub fn announce(addr: SocketAddr) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "PORT {}", addr.port());
+    let _ = out.flush();
+}
+
+/// In a server process: serves as told by `role` (`server:<name>`) and never returns normally.
+pub fn run_role(role: &str) -> io::Result<()> {
+    let name = role.strip_prefix("server:").unwrap_or(role);
+    match Kind::from_role(name) {
+        Some(Kind::Tokio) => tokio_hub::serve(),
+        Some(Kind::Fastws) => fastws_hub::serve(),
+        _ => Err(io::Error::other(format!("unknown role {role}"))),
+    }
+}
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    /// Its process id (taskset execs the server, so this is the server itself).
+    pub pid: u32,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts a fresh `kind` server pinned to CPU 0 and waits for its port.
+    pub fn start(kind: Kind) -> io::Result<Server> {
+        if kind == Kind::Loopcast {
+            return Server::start_loopcast();
+        }
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new("taskset")
+            .arg("-c")
+            .arg("0")
+            .arg(exe)
+            .env(ROLE_VAR, format!("server:{}", kind.role()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse::<u16>().ok());
+        let Some(port) = port else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other(format!(
+                "{} did not start: {line:?}",
+                kind.label()
+            )));
+        };
+        let pid = child.id();
+        Ok(Server {
+            child,
+            pid,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        })
+    }
+
+    /// Runs the `loopcast` binary built by cargo for this bench (same profile).
+    fn start_loopcast() -> io::Result<Server> {
+        // The port is free when picked; nothing else on this machine races for it here.
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Command::new("taskset")
+            .arg("-c")
+            .arg("0")
+            .arg(env!("CARGO_BIN_EXE_loopcast"))
+            .args(["--listen", &addr.to_string(), "--max-connections", "20000"])
+            .args(["--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()?;
+        let pid = child.id();
+        let mut server = Server { child, pid, addr };
+        let end = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            if !server.alive() || Instant::now() > end {
+                return Err(io::Error::other("loopcast did not start listening"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    /// Whether the process is still alive.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
