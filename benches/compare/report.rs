@@ -125,6 +125,27 @@ pub fn section(md: &mut String, sc: &Scenario, outcomes: &[Outcome], runs: usize
         for e in o.errors() {
             let _ = writeln!(md, "- {}: a run failed: {e}", o.kind.label());
         }
+        for (own, core, who) in [
+            ("cpu", "cpu0", "server's CPU 0"),
+            ("gen_cpu", "cpu1", "generator's CPU 1"),
+        ] {
+            let pos = |k: &str| sc.metrics.iter().position(|m| m.key == k);
+            if let (Some(own), Some(core)) = (pos(own), pos(core)) {
+                let noisy = o
+                    .runs
+                    .iter()
+                    .flatten()
+                    .filter(|r| r[core] - r[own] > 10.0)
+                    .count();
+                if noisy > 0 {
+                    let _ = writeln!(
+                        md,
+                        "- NOISE {}: other processes used over 10 % of the {who} in {noisy} run(s)",
+                        o.kind.label()
+                    );
+                }
+            }
+        }
         if let Some(g) = sc.metrics.iter().position(|m| m.key == "gen_cpu") {
             let hot = o.runs.iter().flatten().filter(|r| r[g] > 90.0).count();
             if hot > 0 {
