@@ -151,4 +151,8 @@ fn user_names_are_checked_at_upgrade() {
     let long = "u".repeat(65);
     let resp = http(server.addr, &upgrade_request(&format!("/ws?user={long}")));
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    // Reserved for messages from the publish API.
+    let resp = http(server.addr, &upgrade_request("/ws?user=server"));
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    let _ok = raw_ws(server.addr, "/ws?user=ok%20name");
 }

@@ -270,8 +270,12 @@ impl Server {
                 }
             }
         }
+        // "server" is reserved: it marks messages from the publish API.
         if let Some(name) = &user
-            && (name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control))
+            && (name.is_empty()
+                || name.chars().count() > 64
+                || name.chars().any(char::is_control)
+                || name == "server")
         {
             self.conns.metrics.handshake_failures += 1;
             return respond(
@@ -280,7 +284,7 @@ impl Server {
                 400,
                 text,
                 &[],
-                b"user must be 1-64 printable characters\n",
+                b"user must be 1-64 printable characters, and not \"server\"\n",
             );
         }
         let mut out = Vec::with_capacity(160);
