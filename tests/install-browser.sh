@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian's chromium and chromium-driver for tests/browser.rs when either is missing.
-# Non-interactive; must run as root (CI runs it before `LOOPCAST_REQUIRE_BROWSER=1 cargo test`).
+# Non-interactive; runs as root, or through sudo (CI runs it before `LOOPCAST_REQUIRE_BROWSER=1 cargo test`).
 set -euo pipefail
 
 if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
@@ -8,9 +8,14 @@ if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
     exit 0
 fi
 
+SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
-    echo "install-browser.sh: must run as root to apt-get install chromium" >&2
-    exit 1
+    if command -v sudo >/dev/null; then
+        SUDO="sudo"
+    else
+        echo "install-browser.sh: must run as root (or have sudo) to apt-get install chromium" >&2
+        exit 1
+    fi
 fi
 
 if ! command -v apt-get >/dev/null; then
@@ -19,8 +24,9 @@ if ! command -v apt-get >/dev/null; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends chromium chromium-driver fonts-dejavu-core
+$SUDO apt-get update
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    chromium chromium-driver fonts-dejavu-core
 
 /usr/bin/chromium --version
 /usr/bin/chromedriver --version
