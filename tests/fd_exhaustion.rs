@@ -4,8 +4,7 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -19,29 +18,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 #[test]
 fn emfile_on_accept_neither_spins_nor_loses_clients() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bin = env!("CARGO_BIN_EXE_loopcast");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 32 && exec {bin} --listen 127.0.0.1:{port} --log-level error"
-        ))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut child, addr) = spawn_binary("ulimit -n 32 &&", "--log-level error");
     // More clients than the server has descriptors: the rest wait in the backlog.
     let mut clients: Vec<_> = (0..60)
         .map(|_| {

@@ -217,3 +217,32 @@ pub fn http(addr: SocketAddr, request: &str) -> String {
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Starts the real binary through `sh -c` (so a test can set a `ulimit` first) on a free
+/// port, and waits until it accepts connections.
+pub fn spawn_binary(shell_prefix: &str, extra_args: &str) -> (std::process::Child, SocketAddr) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bin = env!("CARGO_BIN_EXE_loopcast");
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{shell_prefix} exec {bin} --listen 127.0.0.1:{port} {extra_args}"
+        ))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let started = std::time::Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, addr)
+}
