@@ -264,8 +264,8 @@ fn silent_client_is_pinged_then_closed() {
 #[test]
 fn answering_pings_keeps_a_client_alive() {
     let server = TestServer::with(|c| {
-        c.ping_interval = Duration::from_millis(100);
-        c.idle_timeout = Duration::from_millis(300);
+        c.ping_interval = Duration::from_millis(200);
+        c.idle_timeout = Duration::from_millis(1000);
     });
     let mut a = ws_connect(&server.url("/echo"));
     // tungstenite answers pings while reading; read for well past the idle timeout.
@@ -274,7 +274,7 @@ fn answering_pings_keeps_a_client_alive() {
     }
     let started = std::time::Instant::now();
     let mut pings = 0;
-    while started.elapsed() < Duration::from_millis(1000) {
+    while started.elapsed() < Duration::from_millis(2500) {
         match a.read() {
             Ok(Message::Ping(_)) => pings += 1,
             Err(tungstenite::Error::Io(e))
