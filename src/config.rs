@@ -40,6 +40,9 @@ pub struct Config {
     pub rate_limit: u32,
     /// `--history` messages kept per room (32).
     pub history: usize,
+    /// `--history-bytes` kept per room; `None`: a quarter of `max_pending`
+    /// (see [`Config::history_bytes`]).
+    pub history_bytes: Option<usize>,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
 }
@@ -60,6 +63,7 @@ impl Default for Config {
             api_key: None,
             rate_limit: 50,
             history: 32,
+            history_bytes: None,
             max_rooms: 128,
         }
     }
@@ -75,6 +79,13 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Bytes of message events kept per room: `--history-bytes`, else a
+    /// quarter of `--max-pending`, so a joiner's `room` answer leaves room
+    /// in its output queue for the messages that follow.
+    pub fn history_bytes(&self) -> usize {
+        self.history_bytes.unwrap_or(self.max_pending / 4)
+    }
+
     /// Parses flags (`args` without the program name) over `LOOPCAST_*` variables
     /// from `env` over the defaults; flags win over env.
     ///
@@ -128,6 +139,7 @@ impl Config {
             Flag::ApiKey => self.api_key = Some(non_empty(value)?),
             Flag::RateLimit => self.rate_limit = parse_count(value)?,
             Flag::History => self.history = parse_count(value)?,
+            Flag::HistoryBytes => self.history_bytes = Some(parse_bytes(value)?),
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
         }
         return Ok(());
@@ -193,6 +205,7 @@ enum Flag {
     ApiKey,
     RateLimit,
     History,
+    HistoryBytes,
     MaxRooms,
 }
 
@@ -223,7 +236,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 14] = [
+const FLAGS: [Spec; 15] = [
     spec(
         Flag::Listen,
         "listen",
@@ -301,6 +314,12 @@ const FLAGS: [Spec; 14] = [
         "history",
         "N",
         "messages kept per room for late joiners; 0 = none",
+    ),
+    spec(
+        Flag::HistoryBytes,
+        "history-bytes",
+        "BYTES",
+        "bytes of messages kept per room (unset: a quarter of --max-pending)",
     ),
     spec(
         Flag::MaxRooms,
@@ -409,6 +428,7 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::AuthSecret | Flag::ApiKey => return None,
         Flag::RateLimit => config.rate_limit.to_string(),
         Flag::History => config.history.to_string(),
+        Flag::HistoryBytes => show_bytes(config.history_bytes?),
         Flag::MaxRooms => config.max_rooms.to_string(),
     })
 }

@@ -93,6 +93,7 @@ impl Server {
             rate_limit: config.rate_limit,
             rate_burst: config.rate_limit.saturating_mul(2),
             history: config.history,
+            history_bytes: config.history_bytes(),
             max_rooms: config.max_rooms,
             ..HubConfig::default()
         });
