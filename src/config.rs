@@ -47,6 +47,12 @@ pub struct Config {
     pub history_bytes: Option<usize>,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
+    /// `--redis URL`: run as one node of a cluster over this Redis (unset: one node, in memory).
+    pub redis: Option<String>,
+    /// `--node-id`: this node's name in the cluster (unset: host name and pid).
+    pub node_id: Option<String>,
+    /// `--reuse-port`: SO_REUSEPORT on the listener, so several processes share the port.
+    pub reuse_port: bool,
 }
 
 impl Default for Config {
@@ -67,6 +73,9 @@ impl Default for Config {
             history: limits::DEFAULT_HISTORY,
             history_bytes: None,
             max_rooms: limits::DEFAULT_MAX_ROOMS,
+            redis: None,
+            node_id: None,
+            reuse_port: false,
         }
     }
 }
@@ -143,6 +152,9 @@ impl Config {
             Flag::History => self.history = parse_count(value)?,
             Flag::HistoryBytes => self.history_bytes = Some(parse_bytes(value)?),
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
+            Flag::Redis => self.redis = Some(values::parse_redis(value)?),
+            Flag::NodeId => self.node_id = Some(values::parse_node_id(value)?),
+            Flag::ReusePort => self.reuse_port = values::parse_switch(value)?,
         }
         return Ok(());
 
@@ -209,6 +221,9 @@ enum Flag {
     History,
     HistoryBytes,
     MaxRooms,
+    Redis,
+    NodeId,
+    ReusePort,
 }
 
 /// A flag as `--help` shows it.
@@ -238,7 +253,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 15] = [
+const FLAGS: [Spec; 18] = [
     spec(
         Flag::Listen,
         "listen",
@@ -329,6 +344,24 @@ const FLAGS: [Spec; 15] = [
         "N",
         "rooms one connection may be in at once",
     ),
+    spec(
+        Flag::Redis,
+        "redis",
+        "URL",
+        "cluster over Redis: redis://[:password@]host[:port][/db] (unset: one node, in memory)",
+    ),
+    spec(
+        Flag::NodeId,
+        "node-id",
+        "NAME",
+        "this node's name in the cluster, logs and connection ids (unset: host-pid)",
+    ),
+    spec(
+        Flag::ReusePort,
+        "reuse-port",
+        "",
+        "set SO_REUSEPORT so several processes share the port (env: 1 or 0)",
+    ),
 ];
 
 /// Collects `(flag, value)` pairs in order; `--help` and `--version` end parsing at once.
@@ -368,6 +401,11 @@ fn read_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<(Flag, Stri
                 )));
             }
         };
+        if spec.metavar.is_empty() {
+            // A switch: present means on.
+            given.push((spec.flag, "1".to_owned()));
+            continue;
+        }
         let option = format!("--{}", spec.name);
         let value = parser
             .value()
@@ -432,6 +470,8 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::History => config.history.to_string(),
         Flag::HistoryBytes => show_bytes(config.history_bytes?),
         Flag::MaxRooms => config.max_rooms.to_string(),
+        Flag::Redis | Flag::NodeId => return None,
+        Flag::ReusePort => u8::from(config.reuse_port).to_string(),
     })
 }
 

@@ -41,6 +41,8 @@ pub enum ErrorCode {
     NotMember,
     /// `create` of a name that exists.
     RoomExists,
+    /// The action needs the cluster engine (Redis), which is not reachable now.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -59,6 +61,7 @@ impl ErrorCode {
             ErrorCode::TooManyRooms => "too_many_rooms",
             ErrorCode::NotMember => "not_member",
             ErrorCode::RoomExists => "room_exists",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 }

@@ -76,6 +76,7 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("history", "0"),
         ("history-bytes", "64KiB"),
         ("max-rooms", "7"),
+        ("node-id", "n-1"),
     ];
     let expected = Config {
         listen: "0.0.0.0:9000".parse().unwrap(),
@@ -93,6 +94,16 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         history: 0,
         history_bytes: Some(64 << 10),
         max_rooms: 7,
+        redis: None,
+        node_id: Some("n-1".into()),
+        reuse_port: false,
+    };
+    #[cfg(feature = "redis")]
+    let (pairs, expected) = {
+        let mut pairs = pairs;
+        pairs.push(("redis", "redis://127.0.0.1:6380/1"));
+        let redis = Some("redis://127.0.0.1:6380/1".into());
+        (pairs, Config { redis, ..expected })
     };
     (pairs, expected)
 }
@@ -498,4 +509,33 @@ fn history_bytes_follows_max_pending_unless_given() {
     let given = ok(&["--max-pending", "4MiB", "--history-bytes", "1000"]);
     assert_eq!(given.history_bytes(), 1000);
     assert_eq!(ok(&["--history-bytes", "0"]).history_bytes(), 0);
+}
+
+#[test]
+fn cluster_flags() {
+    let c = ok(&["--reuse-port", "--node-id", "a.b-1"]);
+    #[cfg(not(feature = "redis"))]
+    assert!(Config::parse(["--redis", "redis://h"].map(OsString::from), |_| None).is_err());
+    assert!(c.reuse_port);
+    assert_eq!(c.node_id.as_deref(), Some("a.b-1"));
+    assert!(!ok(&[]).reuse_port);
+    for bad in [
+        &["--node-id", "a b"][..],
+        &["--node-id", ""],
+        &["--redis", "http://x"],
+    ] {
+        assert!(
+            matches!(
+                Config::parse(bad.iter().map(OsString::from), |_| None),
+                Err(ConfigError::Invalid(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    let env = |k: &str| (k == "LOOPCAST_REUSE_PORT").then(|| "1".to_owned());
+    assert!(
+        Config::parse(Vec::<OsString>::new(), env)
+            .unwrap()
+            .reuse_port
+    );
 }

@@ -36,6 +36,8 @@
 //!   room was recreated), returns the whole history with `gap: true`.
 //! - Every frame counts against the rate limit, bad ones included.
 
+#[cfg(feature = "redis")]
+pub mod cluster;
 mod invariants;
 mod outbox;
 mod publish;
@@ -125,6 +127,9 @@ pub struct Hub {
     epoch_seed: u64,
     /// Bytes kept in every room's history (kept in step by every change).
     history_bytes: usize,
+    /// With `--redis`: the engine and the cluster state (see `cluster`).
+    #[cfg(feature = "redis")]
+    cluster: Option<Box<cluster::Cluster>>,
 }
 
 /// A failed action, reported as an `error` event.
@@ -183,6 +188,8 @@ impl Hub {
             // std seeds `RandomState` from the OS's random source.
             epoch_seed: RandomState::new().hash_one(0x6c6f_6f70_u64),
             history_bytes: 0,
+            #[cfg(feature = "redis")]
+            cluster: None,
         }
     }
 
@@ -200,6 +207,12 @@ impl Hub {
             self.handle_disconnect(now, client, out);
         }
         let id = short_id(self.next_serial());
+        // Across a cluster, ids carry the node's name so they stay unique.
+        #[cfg(feature = "redis")]
+        let id = match &self.cluster {
+            Some(c) => format!("{}.{id}", c.node).into(),
+            None => id,
+        };
         let user: Box<str> = match user {
             Some(u) if !u.is_empty() => u.into(),
             _ => format!("guest-{id}").into(),
@@ -215,6 +228,8 @@ impl Hub {
             Some(tabs) => tabs.push(client),
             None => {
                 self.users.insert(user.clone(), vec![client]);
+                #[cfg(feature = "redis")]
+                self.cluster_user(&user, true);
             }
         }
         if self.conns.len() <= client.0 {
@@ -253,6 +268,18 @@ impl Hub {
             }
             Err(rejection) => return self.limited(client, verdict, rejection.reference, out),
         };
+        #[cfg(feature = "redis")]
+        if let Some(ack_now) =
+            self.cluster_dispatch(now, client, &request.action, request.reference, out)
+        {
+            if ack_now && let Some(reference) = request.reference {
+                let mark = out.mark();
+                protocol::write_ack(out.buf(), reference);
+                out.recipient(client);
+                out.commit(mark);
+            }
+            return;
+        }
         match self.dispatch(now, client, &request.action, out) {
             Ok(()) => {
                 if let Some(reference) = request.reference {
@@ -294,8 +321,17 @@ impl Hub {
             return;
         };
         self.live -= 1;
+        #[cfg(feature = "redis")]
+        self.cluster_gone(client);
         while let Some(m) = conn.rooms.pop() {
             self.detach(client, &m);
+            #[cfg(feature = "redis")]
+            if self.cluster.is_some() {
+                let name = self.rooms[m.room].name.clone();
+                self.cluster_left(&name, &conn.id);
+                self.drop_if_empty(m.room);
+                continue;
+            }
             if m.joined {
                 rooms::announce(out, &self.rooms[m.room], "left", &conn.user_json, &conn.id);
             }
@@ -309,6 +345,8 @@ impl Hub {
             tabs.retain(|c| *c != client);
             if tabs.is_empty() {
                 self.users.remove(&conn.user);
+                #[cfg(feature = "redis")]
+                self.cluster_user(&conn.user, false);
             }
         }
         // Keys are dense; trailing free slots need not be kept.
@@ -319,6 +357,8 @@ impl Hub {
 
     /// Expires timers due at `now` (stale typing).
     pub fn handle_timeout(&mut self, now: Now, out: &mut Outbox) {
+        #[cfg(feature = "redis")]
+        self.cluster_timeout(now);
         while let Some(Reverse(due)) = self.typing.peek() {
             if due.at > now.mono {
                 break;
@@ -331,7 +371,12 @@ impl Hub {
     /// The next instant `handle_timeout` has work, if any (possibly a timer
     /// that turns out to have nothing left to do).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.typing.peek().map(|Reverse(due)| due.at)
+        let typing = self.typing.peek().map(|Reverse(due)| due.at);
+        #[cfg(feature = "redis")]
+        if let Some(at) = self.cluster_deadline() {
+            return Some(typing.map_or(at, |t| t.min(at)));
+        }
+        typing
     }
 
     /// Live `/ws` connections.

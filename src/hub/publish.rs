@@ -7,7 +7,15 @@ use super::{Hub, Now, Outbox, PublishError, rooms};
 use crate::protocol::{self, Scope};
 
 /// Messages from the API carry this `from`.
-const SERVER_JSON: &str = r#""server""#;
+pub(super) const SERVER_JSON: &str = r#""server""#;
+
+/// Where an `/api/publish` message goes.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(super) enum Target {
+    Room(String),
+    User(String),
+    All,
+}
 
 #[derive(Deserialize)]
 struct Body<'a> {
@@ -56,11 +64,27 @@ impl Hub {
             return Err(bad("missing field message"));
         };
         let message = message.get();
-        match (body.room, body.user, body.all.unwrap_or(false)) {
+        let target = match (body.room, body.user, body.all.unwrap_or(false)) {
             (Some(room), None, false) => {
                 if !protocol::valid_room_name(&room) {
                     return Err(bad("bad room name"));
                 }
+                Target::Room(room)
+            }
+            (None, Some(user), false) => Target::User(user),
+            (None, None, true) => Target::All,
+            _ => {
+                return Err(bad(
+                    r#"give exactly one target: "room", "user" or "all":true"#,
+                ));
+            }
+        };
+        #[cfg(feature = "redis")]
+        if self.cluster.is_some() {
+            return self.cluster_api_publish(now, target, message);
+        }
+        match target {
+            Target::Room(room) => {
                 let Some(key) = self.room_key(&room) else {
                     return Ok(0);
                 };
@@ -75,7 +99,7 @@ impl Hub {
                     out,
                 ))
             }
-            (None, Some(user), false) => {
+            Target::User(user) => {
                 let Some(tabs) = self.users.get(user.as_str()) else {
                     return Ok(0);
                 };
@@ -85,10 +109,7 @@ impl Hub {
                 out.recipients(tabs);
                 Ok(out.commit(mark))
             }
-            (None, None, true) => Ok(self.broadcast_from(SERVER_JSON, now, message, out)),
-            _ => Err(bad(
-                r#"give exactly one target: "room", "user" or "all":true"#,
-            )),
+            Target::All => Ok(self.broadcast_from(SERVER_JSON, now, message, out)),
         }
     }
 }

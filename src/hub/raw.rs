@@ -86,7 +86,19 @@ impl Hub {
         out: &mut Outbox,
     ) -> usize {
         let _ = client;
+        // Over Redis the frame comes back on the raw channel to every node,
+        // this one included; with Redis away it stays on this node.
+        #[cfg(feature = "redis")]
+        if self.cluster_raw(binary, payload) {
+            return self.raw.list.len();
+        }
         out.frame(binary, payload, &self.raw.list)
+    }
+
+    /// `/broadcast` members, for fan-out of frames from other nodes.
+    #[cfg(feature = "redis")]
+    pub(super) fn raw_list(&self) -> &[ClientId] {
+        &self.raw.list
     }
 
     /// `/broadcast` members now.

@@ -53,7 +53,7 @@ pub(crate) struct TypingDeadline {
 }
 
 impl Room {
-    fn new(name: &str, password: Option<&str>, history: History) -> Room {
+    pub(super) fn new(name: &str, password: Option<&str>, history: History) -> Room {
         Room {
             name: name.into(),
             members: Vec::new(),
@@ -204,6 +204,16 @@ impl Hub {
             return Err(Failure::NotMember(name));
         };
         self.detach(client, &m);
+        #[cfg(feature = "redis")]
+        if self.cluster.is_some() {
+            let (name, id) = (
+                self.rooms[m.room].name.clone(),
+                self.conn(client).id.clone(),
+            );
+            self.cluster_left(&name, &id);
+            self.drop_if_empty(m.room);
+            return Ok(());
+        }
         if m.joined {
             let conn = self.conn(client);
             announce(out, &self.rooms[m.room], "left", &conn.user_json, &conn.id);
@@ -238,11 +248,13 @@ impl Hub {
             let room = self.rooms.remove(key);
             self.history_bytes -= room.history.bytes();
             self.names.remove(&room.name);
+            #[cfg(feature = "redis")]
+            self.maybe_unlink(&room.name);
         }
     }
 
     /// An empty history for a new room: a new epoch, the configured bounds.
-    fn new_history(&mut self, now: Now, cap: usize) -> History {
+    pub(super) fn new_history(&mut self, now: Now, cap: usize) -> History {
         let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.next_serial());
         History::new(epoch, cap, self.config.history_bytes)
     }
@@ -376,9 +388,17 @@ impl Hub {
         }
     }
 
-    fn send_typing(&self, client: ClientId, key: RoomKey, value: bool, out: &mut Outbox) {
+    fn send_typing(&mut self, client: ClientId, key: RoomKey, value: bool, out: &mut Outbox) {
         let room = &self.rooms[key];
         let conn = self.conn(client);
+        #[cfg(feature = "redis")]
+        if self.cluster.is_some() {
+            let mut event = String::new();
+            protocol::write_typing(&mut event, &room.name, &conn.user_json, &conn.id, value);
+            let (name, id) = (room.name.clone(), conn.id.clone());
+            self.cluster_typing(&name, &event, &id);
+            return;
+        }
         let mark = out.mark();
         protocol::write_typing(out.buf(), &room.name, &conn.user_json, &conn.id, value);
         for &member in &room.members {

@@ -8,6 +8,8 @@
 
 mod conns;
 mod phases;
+#[cfg(feature = "redis")]
+mod redis;
 mod routes;
 mod transport;
 mod ws;
@@ -82,6 +84,9 @@ pub struct Server {
     waker: Arc<Waker>,
     signals: Option<Signals>,
     shutdown_deadline: Option<Millis>,
+    /// The Redis engine's sockets (`--redis`).
+    #[cfg(feature = "redis")]
+    redis: redis::RedisIo,
 }
 
 /// Asks a running server to shut down gracefully, as SIGTERM does.
@@ -105,17 +110,34 @@ impl Server {
     /// Binds the listener of `config.listen` (port 0 picks a free port).
     pub fn bind(config: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
+        let mut listener = listener(&config)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let limits = Limits::from_config(&config);
+        #[allow(unused_mut)]
+        let mut hub = Hub::new(limits.hub.clone());
+        #[cfg(feature = "redis")]
+        let redis = match &config.redis {
+            Some(url) => {
+                let url = crate::engine::parse_url(url).map_err(io::Error::other)?;
+                let addr = redis::resolve(&url)?;
+                let node = config
+                    .node_id
+                    .clone()
+                    .unwrap_or_else(redis::default_node_id);
+                log::info!("node {node}: cluster over redis {url}");
+                hub.attach_redis(url, &node, Instant::now());
+                redis::RedisIo::new(addr)
+            }
+            None => redis::RedisIo::default(),
+        };
         Ok(Server {
             local_addr: listener.local_addr()?,
             listener: Some(listener),
             poll,
             conns: Conns::new(&limits),
-            hub: Hub::new(limits.hub.clone()),
+            hub,
             outbox: Outbox::default(),
             timers: Timers::with_capacity(limits.max_connections),
             // Allocated on the first read, so an idle server does not carry it.
@@ -130,6 +152,8 @@ impl Server {
             waker,
             signals: None,
             shutdown_deadline: None,
+            #[cfg(feature = "redis")]
+            redis,
             limits,
             config,
         })
@@ -186,9 +210,14 @@ impl Server {
             self.dispatch(event);
         }
         self.run_timers();
+        #[cfg(feature = "redis")]
+        self.redis_turn();
         self.settle();
         self.flush();
         self.settle();
+        // Commands queued while settling (a departed member's leave) go out now.
+        #[cfg(feature = "redis")]
+        self.redis_write();
         debug_assert!(!self.conns.has_dirty() || self.poll_timeout() == Some(Duration::ZERO));
     }
 
@@ -207,6 +236,13 @@ impl Server {
         consider(self.accept_paused_until);
         consider(self.shutdown_deadline);
         consider(self.hub.poll_timeout().map(|t| self.millis_of(t)));
+        #[cfg(feature = "redis")]
+        consider(
+            self.hub
+                .engine()
+                .and_then(|e| e.poll_timeout())
+                .map(|t| self.millis_of(t)),
+        );
         let now = self.started.elapsed().as_millis() as Millis;
         // Round up by a millisecond so we never wake just before a deadline and spin.
         next.map(|at| Duration::from_millis(at.saturating_sub(now) + 1))
@@ -226,4 +262,17 @@ impl Server {
             unix_ms,
         }
     }
+}
+
+/// The listening socket: plain, or shared with other processes (`--reuse-port`).
+fn listener(config: &Config) -> io::Result<TcpListener> {
+    if config.reuse_port {
+        #[cfg(feature = "redis")]
+        return redis::reuse_port_listener(config.listen);
+        #[cfg(not(feature = "redis"))]
+        return Err(io::Error::other(
+            "--reuse-port needs the cluster build (cargo feature redis)",
+        ));
+    }
+    TcpListener::bind(config.listen)
 }

@@ -179,12 +179,19 @@ impl Server {
                 );
             }
             Route::Healthz => {
-                let body = format!(
+                #[allow(unused_mut)]
+                let mut body = format!(
                     "{{\"status\":\"ok\",\"connections\":{},\"rooms\":{},\"uptime_s\":{}}}\n",
                     self.conns.open_count(),
                     self.hub.rooms(),
                     self.started.elapsed().as_secs()
                 );
+                #[cfg(feature = "redis")]
+                if let Some(state) = self.hub.engine_state() {
+                    // `status` stays "ok": the node serves its clients with Redis away too.
+                    body.truncate(body.len() - 2);
+                    body.push_str(&format!(",\"engine\":\"{state}\"}}\n"));
+                }
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,
@@ -202,7 +209,12 @@ impl Server {
                     rooms: self.hub.rooms(),
                     uptime_s: self.started.elapsed().as_secs(),
                 };
-                let body = self.conns.metrics.render(gauges);
+                #[allow(unused_mut)]
+                let mut body = self.conns.metrics.render(gauges);
+                #[cfg(feature = "redis")]
+                if let Some(engine) = self.hub.engine() {
+                    crate::metrics::render_engine(&mut body, engine);
+                }
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,

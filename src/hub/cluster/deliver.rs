@@ -1,0 +1,125 @@
+//! Payloads from the pub/sub link to this node's recipients: each is copied
+//! into the outbox once, with its recipient list, as local events are.
+
+use std::sync::Arc;
+
+use super::Payload;
+use crate::ClientId;
+use crate::engine::scripts;
+use crate::hub::{Hub, Outbox};
+
+impl Hub {
+    /// A message arrived on `channel`.
+    pub(super) fn deliver(&mut self, channel: &[u8], payload: &[u8], out: &mut Outbox) {
+        if channel == scripts::ALL_CHANNEL {
+            let Ok(event) = std::str::from_utf8(payload) else {
+                return;
+            };
+            let mark = out.mark();
+            out.buf().push_str(event);
+            for (key, conn) in self.conns.iter().enumerate() {
+                if conn.is_some() {
+                    out.recipient(ClientId(key));
+                }
+            }
+            out.commit(mark);
+        } else if channel == scripts::RAW_CHANNEL {
+            if let Some((&kind, bytes)) = payload.split_first() {
+                out.frame(kind == b'b', bytes, self.raw_list());
+            }
+        } else if let Some(user) = channel.strip_prefix(b"lc:u:") {
+            let (Ok(user), Ok(event)) = (std::str::from_utf8(user), std::str::from_utf8(payload))
+            else {
+                return;
+            };
+            let Some(tabs) = self.users.get(user) else {
+                return;
+            };
+            let mark = out.mark();
+            out.buf().push_str(event);
+            out.recipients(tabs);
+            out.commit(mark);
+        } else if let Some(room) = channel.strip_prefix(b"lc:r:") {
+            let Ok(room) = std::str::from_utf8(room) else {
+                return;
+            };
+            if let Some(p) = parse(payload) {
+                self.deliver_room(room, p, out);
+            } else {
+                log::warn!("redis: malformed payload on lc:r:{room}");
+            }
+        }
+    }
+
+    fn deliver_room(&mut self, room: &str, (ev, p): (u64, Payload), out: &mut Outbox) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let p = Arc::new(p);
+        let skip = match c.links.get_mut(room) {
+            Some(link) => link.gate.arrive(ev, &p),
+            None => Vec::new(),
+        };
+        let Some(&key) = self.names.get(room) else {
+            return;
+        };
+        let r = &self.rooms[key];
+        let mark = out.mark();
+        out.buf().push_str(&p.event);
+        let keep = |c: &ClientId| !skip.contains(c);
+        if p.kind == b'm' {
+            if skip.is_empty() {
+                out.recipients(&r.members);
+                out.recipients(&r.subscribers);
+            } else {
+                for &m in r.members.iter().chain(&r.subscribers).filter(|c| keep(c)) {
+                    out.recipient(m);
+                }
+            }
+        } else {
+            for &m in r.members.iter().filter(|c| keep(c)) {
+                let is_origin = self.conns[m.0].as_ref().is_some_and(|c| *c.id == *p.origin);
+                if !is_origin {
+                    out.recipient(m);
+                }
+            }
+        }
+        out.commit(mark);
+    }
+}
+
+/// `m<ev> <origin> <event>` or `p<ev> <origin> <event>`.
+fn parse(payload: &[u8]) -> Option<(u64, Payload)> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let kind = *text.as_bytes().first()?;
+    if kind != b'm' && kind != b'p' {
+        return None;
+    }
+    let (ev, rest) = text[1..].split_once(' ')?;
+    let (origin, event) = rest.split_once(' ')?;
+    Some((
+        ev.parse().ok()?,
+        Payload {
+            kind,
+            origin: origin.into(),
+            event: event.into(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_parse() {
+        let (ev, p) = parse(br#"m12 n1.c3 {"event":"message"}"#).unwrap();
+        assert_eq!(
+            (ev, p.kind, &*p.origin, &*p.event),
+            (12, b'm', "n1.c3", r#"{"event":"message"}"#)
+        );
+        for bad in [&b"x1 - {}"[..], b"m - {}", b"m1 {}", b"", b"p1"] {
+            assert!(parse(bad).is_none(), "{bad:?}");
+        }
+    }
+}

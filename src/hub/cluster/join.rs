@@ -1,0 +1,396 @@
+//! Joining and leaving rooms over Redis: subscribe first, then the join
+//! script, then the `room` answer and the payloads the gate held back.
+
+use super::super::rooms::{Membership, Room};
+use super::super::store::{Epoch, History, Since};
+use super::{Cluster, Link, Waiting, member_entry, unavailable};
+use crate::ClientId;
+use crate::engine::{Value, scripts};
+use crate::hub::{Hub, Now, Outbox, error};
+use crate::protocol::{self, ErrorCode};
+
+/// A join (or subscribe) waiting for its subscription or its script's reply.
+#[derive(Debug)]
+pub(super) struct JoinWait {
+    pub(super) client: ClientId,
+    id: Box<str>,
+    room: Box<str>,
+    /// `join` (true) or `subscribe`.
+    joined: bool,
+    since: Option<Since>,
+    password: Option<Box<str>>,
+    pub(super) reference: Option<Box<str>>,
+}
+
+/// KEYS of the join script: meta, history, members, channel, node set.
+pub(super) fn keys(room: &str, node: &str) -> [Vec<u8>; 5] {
+    [
+        scripts::key('m', room),
+        scripts::key('h', room),
+        scripts::key('p', room),
+        scripts::key('r', room),
+        scripts::node_key(node),
+    ]
+}
+
+impl Hub {
+    /// `join`/`subscribe` with `--redis`; see the module docs for the order.
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::hub) fn cluster_enter(
+        &mut self,
+        now: Now,
+        client: ClientId,
+        room: &str,
+        password: Option<&str>,
+        join: Option<(Option<u64>, Option<&str>)>,
+        reference: Option<&str>,
+        out: &mut Outbox,
+    ) -> bool {
+        let max_rooms = self.config.max_rooms;
+        let conn = self.conns[client.0].as_ref().expect("client is connected");
+        let here = self
+            .names
+            .get(room)
+            .and_then(|&k| conn.rooms.iter().find(|m| m.room == k));
+        if join.is_none() && here.is_some() {
+            return true;
+        }
+        if here.is_none() && conn.rooms.len() + conn.created.len() >= max_rooms {
+            error(
+                out,
+                client,
+                ErrorCode::TooManyRooms,
+                format_args!("at most {max_rooms} rooms per connection"),
+                reference,
+            );
+            return false;
+        }
+        let wait = JoinWait {
+            client,
+            id: conn.id.clone(),
+            room: room.into(),
+            joined: join.is_some(),
+            since: join.and_then(|(since, epoch)| {
+                since.map(|seq| Since {
+                    seq,
+                    epoch: epoch.map(Epoch::claimed),
+                })
+            }),
+            password: password.map(Into::into),
+            reference: reference.map(Into::into),
+        };
+        let c = self.cluster.as_mut().expect("cluster");
+        if c.engine.state() != crate::engine::State::Ready {
+            c.engine.stats.refused += 1;
+            unavailable(out, client, reference);
+            return false;
+        }
+        let tag = c.tag(Waiting::Join(wait));
+        let channel = scripts::key('r', room);
+        let link = c.links.entry(room.into()).or_default();
+        link.gate.wait(client);
+        if link.subscribed {
+            self.send_join(now, tag, out);
+        } else {
+            link.queued.push(tag);
+            c.engine.subscribe(&channel);
+        }
+        false
+    }
+
+    /// Redis confirmed a room channel: send the joins that waited for it.
+    pub(super) fn subscribed(&mut self, channel: &[u8], now: Now, out: &mut Outbox) {
+        let Some(room) = channel.strip_prefix(b"lc:r:") else {
+            return;
+        };
+        let room = String::from_utf8_lossy(room);
+        let c = self.cluster.as_mut().expect("cluster");
+        let Some(link) = c.links.get_mut(&*room) else {
+            return;
+        };
+        link.subscribed = true;
+        for tag in std::mem::take(&mut link.queued) {
+            self.send_join(now, tag, out);
+        }
+    }
+
+    /// Sends the join script for the waiting join `tag`.
+    fn send_join(&mut self, now: Now, tag: u64, out: &mut Outbox) {
+        let c = self.cluster.as_mut().expect("cluster");
+        let Some(Waiting::Join(j)) = c.waiting.get(&tag) else {
+            return;
+        };
+        let Some(conn) = self
+            .conns
+            .get(j.client.0)
+            .and_then(Option::as_ref)
+            .filter(|c| c.id == j.id)
+        else {
+            c.waiting.remove(&tag);
+            return;
+        };
+        let (id, entry) = member_entry(conn, j.joined);
+        let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, tag).to_string();
+        let keys = keys(&j.room, &c.node);
+        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let (pw, has_pw): (&str, &[u8]) = match &j.password {
+            Some(p) => (p, b"1"),
+            None => ("", b"0"),
+        };
+        let room = j.room.clone();
+        let args: [&[u8]; 7] = [
+            id.as_bytes(),
+            entry.as_bytes(),
+            pw.as_bytes(),
+            has_pw,
+            epoch.as_bytes(),
+            room.as_bytes(),
+            b"n",
+        ];
+        if !c.engine.eval(scripts::I_JOIN, &keys, &args, tag) {
+            // The engine refused: answer as the reply of a dead link would.
+            let Some(Waiting::Join(j)) = c.waiting.remove(&tag) else {
+                return;
+            };
+            self.join_answered(now, j, None, out);
+        }
+    }
+
+    /// The join script answered (`None`: Redis went away first).
+    pub(super) fn join_answered(
+        &mut self,
+        now: Now,
+        j: JoinWait,
+        value: Option<Value>,
+        out: &mut Outbox,
+    ) {
+        let _ = now;
+        let alive = self
+            .conns
+            .get(j.client.0)
+            .and_then(Option::as_ref)
+            .is_some_and(|c| c.id == j.id);
+        let items = value.as_ref().and_then(Value::as_array).unwrap_or(&[]);
+        let ok = items.first().and_then(Value::as_bytes) == Some(b"ok");
+        if !alive {
+            let c = self.cluster.as_mut().expect("cluster");
+            if let Some(link) = c.links.get_mut(&j.room) {
+                link.gate.cancel(j.client);
+            }
+            if ok {
+                // Joined in Redis after it left here: take it out again.
+                leave_script(c, &j.room, &j.id);
+            }
+            return self.maybe_unlink(&j.room);
+        }
+        let reference = j.reference.as_deref();
+        let client = j.client;
+        if !ok {
+            if let Some(link) = self
+                .cluster
+                .as_mut()
+                .expect("cluster")
+                .links
+                .get_mut(&j.room)
+            {
+                link.gate.cancel(client);
+            }
+            match (value.as_ref(), items.first().and_then(Value::as_bytes)) {
+                (_, Some(b"forbidden")) => error(
+                    out,
+                    client,
+                    ErrorCode::Forbidden,
+                    format_args!("wrong password for room {}", j.room),
+                    reference,
+                ),
+                (_, Some(b"full")) => {
+                    let max = items.get(1).and_then(Value::as_int).unwrap_or(0);
+                    error(
+                        out,
+                        client,
+                        ErrorCode::RoomFull,
+                        format_args!("room {} is full (max {max})", j.room),
+                        reference,
+                    );
+                }
+                (v, _) => {
+                    if let Some(Value::Error(e)) = v {
+                        log::warn!("redis join failed: {e}");
+                    }
+                    unavailable(out, client, reference);
+                }
+            }
+            return self.maybe_unlink(&j.room);
+        }
+        let seq = items.get(1).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
+        let epoch = items
+            .get(2)
+            .and_then(Value::as_bytes)
+            .and_then(|e| Epoch::parse(std::str::from_utf8(e).ok()?))
+            .unwrap_or(Epoch::claimed(""));
+        let ev = items.get(3).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
+        let cap = items
+            .get(4)
+            .and_then(Value::as_int)
+            .map_or(self.config.history, |c| c.max(0) as usize);
+        let entries: Vec<String> = items
+            .get(5)
+            .and_then(Value::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|v| Some(String::from_utf8_lossy(v.as_bytes()?).into_owned()))
+            .collect();
+        let history = History::restore(epoch, seq, cap.max(entries.len()), usize::MAX, entries);
+        self.place(client, &j.room, j.joined);
+        let (kept, gap) = history.after(j.since);
+        let mark = out.mark();
+        let buf = out.buf();
+        protocol::write_list_open(buf, "room", Some(&j.room), "members");
+        write_member_list(buf, items.get(6));
+        protocol::write_history_open(buf);
+        for (i, event) in kept.enumerate() {
+            protocol::write_history_entry(buf, i == 0, event);
+        }
+        protocol::write_room_close(buf, gap, history.seq(), history.epoch());
+        out.recipient(client);
+        out.commit(mark);
+        if let Some(reference) = reference {
+            let mark = out.mark();
+            protocol::write_ack(out.buf(), reference);
+            out.recipient(client);
+            out.commit(mark);
+        }
+        let c = self.cluster.as_mut().expect("cluster");
+        let held = c
+            .links
+            .get_mut(&j.room)
+            .map(|l| l.gate.answered(client, ev))
+            .unwrap_or_default();
+        for p in held {
+            if p.kind == b'm' || (j.joined && *p.origin != *j.id) {
+                let mark = out.mark();
+                out.buf().push_str(&p.event);
+                out.recipient(client);
+                out.commit(mark);
+            }
+        }
+    }
+
+    /// Makes `client` a local member (or subscriber) of `name`, creating the
+    /// local room; the checks ran in Redis.
+    fn place(&mut self, client: ClientId, name: &str, joined: bool) {
+        let key = match self.names.get(name) {
+            Some(&key) => key,
+            None => {
+                let history = History::new(Epoch::claimed(""), 0, 0);
+                let key = self.rooms.insert(Room::new(name, None, history));
+                self.names.insert(name.into(), key);
+                key
+            }
+        };
+        let conn = self.conns[client.0].as_ref().expect("client is connected");
+        if let Some(i) = conn.rooms.iter().position(|m| m.room == key) {
+            if conn.rooms[i].joined || !joined {
+                return;
+            }
+            let m = conn.rooms[i];
+            self.detach(client, &m);
+            let room = &mut self.rooms[key];
+            let conn = self.conns[client.0].as_mut().expect("client is connected");
+            conn.rooms[i].joined = true;
+            conn.rooms[i].pos = room.members.len();
+            room.members.push(client);
+            return;
+        }
+        let token = self.next_serial();
+        let room = &mut self.rooms[key];
+        let list = if joined {
+            &mut room.members
+        } else {
+            &mut room.subscribers
+        };
+        let conn = self.conns[client.0].as_mut().expect("client is connected");
+        conn.rooms.push(Membership {
+            room: key,
+            pos: list.len(),
+            joined,
+            token,
+            typing_until: None,
+            typing_queued: false,
+        });
+        list.push(client);
+    }
+
+    /// `client` (connection `id`) left `room` here: tell Redis (and so the others).
+    pub(in crate::hub) fn cluster_left(&mut self, room: &str, id: &str) {
+        if let Some(c) = self.cluster.as_mut() {
+            leave_script(c, room, id);
+        }
+    }
+
+    /// Stops listening on a room channel nobody here needs any more.
+    pub(in crate::hub) fn maybe_unlink(&mut self, room: &str) {
+        let local = self.names.contains_key(room);
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let idle = c
+            .links
+            .get(room)
+            .is_some_and(|l: &Link| l.queued.is_empty() && l.gate.is_idle());
+        if !local && idle {
+            c.links.remove(room);
+            c.engine.unsubscribe(&scripts::key('r', room));
+        }
+    }
+
+    /// The `members` answer from the room's member hash in Redis.
+    pub(super) fn write_members(
+        &self,
+        client: ClientId,
+        room: &str,
+        value: &Value,
+        out: &mut Outbox,
+    ) {
+        let mark = out.mark();
+        let buf = out.buf();
+        protocol::write_list_open(buf, "members", Some(room), "members");
+        write_member_list(buf, Some(value));
+        protocol::write_list_close(buf);
+        out.recipient(client);
+        out.commit(mark);
+    }
+}
+
+/// Writes the joined entries of a member hash's values (`j{...}`), comma-separated.
+fn write_member_list(buf: &mut String, values: Option<&Value>) {
+    let mut first = true;
+    for v in values.and_then(Value::as_array).unwrap_or(&[]) {
+        let Some(entry) = v.as_bytes().and_then(|b| std::str::from_utf8(b).ok()) else {
+            continue;
+        };
+        if let Some(member) = entry.strip_prefix('j') {
+            if !first {
+                buf.push(',');
+            }
+            first = false;
+            buf.push_str(member);
+        }
+    }
+}
+
+fn leave_script(c: &mut Cluster, room: &str, id: &str) {
+    let keys = [
+        scripts::key('m', room),
+        scripts::key('p', room),
+        scripts::key('r', room),
+        scripts::node_key(&c.node),
+    ];
+    let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    c.eval(
+        scripts::I_LEAVE,
+        &keys,
+        &[id.as_bytes(), room.as_bytes()],
+        Waiting::Quiet("leave"),
+    );
+}

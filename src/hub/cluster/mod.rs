@@ -1,0 +1,638 @@
+//! The hub over Redis (`--redis`): several nodes act as one hub.
+//!
+//! What changes against one node: sequenced publishes, joins and leaves run as
+//! scripts in Redis (`engine::scripts`), and their events come back on the
+//! room's channel to every node that has members there, this one included, so
+//! every node delivers them in the one order Redis ran them in. A node
+//! subscribes only to the channels of rooms it has members in (or joins
+//! waiting), of users connected to it, and to the broadcast channels. Each
+//! payload is copied into the outbox once and framed once by the reactor, as
+//! on one node. Answers that need Redis are deferred: the `ack` (or
+//! `error`) follows the script's reply; with Redis away it is `unavailable`.
+//!
+//! Local state stays the source for fan-out: a room here lists this node's
+//! members; presence of others lives in Redis (`members` asks it).
+
+mod deliver;
+mod join;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::store::Epoch;
+use super::{Hub, Now, Outbox, PublishError, error};
+use crate::ClientId;
+use crate::engine::gate::Gate;
+use crate::engine::{Engine, Event, RedisUrl, State, Value, scripts};
+use crate::protocol::{self, Action, ErrorCode, Scope};
+
+/// A node's heartbeat deadline in Redis: a node silent for this long is dead,
+/// and its members are `left` on the others.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(10);
+/// How often the heartbeat (and reaping of dead nodes) runs.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(3);
+
+/// A decoded room-channel payload.
+#[derive(Debug)]
+pub(super) struct Payload {
+    /// `m`: a message (members and subscribers); `p`: presence or typing (members).
+    kind: u8,
+    /// The connection that caused it (`-` for none); it gets no `p` payload.
+    origin: Box<str>,
+    event: Box<str>,
+}
+
+/// This node's view of one room channel.
+#[derive(Debug, Default)]
+struct Link {
+    /// Redis confirmed the subscription.
+    subscribed: bool,
+    /// Joins (by tag) to send once it is.
+    queued: Vec<u64>,
+    gate: Gate<ClientId, Arc<Payload>>,
+}
+
+/// What a command's reply is for.
+#[derive(Debug)]
+enum Waiting {
+    /// An answer for a client: ack, or the error the reply implies.
+    Answer {
+        client: ClientId,
+        id: Box<str>,
+        reference: Option<Box<str>>,
+        what: Answer,
+    },
+    Join(join::JoinWait),
+    /// Fire and forget (leave, heartbeat, re-announce): errors are logged.
+    Quiet(&'static str),
+}
+
+#[derive(Debug)]
+enum Answer {
+    Publish,
+    Notify(Box<str>),
+    Broadcast,
+    Members(Box<str>),
+    Create(Box<str>),
+}
+
+/// The cluster state the hub keeps with `--redis`.
+#[derive(Debug)]
+pub struct Cluster {
+    pub(super) engine: Engine,
+    pub(super) node: Box<str>,
+    waiting: HashMap<u64, Waiting>,
+    next_tag: u64,
+    links: HashMap<Box<str>, Link>,
+    heartbeat_at: Option<Instant>,
+}
+
+impl Cluster {
+    fn tag(&mut self, waiting: Waiting) -> u64 {
+        self.next_tag += 1;
+        self.waiting.insert(self.next_tag, waiting);
+        self.next_tag
+    }
+
+    /// Runs `script`, remembering what its reply is for; false if Redis is not ready.
+    fn eval(&mut self, script: usize, keys: &[&[u8]], args: &[&[u8]], waiting: Waiting) -> bool {
+        let tag = self.tag(waiting);
+        if self.engine.eval(script, keys, args, tag) {
+            return true;
+        }
+        self.waiting.remove(&tag);
+        false
+    }
+
+    fn command(&mut self, args: &[&[u8]], waiting: Waiting) -> bool {
+        let tag = self.tag(waiting);
+        if self.engine.command(args, tag) {
+            return true;
+        }
+        self.waiting.remove(&tag);
+        false
+    }
+}
+
+impl Hub {
+    /// Switches this hub to the Redis engine: `node` names it (in connection
+    /// ids and in Redis), `url` says where Redis is. Call before the first client.
+    pub fn attach_redis(&mut self, url: RedisUrl, node: &str, now: Instant) {
+        let mut engine = Engine::new(url, now, self.epoch_seed);
+        engine.subscribe(scripts::ALL_CHANNEL);
+        engine.subscribe(scripts::RAW_CHANNEL);
+        self.cluster = Some(Box::new(Cluster {
+            engine,
+            node: node.into(),
+            waiting: HashMap::new(),
+            next_tag: 0,
+            links: HashMap::new(),
+            heartbeat_at: None,
+        }));
+    }
+
+    /// The Redis engine, for the reactor's sockets (`None` without `--redis`).
+    pub fn engine_mut(&mut self) -> Option<&mut Engine> {
+        self.cluster.as_mut().map(|c| &mut c.engine)
+    }
+
+    /// The Redis engine, for `/healthz` and `/metrics`.
+    pub fn engine(&self) -> Option<&Engine> {
+        self.cluster.as_ref().map(|c| &c.engine)
+    }
+
+    /// Acts on everything the engine heard (call after feeding it input or timeouts).
+    pub fn handle_engine(&mut self, now: Now, out: &mut Outbox) {
+        loop {
+            let Some(cluster) = self.cluster.as_mut() else {
+                return;
+            };
+            let Some(event) = cluster.engine.next_event() else {
+                return;
+            };
+            match event {
+                Event::Up => self.engine_up(now),
+                Event::Down => self.engine_down(out),
+                Event::Reply { tag, value } => {
+                    if let Some(w) = cluster.waiting.remove(&tag) {
+                        self.reply(now, w, value, out);
+                    }
+                }
+                Event::Subscribed { channel } => self.subscribed(&channel, now, out),
+                Event::Message { channel, payload } => self.deliver(&channel, &payload, out),
+            }
+        }
+    }
+
+    /// The cluster's timers: the heartbeat.
+    pub(super) fn cluster_timeout(&mut self, now: Now) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        if c.heartbeat_at.is_some_and(|at| at <= now.mono) {
+            c.heartbeat_at = Some(now.mono + HEARTBEAT_EVERY);
+            let ttl = PRESENCE_TTL.as_millis().to_string();
+            let node = c.node.clone();
+            c.eval(
+                scripts::I_HEARTBEAT,
+                &[scripts::NODES],
+                &[node.as_bytes(), ttl.as_bytes()],
+                Waiting::Quiet("heartbeat"),
+            );
+        }
+    }
+
+    pub(super) fn cluster_deadline(&self) -> Option<Instant> {
+        self.cluster.as_ref()?.heartbeat_at
+    }
+
+    /// Redis is (back) up: heartbeat now, and put this node's members back
+    /// into Redis (after a Redis restart they are gone from it).
+    fn engine_up(&mut self, now: Now) {
+        let mut entries = Vec::new();
+        for conn in self.conns.iter().flatten() {
+            for m in &conn.rooms {
+                entries.push((
+                    self.rooms[m.room].name.clone(),
+                    member_entry(conn, m.joined),
+                ));
+            }
+        }
+        let c = self.cluster.as_mut().expect("cluster");
+        c.heartbeat_at = Some(now.mono);
+        for (room, (id, entry)) in entries {
+            let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, c.next_tag).to_string();
+            let keys = join::keys(&room, &c.node);
+            let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            let args: [&[u8]; 7] = [
+                id.as_bytes(),
+                entry.as_bytes(),
+                b"",
+                b"0",
+                epoch.as_bytes(),
+                room.as_bytes(),
+                b"r",
+            ];
+            c.eval(scripts::I_JOIN, &keys, &args, Waiting::Quiet("re-announce"));
+        }
+        self.cluster_timeout(now);
+    }
+
+    /// Redis went away: joins waiting for a subscription answer `unavailable`
+    /// (the engine already failed every command in flight).
+    fn engine_down(&mut self, out: &mut Outbox) {
+        let c = self.cluster.as_mut().expect("cluster");
+        c.heartbeat_at = None;
+        let mut void = Vec::new();
+        for link in c.links.values_mut() {
+            link.subscribed = false;
+            for tag in link.queued.drain(..) {
+                if let Some(w) = c.waiting.remove(&tag) {
+                    void.push(w);
+                }
+            }
+            link.gate.reset();
+        }
+        for w in void {
+            if let Waiting::Join(j) = w {
+                unavailable(out, j.client, j.reference.as_deref());
+            }
+        }
+        let names: Vec<Box<str>> = c.links.keys().cloned().collect();
+        for name in names {
+            self.maybe_unlink(&name);
+        }
+    }
+
+    fn reply(&mut self, now: Now, w: Waiting, value: Option<Value>, out: &mut Outbox) {
+        match w {
+            Waiting::Quiet(what) => {
+                if let Some(Value::Error(e)) = value {
+                    log::warn!("redis {what} failed: {e}");
+                }
+            }
+            Waiting::Join(j) => self.join_answered(now, j, value, out),
+            Waiting::Answer {
+                client,
+                id,
+                reference,
+                what,
+            } => {
+                let gone = self.conns.get(client.0).and_then(Option::as_ref);
+                if gone.is_none_or(|c| c.id != id) {
+                    return;
+                }
+                let reference = reference.as_deref();
+                let Some(value) = value else {
+                    return unavailable(out, client, reference);
+                };
+                if let Value::Error(e) = &value {
+                    if e.contains("forbidden") {
+                        return error(
+                            out,
+                            client,
+                            ErrorCode::Forbidden,
+                            format_args!("room has a password: join it first"),
+                            reference,
+                        );
+                    }
+                    log::warn!("redis command failed: {e}");
+                    return unavailable(out, client, reference);
+                }
+                match what {
+                    Answer::Notify(user) if value.as_int() == Some(0) => {
+                        return error(
+                            out,
+                            client,
+                            ErrorCode::NoSuchUser,
+                            format_args!("user {user} is not online"),
+                            reference,
+                        );
+                    }
+                    Answer::Create(room) if value.as_int() == Some(0) => {
+                        return error(
+                            out,
+                            client,
+                            ErrorCode::RoomExists,
+                            format_args!("room {room} exists"),
+                            reference,
+                        );
+                    }
+                    Answer::Members(room) => self.write_members(client, &room, &value, out),
+                    _ => {}
+                }
+                if let Some(reference) = reference {
+                    let mark = out.mark();
+                    protocol::write_ack(out.buf(), reference);
+                    out.recipient(client);
+                    out.commit(mark);
+                }
+            }
+        }
+    }
+
+    /// Actions that go through Redis. `None`: handle it locally as on one
+    /// node; `Some(true)`: done, ack now; `Some(false)`: the answer follows
+    /// Redis' reply. Errors are answered here.
+    pub(super) fn cluster_dispatch(
+        &mut self,
+        now: Now,
+        client: ClientId,
+        action: &Action,
+        reference: Option<&str>,
+        out: &mut Outbox,
+    ) -> Option<bool> {
+        self.cluster.as_ref()?;
+        let conn = self.conns[client.0].as_ref().expect("client is connected");
+        let answer = |what| Waiting::Answer {
+            client,
+            id: conn.id.clone(),
+            reference: reference.map(Into::into),
+            what,
+        };
+        let sent = match action {
+            Action::Broadcast { message } => {
+                let mut event = String::new();
+                protocol::write_message(
+                    &mut event,
+                    &conn.user_json,
+                    Scope::All,
+                    now.unix_ms,
+                    message.get(),
+                );
+                let w = answer(Answer::Broadcast);
+                let c = self.cluster.as_mut().expect("cluster");
+                c.command(&[b"PUBLISH", scripts::ALL_CHANNEL, event.as_bytes()], w)
+            }
+            Action::Notify { user, message } => {
+                let mut event = String::new();
+                let scope = Scope::User { to: user };
+                protocol::write_message(
+                    &mut event,
+                    &conn.user_json,
+                    scope,
+                    now.unix_ms,
+                    message.get(),
+                );
+                let w = answer(Answer::Notify((&**user).into()));
+                let channel = scripts::user_channel(user);
+                let c = self.cluster.as_mut().expect("cluster");
+                c.command(&[b"PUBLISH", &channel, event.as_bytes()], w)
+            }
+            Action::Publish { room, message } => {
+                let member = self
+                    .names
+                    .get(&**room)
+                    .is_some_and(|k| conn.rooms.iter().any(|m| m.room == *k));
+                let from = conn.user_json.clone();
+                let w = answer(Answer::Publish);
+                self.publish_script(now, room, &from, message.get(), !member, w)
+            }
+            Action::Members { room } => {
+                let keys = scripts::key('p', room);
+                let w = answer(Answer::Members((&**room).into()));
+                let c = self.cluster.as_mut().expect("cluster");
+                c.command(&[b"HVALS", &keys], w)
+            }
+            Action::Create {
+                room,
+                max_members,
+                password,
+                history,
+            } => {
+                let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.serial).to_string();
+                let max = max_members.map(|m| m.to_string()).unwrap_or_default();
+                let cap = history.map(|h| h.to_string()).unwrap_or_default();
+                let w = answer(Answer::Create((&**room).into()));
+                let (meta, members) = (scripts::key('m', room), scripts::key('p', room));
+                let pw = password.as_deref().unwrap_or("");
+                let args: [&[u8]; 4] = [
+                    pw.as_bytes(),
+                    max.as_bytes(),
+                    cap.as_bytes(),
+                    epoch.as_bytes(),
+                ];
+                let c = self.cluster.as_mut().expect("cluster");
+                c.eval(scripts::I_CREATE, &[&meta, &members], &args, w)
+            }
+            Action::Join {
+                room,
+                password,
+                since,
+                epoch,
+            } => {
+                return Some(self.cluster_enter(
+                    now,
+                    client,
+                    room,
+                    password.as_deref(),
+                    Some((*since, epoch.as_deref())),
+                    reference,
+                    out,
+                ));
+            }
+            Action::Subscribe { room, password } => {
+                return Some(self.cluster_enter(
+                    now,
+                    client,
+                    room,
+                    password.as_deref(),
+                    None,
+                    reference,
+                    out,
+                ));
+            }
+            Action::Leave { .. }
+            | Action::Unsubscribe { .. }
+            | Action::Typing { .. }
+            | Action::Rooms => return None,
+        };
+        if !sent {
+            unavailable(out, client, reference);
+        }
+        Some(false)
+    }
+
+    /// The sequenced publish script for `room`; `require_member`: the sender is
+    /// no member here, so a password room refuses it.
+    fn publish_script(
+        &mut self,
+        now: Now,
+        room: &str,
+        from_json: &str,
+        message: &str,
+        require_member: bool,
+        w: Waiting,
+    ) -> bool {
+        // The event is written around a seq Redis allocates: split at it.
+        let mut prefix = String::new();
+        protocol::write_message(
+            &mut prefix,
+            from_json,
+            Scope::Room { room, seq: 0 },
+            now.unix_ms,
+            message,
+        );
+        let cut = prefix
+            .find(r#","seq":0,"#)
+            .expect("room events carry a seq")
+            + r#","seq":"#.len();
+        let suffix = prefix.split_off(cut);
+        let suffix = &suffix[1..];
+        let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.serial).to_string();
+        let cap = self.config.history.to_string();
+        let origin = match &w {
+            Waiting::Answer { id, .. } => id.clone(),
+            _ => "-".into(),
+        };
+        let keys = [
+            scripts::key('m', room),
+            scripts::key('h', room),
+            scripts::key('p', room),
+            scripts::key('r', room),
+        ];
+        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let flag: &[u8] = if require_member { b"1" } else { b"0" };
+        let args: [&[u8]; 6] = [
+            prefix.as_bytes(),
+            suffix.as_bytes(),
+            cap.as_bytes(),
+            epoch.as_bytes(),
+            flag,
+            origin.as_bytes(),
+        ];
+        let c = self.cluster.as_mut().expect("cluster");
+        c.eval(scripts::I_PUBLISH, &keys, &args, w)
+    }
+
+    /// `/api/publish` over Redis: the same scripts and channels as clients
+    /// use. Returns how many connections on this node the message will reach.
+    pub(super) fn cluster_api_publish(
+        &mut self,
+        now: Now,
+        target: super::publish::Target,
+        message: &str,
+    ) -> Result<usize, PublishError> {
+        use super::publish::Target;
+        let server = super::publish::SERVER_JSON;
+        let (sent, local) = match target {
+            Target::Room(room) => {
+                let local = self.room_key(&room).map_or(0, |k| {
+                    let r = &self.rooms[k];
+                    r.members.len() + r.subscribers.len()
+                });
+                (
+                    self.publish_script(
+                        now,
+                        &room,
+                        server,
+                        message,
+                        false,
+                        Waiting::Quiet("publish"),
+                    ),
+                    local,
+                )
+            }
+            Target::User(user) => {
+                let mut event = String::new();
+                protocol::write_message(
+                    &mut event,
+                    server,
+                    Scope::User { to: &user },
+                    now.unix_ms,
+                    message,
+                );
+                let local = self.users.get(user.as_str()).map_or(0, Vec::len);
+                let channel = scripts::user_channel(&user);
+                let c = self.cluster.as_mut().expect("cluster");
+                (
+                    c.command(
+                        &[b"PUBLISH", &channel, event.as_bytes()],
+                        Waiting::Quiet("publish"),
+                    ),
+                    local,
+                )
+            }
+            Target::All => {
+                let mut event = String::new();
+                protocol::write_message(&mut event, server, Scope::All, now.unix_ms, message);
+                let local = self.live;
+                let c = self.cluster.as_mut().expect("cluster");
+                (
+                    c.command(
+                        &[b"PUBLISH", scripts::ALL_CHANNEL, event.as_bytes()],
+                        Waiting::Quiet("publish"),
+                    ),
+                    local,
+                )
+            }
+        };
+        if !sent {
+            return Err(PublishError {
+                status: 503,
+                message: "redis is not reachable".into(),
+            });
+        }
+        Ok(local)
+    }
+
+    /// A raw `/broadcast` frame over Redis; `false` when Redis is not ready
+    /// (the caller then fans out on this node only).
+    pub(super) fn cluster_raw(&mut self, binary: bool, payload: &[u8]) -> bool {
+        let Some(c) = self.cluster.as_mut() else {
+            return false;
+        };
+        let mut framed = Vec::with_capacity(payload.len() + 1);
+        framed.push(if binary { b'b' } else { b't' });
+        framed.extend_from_slice(payload);
+        c.command(
+            &[b"PUBLISH", scripts::RAW_CHANNEL, &framed],
+            Waiting::Quiet("broadcast"),
+        )
+    }
+
+    /// `typing` over Redis: to the room's members on every node.
+    pub(super) fn cluster_typing(&mut self, room: &str, event: &str, origin: &str) -> bool {
+        let Some(c) = self.cluster.as_mut() else {
+            return false;
+        };
+        let keys = [scripts::key('m', room), scripts::key('r', room)];
+        c.eval(
+            scripts::I_SIGNAL,
+            &[&keys[0], &keys[1]],
+            &[origin.as_bytes(), event.as_bytes()],
+            Waiting::Quiet("typing"),
+        );
+        true
+    }
+
+    /// A user's first connection here: listen on their channel (and, for
+    /// the last one, stop).
+    pub(super) fn cluster_user(&mut self, user: &str, present: bool) {
+        if let Some(c) = self.cluster.as_mut() {
+            let channel = scripts::user_channel(user);
+            if present {
+                c.engine.subscribe(&channel);
+            } else {
+                c.engine.unsubscribe(&channel);
+            }
+        }
+    }
+
+    /// `client` is going away: forget its joins in flight (their replies are
+    /// then undone in Redis).
+    pub(super) fn cluster_gone(&mut self, client: ClientId) {
+        if let Some(c) = self.cluster.as_mut() {
+            for link in c.links.values_mut() {
+                link.gate.cancel(client);
+            }
+        }
+    }
+
+    /// The engine state for `/healthz`: `null` without `--redis`.
+    pub fn engine_state(&self) -> Option<&'static str> {
+        Some(match self.engine()?.state() {
+            State::Down => "down",
+            State::Connecting => "connecting",
+            State::Ready => "ready",
+        })
+    }
+}
+
+/// `(id, entry)` of a connection in a room's member hash.
+fn member_entry(conn: &super::Conn, joined: bool) -> (Box<str>, String) {
+    let mut entry = String::from(if joined { "j" } else { "s" });
+    protocol::write_member(&mut entry, true, &conn.user_json, &conn.id);
+    (conn.id.clone(), entry)
+}
+
+fn unavailable(out: &mut Outbox, client: ClientId, reference: Option<&str>) {
+    error(
+        out,
+        client,
+        ErrorCode::Unavailable,
+        format_args!("the cluster engine (redis) is not reachable; try again"),
+        reference,
+    );
+}
