@@ -171,10 +171,131 @@ fn three_nodes_act_as_one_hub() {
     e3.send(json!({"action": "publish", "room": "p", "message": "x", "ref": 4}));
     assert_eq!(e3.wait("error")["code"], "forbidden");
 
+    // The raw /broadcast hub spans the cluster too.
+    let mut r1 = cluster_support::ws_connect(&format!("ws://{}/broadcast", nodes[0].addr));
+    let mut r3 = cluster_support::ws_connect(&format!("ws://{}/broadcast", nodes[2].addr));
+    std::thread::sleep(Duration::from_millis(100));
+    r1.send(tungstenite::Message::binary(vec![1u8, 2, 3]))
+        .unwrap();
+    for r in [&mut r3, &mut r1] {
+        assert_eq!(
+            cluster_support::next_data(r).into_data().as_ref(),
+            [1u8, 2, 3]
+        );
+    }
+
+    // The sender's ack follows its own message, as on one node.
+    a.send(json!({"action": "publish", "room": "r", "message": "last", "ref": 9}));
+    let m = a.wait_any(&["message", "ack"]);
+    assert_eq!(m["event"], "message", "{m}");
+    assert_eq!(a.wait_any(&["message", "ack"])["ref"], 9);
+
     // /healthz and /metrics show the engine.
     let h = http(
         nodes[0].addr,
         "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     );
     assert!(h.contains("loopcast_engine_ready 1"), "{h}");
+}
+
+/// Kill -9 one node: its members are `left` on the others within the
+/// presence TTL. Restart Redis mid-conversation: clients stay connected,
+/// get `unavailable` (not silence) while it is down, and the conversation
+/// goes on after, nothing twice; the lost history answers `gap: true`.
+#[test]
+fn node_death_and_redis_restart() {
+    if !redis_available() {
+        return;
+    }
+    let mut redis = Redis::start();
+    let n1 = Node::start(&redis, "d1");
+    let n2 = Node::start(&redis, "d2");
+    let mut n3 = Node::start(&redis, "d3");
+    let mut a = n1.client("ann");
+    let mut b = n2.client("bob");
+    let mut c = n3.client("cyd");
+    a.set_timeout(Duration::from_secs(30));
+    a.join("r", json!({}));
+    b.join("r", json!({}));
+    c.join("r", json!({}));
+    assert_eq!(a.wait("joined")["id"], b.id.as_str());
+    assert_eq!(a.wait("joined")["id"], c.id.as_str());
+    b.wait("joined");
+
+    // typing crosses nodes, and not back to the typist.
+    b.send(json!({"action": "typing", "room": "r", "value": true}));
+    let t = a.wait("typing");
+    assert_eq!(
+        (t["id"].as_str(), t["value"].as_bool()),
+        (Some(b.id.as_str()), Some(true))
+    );
+
+    a.send(json!({"action": "publish", "room": "r", "message": "before"}));
+    let before = b.next_message();
+    assert_eq!(before["seq"], 1);
+    let room = b.join("r", json!({}));
+    let epoch = room["epoch"].clone();
+
+    // Node 3 dies without a goodbye: its member leaves within the TTL.
+    let killed = std::time::Instant::now();
+    n3.kill();
+    drop(c);
+    let left = a.wait("left");
+    assert_eq!(left["id"], c_id(&left));
+    assert!(
+        killed.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        killed.elapsed()
+    );
+    b.send(json!({"action": "members", "room": "r"}));
+    assert_eq!(ids(&b.wait("members")["members"]).len(), 2);
+
+    // Redis goes away: errors, not silence; the clients stay connected.
+    redis.kill();
+    std::thread::sleep(Duration::from_millis(300));
+    a.send(json!({"action": "publish", "room": "r", "message": "lost", "ref": 7}));
+    let e = a.wait("error");
+    assert_eq!(
+        (e["code"].as_str(), e["ref"].as_i64()),
+        (Some("unavailable"), Some(7)),
+        "{e}"
+    );
+    let h = http(
+        n1.addr,
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        h.contains(r#""status":"ok""#) && !h.contains(r#""engine":"ready""#),
+        "{h}"
+    );
+
+    // Back: the nodes reconnect, resubscribe and re-announce their members.
+    redis.restart();
+    n1.wait_ready();
+    n2.wait_ready();
+    std::thread::sleep(Duration::from_millis(300));
+    a.send(json!({"action": "publish", "room": "r", "message": "after", "ref": 8}));
+    let m = b.next_message();
+    assert_eq!(m["message"], "after", "nothing lost is delivered late: {m}");
+    assert_eq!(a.next_message()["message"], "after");
+    assert_eq!(a.wait("ack")["ref"], 8);
+    b.send(json!({"action": "members", "room": "r"}));
+    assert_eq!(ids(&b.wait("members")["members"]), {
+        let mut v = vec![a.id.clone(), b.id.clone()];
+        v.sort();
+        v
+    });
+    // The history from before the restart is gone: resume says so.
+    let mut late = n2.client("late");
+    let room = late.join("r", json!({"since": 1, "epoch": epoch}));
+    assert_eq!(room["gap"], true, "{room}");
+    // Nothing twice: the next thing b sees is what comes next.
+    a.send(json!({"action": "publish", "room": "r", "message": "next"}));
+    assert_eq!(b.next_message()["message"], "next");
+}
+
+fn c_id(left: &Value) -> String {
+    let id = left["id"].as_str().unwrap();
+    assert!(id.starts_with("d3."), "{left}");
+    id.to_owned()
 }

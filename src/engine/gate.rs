@@ -43,6 +43,11 @@ impl<K: PartialEq + Copy, T: Clone> Gate<K, T> {
         self.fresh.retain(|(k, _)| *k != who);
     }
 
+    /// The highest `ev` that arrived.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
     /// Nobody is between "sent" and "caught up".
     pub fn is_idle(&self) -> bool {
         self.waiting.is_empty() && self.fresh.is_empty()

@@ -16,11 +16,11 @@
 /// Sequenced publish: seq allocation, history append and PUBLISH, atomically.
 /// KEYS: meta, history, members, channel. ARGV: event prefix (up to the seq),
 /// suffix, default cap, fresh epoch, `1` if the sender is no member here
-/// (password rooms refuse it), origin id. Returns the seq, 0 if the room does
-/// not exist (nobody in it: the message is dropped, as on one node).
+/// (password rooms refuse it), origin id. Returns `{seq, ev}`, `{0, 0}` if the
+/// room does not exist (nobody in it: the message is dropped, as on one node).
 pub const PUBLISH: &str = r#"
 if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('HEXISTS', KEYS[1], 'created') == 0 then
-  return 0
+  return {0, 0}
 end
 if ARGV[5] == '1' and redis.call('HEXISTS', KEYS[1], 'password') == 1 then
   return redis.error_reply('forbidden')
@@ -37,7 +37,7 @@ else
   redis.call('DEL', KEYS[2])
 end
 redis.call('PUBLISH', KEYS[4], 'm' .. ev .. ' ' .. ARGV[6] .. ' ' .. event)
-return seq
+return {seq, ev}
 "#;
 
 /// Join or subscribe: password and `max_members` checks, membership, the

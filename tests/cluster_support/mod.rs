@@ -176,6 +176,13 @@ pub struct Client {
 }
 
 impl Client {
+    /// How long a read may wait before the test fails.
+    pub fn set_timeout(&mut self, t: Duration) {
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = self.ws.get_ref() {
+            s.set_read_timeout(Some(t)).unwrap();
+        }
+    }
+
     pub fn send(&mut self, v: Value) {
         self.ws.send(Message::text(v.to_string())).expect("send");
     }
@@ -189,6 +196,17 @@ impl Client {
         loop {
             let v = self.recv();
             if v["event"] == event {
+                return v;
+            }
+            eprintln!("{}: skipped {v}", self.id);
+        }
+    }
+
+    /// The next event named one of `events`.
+    pub fn wait_any(&mut self, events: &[&str]) -> Value {
+        loop {
+            let v = self.recv();
+            if events.iter().any(|e| v["event"] == *e) {
                 return v;
             }
         }

@@ -7,6 +7,7 @@ use super::Payload;
 use crate::ClientId;
 use crate::engine::scripts;
 use crate::hub::{Hub, Outbox};
+use crate::protocol;
 
 impl Hub {
     /// A message arrived on `channel`.
@@ -60,8 +61,16 @@ impl Hub {
             Some(link) => link.gate.arrive(ev, &p),
             None => Vec::new(),
         };
+        let acks = match c.links.get_mut(room) {
+            Some(link) if link.acks.first().is_some_and(|a| a.0 <= ev) => {
+                let (due, later) = link.acks.drain(..).partition(|a| a.0 <= ev);
+                link.acks = later;
+                due
+            }
+            _ => Vec::new(),
+        };
         let Some(&key) = self.names.get(room) else {
-            return;
+            return self.send_acks(acks, out);
         };
         let r = &self.rooms[key];
         let mark = out.mark();
@@ -85,6 +94,20 @@ impl Hub {
             }
         }
         out.commit(mark);
+        self.send_acks(acks, out);
+    }
+
+    /// Acks held for publishes whose message has now gone out.
+    fn send_acks(&self, acks: Vec<(u64, ClientId, Box<str>, Box<str>)>, out: &mut Outbox) {
+        for (_, client, id, reference) in acks {
+            let conn = self.conns.get(client.0).and_then(Option::as_ref);
+            if conn.is_some_and(|c| c.id == id) {
+                let mark = out.mark();
+                protocol::write_ack(out.buf(), &reference);
+                out.recipient(client);
+                out.commit(mark);
+            }
+        }
     }
 }
 

@@ -51,6 +51,10 @@ struct Link {
     /// Joins (by tag) to send once it is.
     queued: Vec<u64>,
     gate: Gate<ClientId, Arc<Payload>>,
+    /// Acks of publishes held until their message came by on the channel
+    /// (`ev`, client, connection id, ref), so the sender sees its message
+    /// before the ack, as on one node.
+    acks: Vec<(u64, ClientId, Box<str>, Box<str>)>,
 }
 
 /// What a command's reply is for.
@@ -70,7 +74,7 @@ enum Waiting {
 
 #[derive(Debug)]
 enum Answer {
-    Publish,
+    Publish(Box<str>),
     Notify(Box<str>),
     Broadcast,
     Members(Box<str>),
@@ -225,14 +229,23 @@ impl Hub {
         let c = self.cluster.as_mut().expect("cluster");
         c.heartbeat_at = None;
         let mut void = Vec::new();
+        let mut acks = Vec::new();
         for link in c.links.values_mut() {
             link.subscribed = false;
+            // Those publishes ran; only their echo on this link was lost.
+            acks.append(&mut link.acks);
             for tag in link.queued.drain(..) {
                 if let Some(w) = c.waiting.remove(&tag) {
                     void.push(w);
                 }
             }
             link.gate.reset();
+        }
+        for (_, client, _, reference) in acks {
+            let mark = out.mark();
+            protocol::write_ack(out.buf(), &reference);
+            out.recipient(client);
+            out.commit(mark);
         }
         for w in void {
             if let Waiting::Join(j) = w {
@@ -300,6 +313,17 @@ impl Hub {
                         );
                     }
                     Answer::Members(room) => self.write_members(client, &room, &value, out),
+                    Answer::Publish(room) => {
+                        let ev = value.as_array().and_then(|v| v.get(1)?.as_int());
+                        let c = self.cluster.as_mut().expect("cluster");
+                        if let (Some(link), Some(ev), Some(reference)) =
+                            (c.links.get_mut(&room), ev, reference)
+                            && link.gate.seen() < ev as u64
+                        {
+                            link.acks.push((ev as u64, client, id, reference.into()));
+                            return;
+                        }
+                    }
                     _ => {}
                 }
                 if let Some(reference) = reference {
@@ -366,7 +390,7 @@ impl Hub {
                     .get(&**room)
                     .is_some_and(|k| conn.rooms.iter().any(|m| m.room == *k));
                 let from = conn.user_json.clone();
-                let w = answer(Answer::Publish);
+                let w = answer(Answer::Publish((&**room).into()));
                 self.publish_script(now, room, &from, message.get(), !member, w)
             }
             Action::Members { room } => {
