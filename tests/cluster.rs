@@ -190,6 +190,14 @@ fn three_nodes_act_as_one_hub() {
     assert_eq!(m["event"], "message", "{m}");
     assert_eq!(a.wait_any(&["message", "ack"])["ref"], 9);
 
+    // rooms: every room of the cluster with its counts.
+    c2.send(json!({"action": "rooms"}));
+    let rooms = c2.wait("rooms");
+    let list = rooms["rooms"].as_array().unwrap();
+    let r = list.iter().find(|r| r["room"] == "r").expect("room r listed");
+    assert_eq!((r["members"].as_u64(), r["subscribers"].as_u64()), (Some(3), Some(0)), "{rooms}");
+    assert!(list.iter().any(|r| r["room"] == "p"), "{rooms}");
+
     // /healthz and /metrics show the engine.
     let h = http(
         nodes[0].addr,

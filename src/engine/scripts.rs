@@ -64,6 +64,7 @@ redis.call('HSETNX', KEYS[1], 'epoch', ARGV[5])
 redis.call('HDEL', KEYS[1], 'created')
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[6] .. ' ' .. ARGV[1])
+redis.call('SADD', 'lc:rooms', ARGV[6])
 local ev
 if ARGV[7] == 'n' and string.sub(ARGV[2], 1, 1) == 'j' and (not old or string.sub(old, 1, 1) ~= 'j') then
   ev = redis.call('HINCRBY', KEYS[1], 'ev', 1)
@@ -147,11 +148,33 @@ if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('HEXISTS', KEYS[1], 'created
 end
 redis.call('HDEL', KEYS[1], 'password', 'max', 'cap')
 redis.call('HSET', KEYS[1], 'created', '1')
+redis.call('SADD', 'lc:rooms', string.sub(KEYS[1], 6))
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'password', ARGV[1]) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'max', ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'cap', ARGV[3]) end
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[4])
 return 1
+"#;
+
+/// `rooms`: every room of the cluster with its member and subscriber
+/// counts, as a flat `{name, members, subscribers, ...}`; rooms found empty
+/// are dropped from the set on the way. KEYS: `lc:rooms`.
+pub const ROOMS: &str = r#"
+local out = {}
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local j, s = 0, 0
+  for _, v in ipairs(redis.call('HVALS', 'lc:p:' .. room)) do
+    if string.sub(v, 1, 1) == 'j' then j = j + 1 else s = s + 1 end
+  end
+  if j + s == 0 and redis.call('HEXISTS', 'lc:m:' .. room, 'created') == 0 then
+    redis.call('SREM', KEYS[1], room)
+  else
+    table.insert(out, room)
+    table.insert(out, j)
+    table.insert(out, s)
+  end
+end
+return out
 "#;
 
 /// Indexes into [`ALL`].
@@ -166,9 +189,11 @@ pub const I_SIGNAL: usize = 3;
 pub const I_HEARTBEAT: usize = 4;
 /// See [`CREATE`].
 pub const I_CREATE: usize = 5;
+/// See [`ROOMS`].
+pub const I_ROOMS: usize = 6;
 
 /// Every script, loaded with SCRIPT LOAD at each connect (Redis forgets them on restart).
-pub const ALL: [&str; 6] = [PUBLISH, JOIN, LEAVE, SIGNAL, HEARTBEAT, CREATE];
+pub const ALL: [&str; 7] = [PUBLISH, JOIN, LEAVE, SIGNAL, HEARTBEAT, CREATE, ROOMS];
 
 /// A room's Redis key or channel: `lc:<kind>:<room>`.
 pub fn key(kind: char, room: &str) -> Vec<u8> {
@@ -186,6 +211,8 @@ pub fn user_channel(user: &str) -> Vec<u8> {
 pub const ALL_CHANNEL: &[u8] = b"lc:all";
 /// The channel of the raw `/broadcast` hub.
 pub const RAW_CHANNEL: &[u8] = b"lc:raw";
+/// The set of room names (see [`ROOMS`]).
+pub const ROOMS_SET: &[u8] = b"lc:rooms";
 /// The sorted set of live nodes.
 pub const NODES: &[u8] = b"lc:nodes";
 

@@ -79,6 +79,7 @@ enum Answer {
     Broadcast,
     Members(Box<str>),
     Create(Box<str>),
+    Rooms,
 }
 
 /// The cluster state the hub keeps with `--redis`.
@@ -313,6 +314,7 @@ impl Hub {
                         );
                     }
                     Answer::Members(room) => self.write_members(client, &room, &value, out),
+                    Answer::Rooms => write_rooms(client, &value, out),
                     Answer::Publish(room) => {
                         let ev = value.as_array().and_then(|v| v.get(1)?.as_int());
                         let c = self.cluster.as_mut().expect("cluster");
@@ -447,10 +449,14 @@ impl Hub {
                     out,
                 ));
             }
-            Action::Leave { .. }
-            | Action::Unsubscribe { .. }
-            | Action::Typing { .. }
-            | Action::Rooms => return None,
+            Action::Rooms => {
+                let w = answer(Answer::Rooms);
+                let c = self.cluster.as_mut().expect("cluster");
+                c.eval(scripts::I_ROOMS, &[scripts::ROOMS_SET], &[], w)
+            }
+            Action::Leave { .. } | Action::Unsubscribe { .. } | Action::Typing { .. } => {
+                return None;
+            }
         };
         if !sent {
             unavailable(out, client, reference);
@@ -649,6 +655,28 @@ fn member_entry(conn: &super::Conn, joined: bool) -> (Box<str>, String) {
     let mut entry = String::from(if joined { "j" } else { "s" });
     protocol::write_member(&mut entry, true, &conn.user_json, &conn.id);
     (conn.id.clone(), entry)
+}
+
+/// The `rooms` answer from the ROOMS script's flat list.
+fn write_rooms(client: ClientId, value: &Value, out: &mut Outbox) {
+    let mark = out.mark();
+    let buf = out.buf();
+    protocol::write_list_open(buf, "rooms", None, "rooms");
+    let items = value.as_array().unwrap_or(&[]);
+    let mut first = true;
+    for room in items.chunks_exact(3) {
+        let name = room[0].as_bytes().and_then(|b| std::str::from_utf8(b).ok());
+        // Names went in checked; skip anything else rather than write bad JSON.
+        let Some(name) = name.filter(|n| protocol::valid_room_name(n)) else {
+            continue;
+        };
+        let count = |v: &Value| v.as_int().unwrap_or(0).max(0) as usize;
+        protocol::write_room_entry(buf, first, name, count(&room[1]), count(&room[2]));
+        first = false;
+    }
+    protocol::write_list_close(buf);
+    out.recipient(client);
+    out.commit(mark);
 }
 
 fn unavailable(out: &mut Outbox, client: ClientId, reference: Option<&str>) {
