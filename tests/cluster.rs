@@ -194,8 +194,15 @@ fn three_nodes_act_as_one_hub() {
     c2.send(json!({"action": "rooms"}));
     let rooms = c2.wait("rooms");
     let list = rooms["rooms"].as_array().unwrap();
-    let r = list.iter().find(|r| r["room"] == "r").expect("room r listed");
-    assert_eq!((r["members"].as_u64(), r["subscribers"].as_u64()), (Some(3), Some(0)), "{rooms}");
+    let r = list
+        .iter()
+        .find(|r| r["room"] == "r")
+        .expect("room r listed");
+    assert_eq!(
+        (r["members"].as_u64(), r["subscribers"].as_u64()),
+        (Some(3), Some(0)),
+        "{rooms}"
+    );
     assert!(list.iter().any(|r| r["room"] == "p"), "{rooms}");
 
     // /healthz and /metrics show the engine.

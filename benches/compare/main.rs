@@ -101,6 +101,8 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let servers: Vec<Kind> = servers
         .into_iter()
         .filter(|&k| k != Kind::Baseline || baseline)
+        // Cluster runs need redis-server and run only when named.
+        .filter(|&k| !k.cluster() || env::var("LOOPCAST_BENCH_SERVERS").is_ok())
         .collect();
     let chosen = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
     if !scenarios::ALL.iter().any(|sc| chosen(sc.name)) {
