@@ -33,6 +33,10 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_ROOM_NAME: usize = 64;
 /// Largest `history` a `create` may ask for; more is refused with `bad_field`.
 pub const MAX_HISTORY: u64 = 1024;
+/// Most bytes of history or list entries in one answer (`room`, `history`,
+/// `members`, `rooms`); the rest follows on request (`more: true`). Well under
+/// `--max-pending`, so an answer never makes its asker a slow consumer.
+pub const ANSWER_BYTES: usize = 64 * 1024;
 /// How long a client may stay over the rate limit (getting `rate_limited`) before close 1008.
 pub const RATE_GRACE: Duration = Duration::from_secs(5);
 /// A `typing: true` older than this is cleared by the server.
@@ -85,6 +89,8 @@ impl Limits {
                 rate_burst: config.rate_limit.saturating_mul(2),
                 history: config.history,
                 max_rooms: config.max_rooms,
+                // An answer stays a fraction of what a client may have pending.
+                answer_bytes: ANSWER_BYTES.min(config.max_pending / 4),
                 ..HubLimits::default()
             },
         }
@@ -112,6 +118,8 @@ pub struct HubLimits {
     pub max_rooms: usize,
     /// A `typing: true` older than this is cleared by the server.
     pub typing_timeout: Duration,
+    /// Most bytes of history or list entries in one answer (at least one entry is sent).
+    pub answer_bytes: usize,
 }
 
 impl Default for HubLimits {
@@ -123,6 +131,7 @@ impl Default for HubLimits {
             history: DEFAULT_HISTORY,
             max_rooms: DEFAULT_MAX_ROOMS,
             typing_timeout: TYPING_TIMEOUT,
+            answer_bytes: ANSWER_BYTES,
         }
     }
 }

@@ -37,6 +37,7 @@
 
 mod invariants;
 mod outbox;
+mod pages;
 mod publish;
 mod rate;
 mod raw;
@@ -414,9 +415,10 @@ impl Hub {
                 self.publish(now, client, room, message.get(), out)
             }
             Action::Typing { room, value } => self.set_typing(now, client, room, *value, out),
-            Action::Members { room } => self.members(client, room, out),
-            Action::Rooms => {
-                self.list_rooms(client, out);
+            Action::History { room, since } => self.history(client, room, *since, out),
+            Action::Members { room, offset } => self.members(client, room, *offset, out),
+            Action::Rooms { offset } => {
+                self.list_rooms(client, *offset, out);
                 Ok(())
             }
             Action::Create {

@@ -78,6 +78,8 @@ pub struct Server {
     started: Instant,
     now: Millis,
     accept_paused_until: Option<Millis>,
+    /// Accepting stopped with connections left queued, because no slot was free.
+    accept_blocked: bool,
     shutdown_flag: Arc<AtomicBool>,
     waker: Arc<Waker>,
     signals: Option<Signals>,
@@ -126,6 +128,7 @@ impl Server {
             started: Instant::now(),
             now: 0,
             accept_paused_until: None,
+            accept_blocked: false,
             shutdown_flag: Arc::new(AtomicBool::new(false)),
             waker,
             signals: None,
