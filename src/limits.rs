@@ -44,6 +44,10 @@ pub const TYPING_TIMEOUT: Duration = Duration::from_secs(5);
 
 // ---- Fixed caps of the reactor. ----
 
+/// Connections the kernel queues for us before `accept` (capped by
+/// `net.core.somaxconn`): room for a reconnect storm, or for the clients that
+/// wait while every slot is taken, instead of dropped SYNs and retries.
+pub const LISTEN_BACKLOG: i32 = 1024;
 /// Size of the one read buffer shared by every connection.
 pub const READ_BUF: usize = 64 * 1024;
 /// Reads per readiness event before moving on, so one flooding client cannot starve the rest.

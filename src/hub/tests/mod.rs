@@ -3,6 +3,7 @@
 
 mod basics;
 mod limits;
+mod pages;
 mod rooms;
 
 use std::collections::{HashMap, HashSet};
