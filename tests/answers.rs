@@ -90,9 +90,10 @@ fn all_history(ws: &mut Ws, first: &Value) -> Vec<u64> {
 
 #[test]
 fn joining_a_room_with_a_big_history_pages_it_instead_of_closing() {
-    // Defaults: 32 messages of history, 1 MiB --max-pending. 20 x 60 KB is
-    // 1.2 MB of history: in one `room` answer it closed every joiner with 1013.
-    let server = TestServer::start();
+    // 32 messages of history, 1 MiB --max-pending, history allowed 4 MiB per
+    // room: 20 x 60 KB is 1.2 MB of history, and in one `room` answer it closed
+    // every joiner with 1013.
+    let server = TestServer::with(|c| c.history_bytes = Some(4 << 20));
     let mut publisher = client(&server);
     // A subscriber keeps the room (and its history) alive; publishing needs no membership.
     send(

@@ -4,6 +4,7 @@
 //! the asker its connection, however big the room or the history.
 
 use super::rooms::RoomKey;
+use super::store::Since;
 use super::{Failure, Hub, Outbox};
 use crate::ClientId;
 use crate::protocol;
@@ -16,7 +17,7 @@ impl Hub {
         &self,
         client: ClientId,
         key: RoomKey,
-        since: Option<u64>,
+        since: Option<Since>,
         out: &mut Outbox,
     ) {
         let room = &self.rooms[key];
@@ -36,7 +37,8 @@ impl Hub {
         }
         protocol::write_members_close_history_open(buf, members_more);
         let (gap, more) = self.write_history_page(buf, key, since);
-        protocol::write_room_close(buf, gap, room.seq, more);
+        let history = &room.history;
+        protocol::write_room_close(buf, gap, history.seq(), history.epoch(), more);
         out.recipient(client);
         out.commit(mark);
     }
@@ -46,7 +48,7 @@ impl Hub {
         &self,
         client: ClientId,
         name: &'r str,
-        since: Option<u64>,
+        since: Option<Since>,
         out: &mut Outbox,
     ) -> Result<(), Failure<'r>> {
         let key = self
@@ -59,7 +61,8 @@ impl Hub {
         let buf = out.buf();
         protocol::write_list_open(buf, "history", Some(name), "history");
         let (gap, more) = self.write_history_page(buf, key, since);
-        protocol::write_room_close(buf, gap, self.rooms[key].seq, more);
+        let history = &self.rooms[key].history;
+        protocol::write_room_close(buf, gap, history.seq(), history.epoch(), more);
         out.recipient(client);
         out.commit(mark);
         Ok(())
@@ -71,12 +74,11 @@ impl Hub {
         &self,
         buf: &mut String,
         key: RoomKey,
-        since: Option<u64>,
+        since: Option<Since>,
     ) -> (bool, bool) {
-        let room = &self.rooms[key];
-        let (skip, gap) = room.window(since);
+        let (entries, gap) = self.rooms[key].history.after(since);
         let start = buf.len();
-        for (i, event) in room.history.iter().skip(skip).enumerate() {
+        for (i, event) in entries.enumerate() {
             if i > 0 && buf.len() - start + event.len() > self.config.answer_bytes {
                 return (gap, true);
             }

@@ -139,10 +139,19 @@ pub fn write_history_entry(buf: &mut String, first: bool, event: &str) {
     buf.push_str(event);
 }
 
-/// Closes a `room` or `history` answer: `],"gap":..,"seq":..,"more":..}`;
+/// Closes a `room` or `history` answer: `],"gap":..,"seq":..,"epoch":"..","more":..}`;
 /// `more` says that kept history after the last entry did not fit this answer.
-pub fn write_room_close(buf: &mut String, gap: bool, seq: u64, more: bool) {
-    let _ = write!(buf, r#"],"gap":{gap},"seq":{seq},"more":{more}}}"#);
+pub fn write_room_close(
+    buf: &mut String,
+    gap: bool,
+    seq: u64,
+    epoch: impl fmt::Display,
+    more: bool,
+) {
+    let _ = write!(
+        buf,
+        r#"],"gap":{gap},"seq":{seq},"epoch":"{epoch}","more":{more}}}"#
+    );
 }
 
 /// Ends the `members` list of a `room` answer (saying whether it was cut) and opens its `history`.
