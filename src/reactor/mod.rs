@@ -51,8 +51,10 @@ const SIGNALS: Token = Token(2);
 /// 4. **settle**: the hub hears of clients that stopped being open (which may
 ///    queue presence events), linger deadlines are armed for clients that
 ///    started closing;
-/// 5. **flush**: every dirty client is written once ("cork"); clients whose
-///    write failed or whose close is done are removed;
+/// 5. **flush**: every dirty client is written once ("cork"; a client whose
+///    queue passed half of `--max-pending` was already written to when it did);
+///    clients whose write failed or whose close is done are removed, and an
+///    accept paused for want of slots resumes;
 /// 6. **settle** again, for the clients removed while flushing.
 ///
 /// The invariant that ends a turn: after the last settle, no client is dirty,
@@ -191,8 +193,8 @@ impl Server {
         self.run_timers();
         self.settle();
         self.flush();
+        // Output this settle queues is flushed next turn: `poll_timeout` is zero while any is.
         self.settle();
-        debug_assert!(!self.conns.has_dirty() || self.poll_timeout() == Some(Duration::ZERO));
     }
 
     /// How long `poll` may sleep: zero while work is left over (a read backlog,
