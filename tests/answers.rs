@@ -251,6 +251,32 @@ fn publish_burst_on_ws_reaches_every_fast_reader() {
 }
 
 #[test]
+fn broadcast_action_burst_reaches_every_witness() {
+    // 45 x 60 KB `broadcast` actions in one send (inside the rate burst): every
+    // `/ws` client that reads gets all 45, the sender included.
+    let server = TestServer::start();
+    let mut witnesses = Vec::new();
+    for _ in 0..20 {
+        let (s, rest) = raw_ws(server.addr, "/ws");
+        witnesses.push(thread::spawn(move || count_messages(s, rest, 45)));
+    }
+    let (mut sender, rest) = raw_ws(server.addr, "/ws");
+    let reads = sender.try_clone().unwrap();
+    let own = thread::spawn(move || count_messages(reads, rest, 45));
+    thread::sleep(Duration::from_millis(200));
+    let body = "w".repeat(60_000);
+    let action = json!({"action": "broadcast", "message": body}).to_string();
+    let burst: Vec<u8> = (0..45)
+        .flat_map(|_| frame(true, 1, action.as_bytes()))
+        .collect();
+    sender.write_all(&burst).unwrap();
+    for w in witnesses {
+        assert_eq!(w.join().unwrap(), (45, None));
+    }
+    assert_eq!(own.join().unwrap(), (45, None));
+}
+
+#[test]
 fn a_client_that_never_reads_gets_1013_and_costs_the_others_nothing() {
     let server = TestServer::with(|c| c.rate_limit = 0);
     let n = 150;

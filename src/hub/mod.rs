@@ -10,8 +10,8 @@
 //! drains the `Outbox`.
 //!
 //! Answers to what PROTOCOL.md leaves open:
-//! - Success answers: `join` answers `room`, `members` and `rooms` answer with
-//!   their events; everything else is silent. With a `ref`, an `ack` follows
+//! - Success answers: `join` answers `room`, `history`, `members` and `rooms`
+//!   answer with their events (each paged, see `pages`); everything else is silent. With a `ref`, an `ack` follows
 //!   (after the answer event, if any); failures always answer `error`.
 //! - `join` of a room one is already in answers `room` again, without a
 //!   second `joined`. `join` of a room one is subscribed to turns the
