@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lexopt::Arg;
@@ -42,6 +43,10 @@ pub struct Config {
     pub history: usize,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
+    /// `--tls-cert` PEM chain: with `tls_key`, the listener speaks TLS (feature `tls`).
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -61,6 +66,8 @@ impl Default for Config {
             rate_limit: 50,
             history: 32,
             max_rooms: 128,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -129,6 +136,8 @@ impl Config {
             Flag::RateLimit => self.rate_limit = parse_count(value)?,
             Flag::History => self.history = parse_count(value)?,
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
+            Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
+            Flag::TlsKey => self.tls_key = Some(non_empty(value)?.into()),
         }
         return Ok(());
 
@@ -173,7 +182,35 @@ impl Config {
                 show_bytes(self.max_message),
             )));
         }
-        Ok(())
+        self.check_tls(&from)
+    }
+
+    /// TLS needs both files, and a build with the `tls` feature.
+    fn check_tls(&self, from: &dyn Fn(Flag) -> String) -> Result<(), ConfigError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid(format!(
+                    "{} is set but --tls-key is not: TLS needs both",
+                    from(Flag::TlsCert)
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid(format!(
+                    "{} is set but --tls-cert is not: TLS needs both",
+                    from(Flag::TlsKey)
+                )));
+            }
+            (Some(_), Some(_)) => {}
+        }
+        if cfg!(feature = "tls") {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(format!(
+                "{}: this loopcast was built without TLS (cargo feature `tls`)",
+                from(Flag::TlsCert)
+            )))
+        }
     }
 }
 
@@ -194,6 +231,8 @@ enum Flag {
     RateLimit,
     History,
     MaxRooms,
+    TlsCert,
+    TlsKey,
 }
 
 /// A flag as `--help` shows it.
@@ -223,7 +262,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 14] = [
+const FLAGS: [Spec; 16] = [
     spec(
         Flag::Listen,
         "listen",
@@ -307,6 +346,18 @@ const FLAGS: [Spec; 14] = [
         "max-rooms",
         "N",
         "rooms one connection may be in at once",
+    ),
+    spec(
+        Flag::TlsCert,
+        "tls-cert",
+        "FILE",
+        "PEM certificate chain: serve https:// and wss:// (with --tls-key; SIGHUP reloads)",
+    ),
+    spec(
+        Flag::TlsKey,
+        "tls-key",
+        "FILE",
+        "PEM private key for --tls-cert",
     ),
 ];
 
@@ -410,6 +461,7 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::RateLimit => config.rate_limit.to_string(),
         Flag::History => config.history.to_string(),
         Flag::MaxRooms => config.max_rooms.to_string(),
+        Flag::TlsCert | Flag::TlsKey => return None,
     })
 }
 
@@ -417,3 +469,5 @@ mod values;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

@@ -77,6 +77,9 @@ pub struct Client {
     pub fin_sent: bool,
     /// A ping is out and unanswered (avoids pinging a silent client twice per interval).
     pub pinged: bool,
+    /// The TLS transport, when the listener speaks TLS (boxed: a plain client pays 8 bytes).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Box<crate::tls::TlsSession>>,
 }
 
 impl Client {
@@ -94,6 +97,8 @@ impl Client {
             dirty: false,
             fin_sent: false,
             pinged: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -104,6 +109,15 @@ impl Client {
 
     pub fn is_open(&self) -> bool {
         matches!(self.phase, Phase::Open(_))
+    }
+
+    /// Nothing left to write: no pending bytes, and (TLS) no records or close_notify due.
+    pub fn drained(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return super::tls::tls_drained(self);
+        }
+        self.pending() == 0
     }
 }
 
@@ -173,16 +187,23 @@ impl Conns {
         }
     }
 
+    /// Puts a client on this turn's flush list (e.g. a TLS handshake flight is due).
+    pub fn mark_dirty(&mut self, key: usize) {
+        if let Some(c) = self.slab.get_mut(key)
+            && !c.dirty
+        {
+            c.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
     /// Appends raw bytes in any phase (HTTP responses, the 101, a close frame).
     pub fn queue_raw(&mut self, key: usize, bytes: &[u8]) {
         let Some(c) = self.slab.get_mut(key) else {
             return;
         };
         c.out.extend_from_slice(bytes);
-        if !c.dirty {
-            c.dirty = true;
-            self.dirty.push(key);
-        }
+        self.mark_dirty(key);
     }
 
     /// Starts closing an open WebSocket: the close frame follows everything queued.
@@ -280,7 +301,7 @@ impl Conns {
                     continue;
                 }
             }
-            let drained = c.pending() == 0;
+            let drained = c.drained();
             if drained {
                 let buf = std::mem::take(&mut c.out);
                 c.sent = 0;
@@ -322,6 +343,10 @@ impl Conns {
 
 /// Writes as much of the client's pending output as the socket takes.
 fn flush_one(c: &mut Client, metrics: &mut Metrics) -> io::Result<()> {
+    #[cfg(feature = "tls")]
+    if c.tls.is_some() {
+        return super::tls::flush_tls(c, metrics);
+    }
     while c.sent < c.out.len() {
         match c.stream.write(&c.out[c.sent..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -7,6 +7,8 @@
 
 mod client;
 mod routes;
+#[cfg(feature = "tls")]
+mod tls;
 mod ws;
 
 use std::io::{self, Read};
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::config::Config;
@@ -62,6 +64,9 @@ pub struct Server {
     waker: Arc<Waker>,
     signals: Option<Signals>,
     shutdown_deadline: Option<Millis>,
+    /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Acceptor>,
 }
 
 /// Asks a running server to shut down gracefully, as SIGTERM does.
@@ -82,8 +87,18 @@ impl ShutdownHandle {
 }
 
 impl Server {
-    /// Binds the listener of `config.listen` (port 0 picks a free port).
+    /// Binds the listener of `config.listen` (port 0 picks a free port). With
+    /// `--tls-cert`/`--tls-key` it loads them first; a bad file is an
+    /// `InvalidData` error whose message is one line naming the file.
     pub fn bind(config: Config) -> io::Result<Server> {
+        #[cfg(feature = "tls")]
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                crate::tls::Acceptor::load(cert, key)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+            ),
+            _ => None,
+        };
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
         poll.registry()
@@ -116,8 +131,18 @@ impl Server {
             waker,
             signals: None,
             shutdown_deadline: None,
+            #[cfg(feature = "tls")]
+            tls,
             config,
         })
+    }
+
+    /// Whether the listener speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// The address actually bound.
@@ -136,6 +161,10 @@ impl Server {
     /// Also shut down gracefully on SIGINT and SIGTERM (the binary does this).
     pub fn handle_signals(&mut self) -> io::Result<()> {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        if self.is_tls() {
+            // SIGHUP reloads the certificate (certbot deploy hooks send it).
+            signals.add_signal(SIGHUP)?;
+        }
         self.poll
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -274,10 +303,19 @@ impl Server {
             log::warn!("{addr}: register failed: {e}");
             return;
         }
+        #[cfg(feature = "tls")]
+        let Ok(tls) = self.new_tls_session() else {
+            let _ = self.poll.registry().deregister(&mut stream);
+            return;
+        };
         let generation = self.bump_generation();
-        self.conns
-            .slab
-            .insert(Client::new(stream, self.now, generation));
+        #[allow(unused_mut)]
+        let mut client = Client::new(stream, self.now, generation);
+        #[cfg(feature = "tls")]
+        {
+            client.tls = tls;
+        }
+        self.conns.slab.insert(client);
         log::debug!("client {key}: connected from {addr}");
         if full {
             self.conns.metrics.handshake_failures += 1;
@@ -305,6 +343,14 @@ impl Server {
         let mut buf = std::mem::take(&mut self.read_buf);
         if buf.is_empty() {
             buf = vec![0; READ_BUF];
+        }
+        #[cfg(feature = "tls")]
+        if self.conns.slab.get(key).is_some_and(|c| c.tls.is_some()) {
+            if !self.readable_tls(key, &mut buf) && !self.backlog.contains(&key) {
+                self.backlog.push(key);
+            }
+            self.read_buf = buf;
+            return;
         }
         for _ in 0..READS_PER_TURN {
             let Some(c) = self.conns.slab.get_mut(key) else {
@@ -360,7 +406,7 @@ impl Server {
     fn writable(&mut self, key: usize) {
         if let Some(c) = self.conns.slab.get_mut(key)
             && !c.dirty
-            && c.pending() > 0
+            && !c.drained()
         {
             c.dirty = true;
             self.conns.dirty.push(key);
@@ -371,6 +417,16 @@ impl Server {
         let mut stop = false;
         if let Some(signals) = &mut self.signals {
             for signal in signals.pending() {
+                if signal == SIGHUP {
+                    #[cfg(feature = "tls")]
+                    if let Some(acceptor) = &mut self.tls {
+                        match acceptor.reload() {
+                            Ok(()) => log::info!("SIGHUP: certificate reloaded for new connections"),
+                            Err(e) => log::warn!("SIGHUP: {e}; keeping the old certificate"),
+                        }
+                    }
+                    continue;
+                }
                 log::info!("signal {signal}: shutting down");
                 stop = true;
             }
