@@ -138,9 +138,15 @@ fn bad_certificate_files_exit_2_naming_the_file() {
         err
     };
     let err = run(&missing, &certs.key());
-    assert!(err.contains("missing.pem") && err.contains("--tls-cert"), "{err}");
+    assert!(
+        err.contains("missing.pem") && err.contains("--tls-cert"),
+        "{err}"
+    );
     let err = run(&certs.cert(), &missing);
-    assert!(err.contains("missing.pem") && err.contains("--tls-key"), "{err}");
+    assert!(
+        err.contains("missing.pem") && err.contains("--tls-key"),
+        "{err}"
+    );
     let other = Certs::new();
     let err = run(&certs.cert(), &other.key());
     assert!(err.contains("does not match"), "{err}");

@@ -29,7 +29,10 @@ fn tls_needs_both_files() {
     let e = error(&["--tls-cert", "c.pem"], &[]);
     assert!(e.contains("--tls-cert") && e.contains("--tls-key"), "{e}");
     let e = error(&[], &[("LOOPCAST_TLS_KEY", "k.pem")]);
-    assert!(e.starts_with("LOOPCAST_TLS_KEY ") && e.contains("needs both"), "{e}");
+    assert!(
+        e.starts_with("LOOPCAST_TLS_KEY ") && e.contains("needs both"),
+        "{e}"
+    );
     assert!(error(&["--tls-cert", ""], &[]).contains("non-empty"));
 }
 
@@ -37,7 +40,10 @@ fn tls_needs_both_files() {
 fn tls_flags_and_env() {
     let got = parse(
         &["--tls-key", "/k.pem"],
-        &[("LOOPCAST_TLS_CERT", "/c.pem"), ("LOOPCAST_TLS_KEY", "/other.pem")],
+        &[
+            ("LOOPCAST_TLS_CERT", "/c.pem"),
+            ("LOOPCAST_TLS_KEY", "/other.pem"),
+        ],
     );
     if cfg!(feature = "tls") {
         let c = got.unwrap();

@@ -421,7 +421,9 @@ impl Server {
                     #[cfg(feature = "tls")]
                     if let Some(acceptor) = &mut self.tls {
                         match acceptor.reload() {
-                            Ok(()) => log::info!("SIGHUP: certificate reloaded for new connections"),
+                            Ok(()) => {
+                                log::info!("SIGHUP: certificate reloaded for new connections")
+                            }
                             Err(e) => log::warn!("SIGHUP: {e}; keeping the old certificate"),
                         }
                     }

@@ -85,13 +85,12 @@ impl Drop for Certs {
 pub fn client_config_trusting(der: &CertificateDer<'static>) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     roots.add(der.clone()).unwrap();
-    let mut config = ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let mut config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
 }
@@ -141,10 +140,15 @@ pub fn try_tls(addr: SocketAddr, config: Arc<ClientConfig>) -> Result<Tls, rustl
     let mut tls = StreamOwned::new(conn, tcp(addr));
     while tls.conn.is_handshaking() {
         if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
-            return Err(match e.into_inner().and_then(|i| i.downcast::<rustls::Error>().ok()) {
-                Some(e) => *e,
-                None => rustls::Error::General("I/O error in handshake".into()),
-            });
+            return Err(
+                match e
+                    .into_inner()
+                    .and_then(|i| i.downcast::<rustls::Error>().ok())
+                {
+                    Some(e) => *e,
+                    None => rustls::Error::General("I/O error in handshake".into()),
+                },
+            );
         }
     }
     Ok(tls)
