@@ -101,6 +101,7 @@ impl Hub {
                 }
             }
         }
+        self.raw.check()?;
         Ok(())
     }
 }

@@ -1,133 +1,125 @@
-//! The TLS transport inside the reactor: ciphertext from the socket, plaintext
-//! into the shared read buffer; plaintext out encrypted once at the flush.
+//! The TLS transport: a socket and its rustls session, seen from above as a
+//! plaintext pipe (the `Tls` arm of the connection's transport).
 //!
-//! http / handshake / codec / hub never see TLS: `readable_tls` hands them the
-//! same plaintext chunks a plain connection's read would.
+//! Read: ciphertext from the socket goes into rustls, the plaintext comes out
+//! into the reactor's shared read buffer. Write: at the end-of-turn flush the
+//! client's pending plaintext is encrypted once and written in one vectored
+//! write; what the socket does not take stays in rustls (bounded by its 64 KiB
+//! buffer limit; beyond that the plaintext waits in the client's `out`, where
+//! `--max-pending` sees it).
 
 use std::io;
+use std::net::Shutdown;
 
-use crate::metrics::Metrics;
-use crate::tls::{Ingress, TlsError};
+use mio::event::Source;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
 
-use super::client::{Client, Phase};
-use super::{READS_PER_TURN, Server};
+use crate::tls::{Ingress, TlsError, TlsSession};
 
-impl Server {
-    /// A new connection's TLS session (None when TLS is off); a failure drops the connection.
-    pub(super) fn new_tls_session(&self) -> Result<Option<Box<crate::tls::TlsSession>>, ()> {
-        match &self.tls {
-            None => Ok(None),
-            Some(acceptor) => match acceptor.session() {
-                Ok(s) => Ok(Some(Box::new(s))),
-                Err(e) => {
-                    log::warn!("cannot start a TLS session: {e}");
-                    Err(())
-                }
-            },
+/// A TLS connection's socket and session (boxed in the transport, so a plain
+/// connection does not pay for it).
+#[derive(Debug)]
+pub struct TlsStream {
+    stream: TcpStream,
+    session: TlsSession,
+    /// Plaintext was handed over during the handshake: it leaves only once the
+    /// handshake ends, so the connection is not drained yet (a 503 to a
+    /// TLS client over the connection limit waits for its handshake).
+    held_in_handshake: bool,
+}
+
+impl TlsStream {
+    pub fn new(stream: TcpStream, session: TlsSession) -> TlsStream {
+        TlsStream {
+            stream,
+            session,
+            held_in_handshake: false,
         }
     }
 
-    /// Reads a TLS client until `WouldBlock` or its budget; returns false when the
-    /// budget ran out (the caller puts it on the backlog).
-    pub(super) fn readable_tls(&mut self, key: usize, buf: &mut [u8]) -> bool {
-        for _ in 0..READS_PER_TURN {
-            let Some(c) = self.conns.slab.get_mut(key) else {
-                return true;
-            };
-            let Some(tls) = c.tls.as_mut() else {
-                return true;
-            };
-            match tls.read_from(&mut c.stream) {
-                Ok(Ingress::Eof) => {
-                    self.peer_closed(key);
-                    return true;
-                }
-                Ok(Ingress::Data(n)) => {
-                    c.last_seen = self.now;
-                    c.pinged = false;
-                    self.conns.metrics.bytes_in += n as u64;
-                    if tls.wants_write() {
-                        // Handshake flight, alert or key update: goes out at this turn's flush.
-                        self.conns.mark_dirty(key);
-                    }
-                    if !self.drain_plaintext(key, buf) {
-                        return true;
-                    }
-                }
-                Err(TlsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(TlsError::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    log::debug!("client {key}: {e}, closing");
-                    if matches!(c.phase, Phase::Http(_)) {
-                        self.conns.metrics.handshake_failures += 1;
-                    }
-                    // Best effort: the alert rustls queued explains the close to the peer.
-                    if !matches!(e, TlsError::NotTls(_)) {
-                        let _ = tls.write_to(&mut c.stream);
-                    }
-                    self.conns.remove(self.poll.registry(), key);
-                    return true;
-                }
-            }
-        }
-        false
-    }
-
-    /// Feeds every decrypted byte through `ingest`; false when the client is gone.
-    fn drain_plaintext(&mut self, key: usize, buf: &mut [u8]) -> bool {
+    /// Plaintext into `buf`: `Ok(0)` at EOF or close_notify, `WouldBlock` when the
+    /// socket is empty. Handshake records are processed on the way; their answer
+    /// makes `wants_write` true.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            let Some(tls) = self.conns.slab.get_mut(key).and_then(|c| c.tls.as_mut()) else {
-                return false;
-            };
-            let n = tls.take_plaintext(buf);
-            if n == 0 {
-                if tls.peer_closed() {
-                    // close_notify: as good as EOF; the peer sends nothing more.
-                    self.peer_closed(key);
-                    return false;
-                }
-                return true;
+            let n = self.session.take_plaintext(buf);
+            if n > 0 {
+                return Ok(n);
             }
-            self.ingest(key, &mut buf[..n]);
+            if self.session.peer_closed() {
+                return Ok(0);
+            }
+            match self.session.read_from(&mut self.stream) {
+                Ok(Ingress::Eof) => return Ok(0),
+                Ok(Ingress::Data(_)) => {}
+                Err(TlsError::Io(e)) => return Err(e),
+                Err(e @ TlsError::NotTls(_)) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+                }
+                Err(e @ TlsError::Protocol(_)) => {
+                    // Best effort: the alert rustls queued tells the peer why.
+                    let _ = self.session.write_to(&mut self.stream);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+                }
+            }
         }
+    }
+
+    /// Encrypts as much of `out` as rustls takes and writes the records; returns
+    /// the plaintext bytes taken (`WouldBlock` when none could be).
+    pub fn write(&mut self, out: &[u8]) -> io::Result<usize> {
+        let taken = self.session.encrypt(out);
+        if taken > 0 && self.session.is_handshaking() {
+            self.held_in_handshake = true;
+        }
+        self.flush_wire()?;
+        if taken == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(taken)
+    }
+
+    /// Writes records rustls holds until it holds none or the socket is full.
+    pub fn flush_wire(&mut self) -> io::Result<()> {
+        while self.session.wants_write() {
+            match self.session.write_to(&mut self.stream) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Records are waiting for the socket (or plaintext waits for the handshake).
+    pub fn wants_write(&self) -> bool {
+        self.session.wants_write() || (self.held_in_handshake && self.session.is_handshaking())
+    }
+
+    /// close_notify, then FIN. The alert is tiny and follows a drained buffer, so
+    /// the socket takes it; if not, the FIN alone still ends the stream.
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        if !self.session.is_handshaking() {
+            self.session.close();
+            self.flush_wire()?;
+        }
+        self.stream.shutdown(Shutdown::Write)
     }
 }
 
-/// Encrypts the client's pending plaintext (once, all of it that rustls takes) and
-/// writes the records. A closing client gets close_notify after its last bytes.
-pub(super) fn flush_tls(c: &mut Client, metrics: &mut Metrics) -> io::Result<()> {
-    let Some(tls) = c.tls.as_mut() else {
-        return Ok(());
-    };
-    loop {
-        if c.sent < c.out.len() {
-            c.sent += tls.encrypt(&c.out[c.sent..]);
-        }
-        if c.sent == c.out.len() && matches!(c.phase, Phase::Closing) && !tls.is_handshaking() {
-            tls.close();
-        }
-        if !tls.wants_write() {
-            return Ok(());
-        }
-        match tls.write_to(&mut c.stream) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => metrics.bytes_out += n as u64,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+impl Source for TlsStream {
+    fn register(&mut self, r: &Registry, token: Token, interest: Interest) -> io::Result<()> {
+        self.stream.register(r, token, interest)
     }
-}
 
-/// All output is on the wire: plaintext taken, records written, and for a
-/// closing client close_notify sent (so FIN may follow).
-pub(super) fn tls_drained(c: &Client) -> bool {
-    match &c.tls {
-        None => true,
-        Some(tls) => {
-            c.pending() == 0
-                && !tls.wants_write()
-                && (!matches!(c.phase, Phase::Closing) || tls.close_queued())
-        }
+    fn reregister(&mut self, r: &Registry, token: Token, interest: Interest) -> io::Result<()> {
+        self.stream.reregister(r, token, interest)
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        self.stream.deregister(r)
     }
 }
