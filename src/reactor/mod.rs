@@ -1,8 +1,8 @@
 //! The mio reactor: the only loop and the only place with sockets and syscalls.
 //!
 //! Layout: `conns` owns every connection's lifecycle and its output (corked
-//! write buffers); `transport` is the byte pipe under a connection (plain TCP
-//! today); `phases` holds the steps of one loop turn (see [`Server::turn`]);
+//! write buffers); `transport` is the byte pipe under a connection (plain TCP,
+//! or TLS from `tls`); `phases` holds the steps of one loop turn (see [`Server::turn`]);
 //! `routes` answers HTTP; `ws` carries decoded WebSocket messages to the hub
 //! and the hub's outbox back to the clients.
 

@@ -69,8 +69,10 @@ impl fmt::Debug for TlsSession {
 impl TlsSession {
     /// A session using `config` for its whole life (a reload does not touch it).
     pub fn new(config: Arc<ServerConfig>) -> Result<TlsSession, rustls::Error> {
+        let mut conn = ServerConnection::new(config)?;
+        conn.set_buffer_limit(Some(crate::limits::TLS_BUFFERED));
         Ok(TlsSession {
-            conn: ServerConnection::new(config)?,
+            conn,
             sniffed: false,
             close_queued: false,
             peer_closed: false,
