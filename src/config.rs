@@ -43,6 +43,9 @@ pub struct Config {
     pub rate_limit: u32,
     /// `--history` messages kept per room (32).
     pub history: usize,
+    /// `--history-bytes` kept per room; `None`: a quarter of `max_pending`
+    /// (see [`Config::history_bytes`]).
+    pub history_bytes: Option<usize>,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
     /// `--tls-cert` PEM chain: with `tls_key`, the listener speaks TLS (feature `tls`).
@@ -67,6 +70,7 @@ impl Default for Config {
             api_key: None,
             rate_limit: limits::DEFAULT_RATE_LIMIT,
             history: limits::DEFAULT_HISTORY,
+            history_bytes: None,
             max_rooms: limits::DEFAULT_MAX_ROOMS,
             tls_cert: None,
             tls_key: None,
@@ -84,6 +88,13 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Bytes of message events kept per room: `--history-bytes`, else a
+    /// quarter of `--max-pending`, so a joiner's `room` answer leaves room
+    /// in its output queue for the messages that follow.
+    pub fn history_bytes(&self) -> usize {
+        self.history_bytes.unwrap_or(self.max_pending / 4)
+    }
+
     /// Parses flags (`args` without the program name) over `LOOPCAST_*` variables
     /// from `env` over the defaults; flags win over env.
     ///
@@ -137,6 +148,7 @@ impl Config {
             Flag::ApiKey => self.api_key = Some(non_empty(value)?),
             Flag::RateLimit => self.rate_limit = parse_count(value)?,
             Flag::History => self.history = parse_count(value)?,
+            Flag::HistoryBytes => self.history_bytes = Some(parse_bytes(value)?),
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
             Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
             Flag::TlsKey => self.tls_key = Some(non_empty(value)?.into()),
@@ -186,34 +198,6 @@ impl Config {
         }
         self.check_tls(&from)
     }
-
-    /// TLS needs both files, and a build with the `tls` feature.
-    fn check_tls(&self, from: &dyn Fn(Flag) -> String) -> Result<(), ConfigError> {
-        match (&self.tls_cert, &self.tls_key) {
-            (None, None) => return Ok(()),
-            (Some(_), None) => {
-                return Err(ConfigError::Invalid(format!(
-                    "{} is set but --tls-key is not: TLS needs both",
-                    from(Flag::TlsCert)
-                )));
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::Invalid(format!(
-                    "{} is set but --tls-cert is not: TLS needs both",
-                    from(Flag::TlsKey)
-                )));
-            }
-            (Some(_), Some(_)) => {}
-        }
-        if cfg!(feature = "tls") {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid(format!(
-                "{}: this loopcast was built without TLS (cargo feature `tls`)",
-                from(Flag::TlsCert)
-            )))
-        }
-    }
 }
 
 /// One flag per `Config` field; the discriminant indexes [`FLAGS`].
@@ -232,6 +216,7 @@ enum Flag {
     ApiKey,
     RateLimit,
     History,
+    HistoryBytes,
     MaxRooms,
     TlsCert,
     TlsKey,
@@ -264,7 +249,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 16] = [
+const FLAGS: [Spec; 17] = [
     spec(
         Flag::Listen,
         "listen",
@@ -342,6 +327,12 @@ const FLAGS: [Spec; 16] = [
         "history",
         "N",
         "messages kept per room for late joiners; 0 = none",
+    ),
+    spec(
+        Flag::HistoryBytes,
+        "history-bytes",
+        "BYTES",
+        "bytes of messages kept per room (unset: a quarter of --max-pending)",
     ),
     spec(
         Flag::MaxRooms,
@@ -462,12 +453,15 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::AuthSecret | Flag::ApiKey => return None,
         Flag::RateLimit => config.rate_limit.to_string(),
         Flag::History => config.history.to_string(),
+        Flag::HistoryBytes => show_bytes(config.history_bytes?),
         Flag::MaxRooms => config.max_rooms.to_string(),
         Flag::TlsCert | Flag::TlsKey => return None,
     })
 }
 
 mod values;
+
+mod tls;
 
 #[cfg(test)]
 mod tests;
