@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lexopt::Arg;
@@ -53,6 +54,10 @@ pub struct Config {
     pub node_id: Option<String>,
     /// `--reuse-port`: SO_REUSEPORT on the listener, so several processes share the port.
     pub reuse_port: bool,
+    /// `--tls-cert` PEM chain: with `tls_key`, the listener speaks TLS (feature `tls`).
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -76,6 +81,8 @@ impl Default for Config {
             redis: None,
             node_id: None,
             reuse_port: false,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -155,6 +162,8 @@ impl Config {
             Flag::Redis => self.redis = Some(values::parse_redis(value)?),
             Flag::NodeId => self.node_id = Some(values::parse_node_id(value)?),
             Flag::ReusePort => self.reuse_port = values::parse_switch(value)?,
+            Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
+            Flag::TlsKey => self.tls_key = Some(non_empty(value)?.into()),
         }
         return Ok(());
 
@@ -199,7 +208,7 @@ impl Config {
                 show_bytes(self.max_message),
             )));
         }
-        Ok(())
+        self.check_tls(&from)
     }
 }
 
@@ -224,6 +233,8 @@ enum Flag {
     Redis,
     NodeId,
     ReusePort,
+    TlsCert,
+    TlsKey,
 }
 
 /// A flag as `--help` shows it.
@@ -253,7 +264,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 18] = [
+const FLAGS: [Spec; 20] = [
     spec(
         Flag::Listen,
         "listen",
@@ -361,6 +372,18 @@ const FLAGS: [Spec; 18] = [
         "reuse-port",
         "",
         "set SO_REUSEPORT so several processes share the port (env: 1 or 0)",
+    ),
+    spec(
+        Flag::TlsCert,
+        "tls-cert",
+        "FILE",
+        "PEM certificate chain: serve https:// and wss:// (with --tls-key; SIGHUP reloads)",
+    ),
+    spec(
+        Flag::TlsKey,
+        "tls-key",
+        "FILE",
+        "PEM private key for --tls-cert",
     ),
 ];
 
@@ -472,10 +495,15 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::MaxRooms => config.max_rooms.to_string(),
         Flag::Redis | Flag::NodeId => return None,
         Flag::ReusePort => u8::from(config.reuse_port).to_string(),
+        Flag::TlsCert | Flag::TlsKey => return None,
     })
 }
 
 mod values;
 
+mod tls;
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

@@ -124,6 +124,10 @@ fn three_nodes_act_as_one_hub() {
     );
     let room = c2.join("r", json!({"since": 13, "epoch": "zzz"}));
     assert_eq!(room["gap"], true, "another epoch: {room}");
+    c2.send(json!({"action": "history", "room": "r", "since": 14, "epoch": epoch}));
+    let page = c2.wait("history");
+    assert_eq!(page["history"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!((page["gap"].as_bool(), page["more"].as_bool()), (Some(false), Some(false)));
 
     // notify: tabs on two nodes; no_such_user only when online nowhere.
     let mut d1 = nodes[0].client("dee");

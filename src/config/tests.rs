@@ -57,7 +57,8 @@ fn no_flags_no_env_gives_documented_defaults() {
 
 /// Every flag once, as `--flag value`, with the config it should give.
 fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
-    let pairs = vec![
+    #[allow(unused_mut)]
+    let mut pairs = vec![
         ("listen", "0.0.0.0:9000"),
         ("max-connections", "5"),
         ("max-message", "1K"),
@@ -94,16 +95,24 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         history: 0,
         history_bytes: Some(64 << 10),
         max_rooms: 7,
-        redis: None,
         node_id: Some("n-1".into()),
-        reuse_port: false,
+        ..Config::default()
+    };
+    // Without the `tls` feature the TLS flags are refused (see tls_tests).
+    #[cfg(feature = "tls")]
+    let expected = {
+        pairs.extend([("tls-cert", "/etc/c.pem"), ("tls-key", "k.pem")]);
+        Config {
+            tls_cert: Some("/etc/c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..expected
+        }
     };
     #[cfg(feature = "redis")]
-    let (pairs, expected) = {
-        let mut pairs = pairs;
+    let expected = {
         pairs.push(("redis", "redis://127.0.0.1:6380/1"));
         let redis = Some("redis://127.0.0.1:6380/1".into());
-        (pairs, Config { redis, ..expected })
+        Config { redis, ..expected }
     };
     (pairs, expected)
 }

@@ -177,6 +177,12 @@ end
 return out
 "#;
 
+/// `history`: a room's state, shaped like JOIN's answer. KEYS: meta, history.
+pub const FETCH: &str = r#"
+local m = redis.call('HMGET', KEYS[1], 'seq', 'epoch', 'cap')
+return {'ok', m[1] or '0', m[2], 0, m[3] or '', redis.call('LRANGE', KEYS[2], 0, -1)}
+"#;
+
 /// Indexes into [`ALL`].
 pub const I_PUBLISH: usize = 0;
 /// See [`JOIN`].
@@ -191,9 +197,13 @@ pub const I_HEARTBEAT: usize = 4;
 pub const I_CREATE: usize = 5;
 /// See [`ROOMS`].
 pub const I_ROOMS: usize = 6;
+/// See [`FETCH`].
+pub const I_FETCH: usize = 7;
 
 /// Every script, loaded with SCRIPT LOAD at each connect (Redis forgets them on restart).
-pub const ALL: [&str; 7] = [PUBLISH, JOIN, LEAVE, SIGNAL, HEARTBEAT, CREATE, ROOMS];
+pub const ALL: [&str; 8] = [
+    PUBLISH, JOIN, LEAVE, SIGNAL, HEARTBEAT, CREATE, ROOMS, FETCH,
+];
 
 /// A room's Redis key or channel: `lc:<kind>:<room>`.
 pub fn key(kind: char, room: &str) -> Vec<u8> {

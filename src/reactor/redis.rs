@@ -202,16 +202,3 @@ pub(super) fn default_node_id() -> String {
     let host = if host.is_empty() { "node".into() } else { host };
     format!("{host}-{}", std::process::id())
 }
-
-/// A listener with SO_REUSEPORT, so several processes share `addr`; the
-/// kernel spreads new connections over them.
-pub(super) fn reuse_port_listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(mio::net::TcpListener::from_std(socket.into()))
-}

@@ -222,36 +222,17 @@ impl Hub {
             }
             return self.maybe_unlink(&j.room);
         }
-        let seq = items.get(1).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
-        let epoch = items
-            .get(2)
-            .and_then(Value::as_bytes)
-            .and_then(|e| Epoch::parse(std::str::from_utf8(e).ok()?))
-            .unwrap_or(Epoch::claimed(""));
         let ev = items.get(3).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
-        let cap = items
-            .get(4)
-            .and_then(Value::as_int)
-            .map_or(self.config.history, |c| c.max(0) as usize);
-        let entries: Vec<String> = items
-            .get(5)
-            .and_then(Value::as_array)
-            .unwrap_or(&[])
-            .iter()
-            .filter_map(|v| Some(String::from_utf8_lossy(v.as_bytes()?).into_owned()))
-            .collect();
-        let history = History::restore(epoch, seq, cap.max(entries.len()), usize::MAX, entries);
+        let history = history_of(items, self.config.history);
         self.place(client, &j.room, j.joined);
-        let (kept, gap) = history.after(j.since);
+        let budget = self.config.answer_bytes;
         let mark = out.mark();
         let buf = out.buf();
         protocol::write_list_open(buf, "room", Some(&j.room), "members");
-        write_member_list(buf, items.get(6));
-        protocol::write_history_open(buf);
-        for (i, event) in kept.enumerate() {
-            protocol::write_history_entry(buf, i == 0, event);
-        }
-        protocol::write_room_close(buf, gap, history.seq(), history.epoch());
+        let (_, members_more) = write_member_list(buf, items.get(6), 0, budget);
+        protocol::write_members_close_history_open(buf, members_more);
+        let (gap, more) = write_history_page(buf, &history, j.since, budget);
+        protocol::write_room_close(buf, gap, history.seq(), history.epoch(), more);
         out.recipient(client);
         out.commit(mark);
         if let Some(reference) = reference {
@@ -349,34 +330,109 @@ impl Hub {
         &self,
         client: ClientId,
         room: &str,
+        offset: usize,
         value: &Value,
         out: &mut Outbox,
     ) {
+        let budget = self.config.answer_bytes;
         let mark = out.mark();
         let buf = out.buf();
         protocol::write_list_open(buf, "members", Some(room), "members");
-        write_member_list(buf, Some(value));
-        protocol::write_list_close(buf);
+        let (total, more) = write_member_list(buf, Some(value), offset, budget);
+        protocol::write_page_close(buf, offset, total, more);
+        out.recipient(client);
+        out.commit(mark);
+    }
+
+    /// The `history` answer from the FETCH script's reply.
+    pub(super) fn write_history(
+        &self,
+        client: ClientId,
+        room: &str,
+        since: Option<Since>,
+        value: &Value,
+        out: &mut Outbox,
+    ) {
+        let history = history_of(value.as_array().unwrap_or(&[]), self.config.history);
+        let mark = out.mark();
+        let buf = out.buf();
+        protocol::write_list_open(buf, "history", Some(room), "history");
+        let (gap, more) = write_history_page(buf, &history, since, self.config.answer_bytes);
+        protocol::write_room_close(buf, gap, history.seq(), history.epoch(), more);
         out.recipient(client);
         out.commit(mark);
     }
 }
 
-/// Writes the joined entries of a member hash's values (`j{...}`), comma-separated.
-fn write_member_list(buf: &mut String, values: Option<&Value>) {
-    let mut first = true;
-    for v in values.and_then(Value::as_array).unwrap_or(&[]) {
-        let Some(entry) = v.as_bytes().and_then(|b| std::str::from_utf8(b).ok()) else {
-            continue;
-        };
-        if let Some(member) = entry.strip_prefix('j') {
-            if !first {
-                buf.push(',');
-            }
-            first = false;
-            buf.push_str(member);
+/// A room's state from a JOIN or FETCH reply (`{_, seq, epoch, ev, cap, history, ..}`).
+fn history_of(items: &[Value], default_cap: usize) -> History {
+    let seq = items.get(1).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
+    let epoch = items
+        .get(2)
+        .and_then(Value::as_bytes)
+        .and_then(|e| Epoch::parse(std::str::from_utf8(e).ok()?))
+        .unwrap_or(Epoch::claimed(""));
+    let cap = items
+        .get(4)
+        .and_then(Value::as_int)
+        .map_or(default_cap, |c| c.max(0) as usize);
+    let entries: Vec<String> = items
+        .get(5)
+        .and_then(Value::as_array)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|v| Some(String::from_utf8_lossy(v.as_bytes()?).into_owned()))
+        .collect();
+    History::restore(epoch, seq, cap.max(entries.len()), usize::MAX, entries)
+}
+
+/// The entries after `since` that fit `budget` (at least one); returns `(gap, more)`.
+fn write_history_page(
+    buf: &mut String,
+    history: &History,
+    since: Option<Since>,
+    budget: usize,
+) -> (bool, bool) {
+    let (entries, gap) = history.after(since);
+    let start = buf.len();
+    for (i, event) in entries.enumerate() {
+        if i > 0 && buf.len() - start + event.len() > budget {
+            return (gap, true);
         }
+        protocol::write_history_entry(buf, i == 0, event);
     }
+    (gap, false)
+}
+
+/// Writes the joined entries of a member hash's values (`j{...}`) from the
+/// `offset`-th on, cut at `budget`; returns `(total, more)`.
+fn write_member_list(
+    buf: &mut String,
+    values: Option<&Value>,
+    offset: usize,
+    budget: usize,
+) -> (usize, bool) {
+    let joined = values
+        .and_then(Value::as_array)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|v| std::str::from_utf8(v.as_bytes()?).ok()?.strip_prefix('j'));
+    let (start, mut total, mut more) = (buf.len(), 0, false);
+    for member in joined {
+        total += 1;
+        if total <= offset || more {
+            continue;
+        }
+        if total > offset + 1 {
+            if buf.len() - start >= budget {
+                more = true;
+                continue;
+            }
+            buf.push(',');
+        }
+        buf.push_str(member);
+    }
+    (total, more)
 }
 
 fn leave_script(c: &mut Cluster, room: &str, id: &str) {

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::store::Epoch;
+use super::store::{Epoch, Since};
 use super::{Hub, Now, Outbox, PublishError, error};
 use crate::ClientId;
 use crate::engine::gate::Gate;
@@ -77,9 +77,10 @@ enum Answer {
     Publish(Box<str>),
     Notify(Box<str>),
     Broadcast,
-    Members(Box<str>),
+    Members(Box<str>, usize),
     Create(Box<str>),
-    Rooms,
+    Rooms(usize),
+    History(Box<str>, Option<Since>),
 }
 
 /// The cluster state the hub keeps with `--redis`.
@@ -313,8 +314,15 @@ impl Hub {
                             reference,
                         );
                     }
-                    Answer::Members(room) => self.write_members(client, &room, &value, out),
-                    Answer::Rooms => write_rooms(client, &value, out),
+                    Answer::Members(room, offset) => {
+                        self.write_members(client, &room, offset, &value, out);
+                    }
+                    Answer::Rooms(offset) => {
+                        write_rooms(client, offset, self.config.answer_bytes, &value, out);
+                    }
+                    Answer::History(room, since) => {
+                        self.write_history(client, &room, since, &value, out);
+                    }
                     Answer::Publish(room) => {
                         let ev = value.as_array().and_then(|v| v.get(1)?.as_int());
                         let c = self.cluster.as_mut().expect("cluster");
@@ -395,9 +403,9 @@ impl Hub {
                 let w = answer(Answer::Publish((&**room).into()));
                 self.publish_script(now, room, &from, message.get(), !member, w)
             }
-            Action::Members { room } => {
+            Action::Members { room, offset } => {
                 let keys = scripts::key('p', room);
-                let w = answer(Answer::Members((&**room).into()));
+                let w = answer(Answer::Members((&**room).into(), *offset));
                 let c = self.cluster.as_mut().expect("cluster");
                 c.command(&[b"HVALS", &keys], w)
             }
@@ -449,8 +457,32 @@ impl Hub {
                     out,
                 ));
             }
-            Action::Rooms => {
-                let w = answer(Answer::Rooms);
+            Action::History { room, since, epoch } => {
+                let inside = self
+                    .names
+                    .get(&**room)
+                    .is_some_and(|k| conn.rooms.iter().any(|m| m.room == *k));
+                if !inside {
+                    error(
+                        out,
+                        client,
+                        ErrorCode::NotMember,
+                        format_args!("not a member of room {room}"),
+                        reference,
+                    );
+                    return Some(false);
+                }
+                let since = since.map(|seq| Since {
+                    seq,
+                    epoch: epoch.as_deref().map(Epoch::claimed),
+                });
+                let w = answer(Answer::History((&**room).into(), since));
+                let keys = [scripts::key('m', room), scripts::key('h', room)];
+                let c = self.cluster.as_mut().expect("cluster");
+                c.eval(scripts::I_FETCH, &[&keys[0], &keys[1]], &[], w)
+            }
+            Action::Rooms { offset } => {
+                let w = answer(Answer::Rooms(*offset));
                 let c = self.cluster.as_mut().expect("cluster");
                 c.eval(scripts::I_ROOMS, &[scripts::ROOMS_SET], &[], w)
             }
@@ -657,24 +689,33 @@ fn member_entry(conn: &super::Conn, joined: bool) -> (Box<str>, String) {
     (conn.id.clone(), entry)
 }
 
-/// The `rooms` answer from the ROOMS script's flat list.
-fn write_rooms(client: ClientId, value: &Value, out: &mut Outbox) {
+/// The `rooms` answer from the ROOMS script's flat list, from the `offset`-th
+/// room on, cut at `budget` bytes.
+fn write_rooms(client: ClientId, offset: usize, budget: usize, value: &Value, out: &mut Outbox) {
     let mark = out.mark();
     let buf = out.buf();
     protocol::write_list_open(buf, "rooms", None, "rooms");
     let items = value.as_array().unwrap_or(&[]);
-    let mut first = true;
-    for room in items.chunks_exact(3) {
-        let name = room[0].as_bytes().and_then(|b| std::str::from_utf8(b).ok());
-        // Names went in checked; skip anything else rather than write bad JSON.
-        let Some(name) = name.filter(|n| protocol::valid_room_name(n)) else {
+    let count = |v: &Value| v.as_int().unwrap_or(0).max(0) as usize;
+    // Names went in checked; anything else is skipped rather than written as bad JSON.
+    let rooms = items.chunks_exact(3).filter_map(|r| {
+        let name = std::str::from_utf8(r[0].as_bytes()?).ok()?;
+        protocol::valid_room_name(name).then(|| (name, count(&r[1]), count(&r[2])))
+    });
+    let (start, mut total, mut more) = (buf.len(), 0, false);
+    for (name, members, subs) in rooms {
+        total += 1;
+        if total <= offset || more {
             continue;
-        };
-        let count = |v: &Value| v.as_int().unwrap_or(0).max(0) as usize;
-        protocol::write_room_entry(buf, first, name, count(&room[1]), count(&room[2]));
-        first = false;
+        }
+        let first = total == offset + 1;
+        if !first && buf.len() - start >= budget {
+            more = true;
+            continue;
+        }
+        protocol::write_room_entry(buf, first, name, members, subs);
     }
-    protocol::write_list_close(buf);
+    protocol::write_page_close(buf, offset, total, more);
     out.recipient(client);
     out.commit(mark);
 }
