@@ -125,6 +125,8 @@ pub struct Engine {
     /// Bumped whenever the links are dropped, so the reactor drops its sockets too.
     generation: u64,
     rng: u64,
+    /// This node's name, given to Redis (CLIENT SETNAME) so operators see who is who.
+    name: Option<String>,
     /// Counters for `/metrics`.
     pub stats: Stats,
 }
@@ -146,8 +148,14 @@ impl Engine {
             connect_deadline: None,
             generation: 0,
             rng: seed | 1,
+            name: None,
             stats: Stats::default(),
         }
+    }
+
+    /// Names the links in Redis' CLIENT LIST: `lc-<name>-cmd` and `lc-<name>-sub`.
+    pub fn set_name(&mut self, name: &str) {
+        self.name = Some(name.to_owned());
     }
 
     /// Where Redis is.
@@ -203,6 +211,11 @@ impl Engine {
                     resp::encode(&mut self.cmd.out, &[&b"SELECT"[..], db.as_bytes()]);
                     self.inflight.push_back(Expect::Handshake);
                 }
+                if let Some(name) = &self.name {
+                    let name = format!("lc-{name}-cmd");
+                    resp::encode(&mut self.cmd.out, &["CLIENT", "SETNAME", &name]);
+                    self.inflight.push_back(Expect::Handshake);
+                }
                 for (i, script) in scripts::ALL.iter().enumerate() {
                     resp::encode(&mut self.cmd.out, &["SCRIPT", "LOAD", script]);
                     self.inflight.push_back(Expect::Script(i));
@@ -212,7 +225,12 @@ impl Engine {
                 self.sub.connected = true;
                 if let Some(args) = &auth {
                     resp::encode(&mut self.sub.out, args);
-                    self.sub.handshake = 1;
+                    self.sub.handshake += 1;
+                }
+                if let Some(name) = &self.name {
+                    let name = format!("lc-{name}-sub");
+                    resp::encode(&mut self.sub.out, &["CLIENT", "SETNAME", &name]);
+                    self.sub.handshake += 1;
                 }
             }
         }

@@ -7,7 +7,7 @@
 //! with `N` in the sorted set `lc:nodes` scored by its heartbeat deadline.
 //!
 //! Every script that publishes on a room channel first counts the room's `ev`
-//! and prefixes the payload with it: `m<ev> <origin> <event>` for messages
+//! and prefixes the payload with it: `m<ev>:<seq> <origin> <event>` for messages
 //! (members and subscribers get them), `p<ev> <origin> <event>` for presence
 //! and typing (joined members but the origin connection). A joiner learns the
 //! `ev` its join ran at and so knows exactly which channel payloads came after
@@ -36,7 +36,7 @@ if cap > 0 then
 else
   redis.call('DEL', KEYS[2])
 end
-redis.call('PUBLISH', KEYS[4], 'm' .. ev .. ' ' .. ARGV[6] .. ' ' .. event)
+redis.call('PUBLISH', KEYS[4], 'm' .. ev .. ':' .. seq .. ' ' .. ARGV[6] .. ' ' .. event)
 return {seq, ev}
 "#;
 
@@ -179,8 +179,8 @@ return out
 
 /// `history`: a room's state, shaped like JOIN's answer. KEYS: meta, history.
 pub const FETCH: &str = r#"
-local m = redis.call('HMGET', KEYS[1], 'seq', 'epoch', 'cap')
-return {'ok', m[1] or '0', m[2], 0, m[3] or '', redis.call('LRANGE', KEYS[2], 0, -1)}
+local m = redis.call('HMGET', KEYS[1], 'seq', 'epoch', 'cap', 'ev')
+return {'ok', m[1] or '0', m[2], tonumber(m[4] or '0'), m[3] or '', redis.call('LRANGE', KEYS[2], 0, -1)}
 "#;
 
 /// Indexes into [`ALL`].

@@ -237,3 +237,26 @@ impl Client {
         }
     }
 }
+
+/// Sends one inline command to Redis on `port` and returns what came back first.
+pub fn redis_command(port: u16, command: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{command}\r\n").as_bytes()).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = s.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// The CLIENT LIST id of the connection named `name`.
+pub fn redis_client_id(port: u16, name: &str) -> String {
+    let list = redis_command(port, "CLIENT LIST");
+    let line = list
+        .lines()
+        .find(|l| l.split(' ').any(|f| f == format!("name={name}")))
+        .unwrap_or_else(|| panic!("no client {name} in {list}"));
+    line.split(' ')
+        .find_map(|f| f.strip_prefix("id="))
+        .unwrap()
+        .to_owned()
+}

@@ -52,10 +52,19 @@ impl Hub {
         }
     }
 
-    fn deliver_room(&mut self, room: &str, (ev, p): (u64, Payload), out: &mut Outbox) {
+    pub(super) fn deliver_room(&mut self, room: &str, (ev, p): (u64, Payload), out: &mut Outbox) {
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
+        if let Some(link) = c.links.get_mut(room) {
+            if let Some(held) = &mut link.recovering {
+                held.push((ev, p));
+                return;
+            }
+            if p.kind == b'm' {
+                link.last_seq = p.seq;
+            }
+        }
         let p = Arc::new(p);
         let skip = match c.links.get_mut(room) {
             Some(link) => link.gate.arrive(ev, &p),
@@ -118,12 +127,18 @@ fn parse(payload: &[u8]) -> Option<(u64, Payload)> {
     if kind != b'm' && kind != b'p' {
         return None;
     }
-    let (ev, rest) = text[1..].split_once(' ')?;
+    let (counters, rest) = text[1..].split_once(' ')?;
+    let (ev, seq) = match (kind, counters.split_once(':')) {
+        (b'm', Some((ev, seq))) => (ev, seq.parse().ok()?),
+        (b'p', None) => (counters, 0),
+        _ => return None,
+    };
     let (origin, event) = rest.split_once(' ')?;
     Some((
         ev.parse().ok()?,
         Payload {
             kind,
+            seq,
             origin: origin.into(),
             event: event.into(),
         },
@@ -136,12 +151,22 @@ mod tests {
 
     #[test]
     fn payloads_parse() {
-        let (ev, p) = parse(br#"m12 n1.c3 {"event":"message"}"#).unwrap();
+        let (ev, p) = parse(br#"m12:5 n1.c3 {"event":"message"}"#).unwrap();
+        assert_eq!(p.seq, 5);
         assert_eq!(
             (ev, p.kind, &*p.origin, &*p.event),
             (12, b'm', "n1.c3", r#"{"event":"message"}"#)
         );
-        for bad in [&b"x1 - {}"[..], b"m - {}", b"m1 {}", b"", b"p1"] {
+        assert_eq!(parse(b"p7 - {}").map(|(ev, p)| (ev, p.seq)), Some((7, 0)));
+        for bad in [
+            &b"x1 - {}"[..],
+            b"m - {}",
+            b"m1 - {}",
+            b"m1:2 {}",
+            b"",
+            b"p1",
+            b"p1:2 - {}",
+        ] {
             assert!(parse(bad).is_none(), "{bad:?}");
         }
     }

@@ -225,6 +225,12 @@ impl Hub {
         let ev = items.get(3).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
         let history = history_of(items, self.config.history);
         self.place(client, &j.room, j.joined);
+        if let Some(link) = self.cluster.as_mut().and_then(|c| c.links.get_mut(&j.room))
+            && link.epoch != Some(history.epoch())
+        {
+            link.epoch = Some(history.epoch());
+            link.last_seq = link.last_seq.max(history.seq());
+        }
         let budget = self.config.answer_bytes;
         let mark = out.mark();
         let buf = out.buf();
@@ -365,7 +371,7 @@ impl Hub {
 }
 
 /// A room's state from a JOIN or FETCH reply (`{_, seq, epoch, ev, cap, history, ..}`).
-fn history_of(items: &[Value], default_cap: usize) -> History {
+pub(super) fn history_of(items: &[Value], default_cap: usize) -> History {
     let seq = items.get(1).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
     let epoch = items
         .get(2)

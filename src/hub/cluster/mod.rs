@@ -13,19 +13,21 @@
 //! Local state stays the source for fan-out: a room here lists this node's
 //! members; presence of others lives in Redis (`members` asks it).
 
+mod actions;
 mod deliver;
 mod join;
+mod recover;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::store::{Epoch, Since};
-use super::{Hub, Now, Outbox, PublishError, error};
+use super::{Hub, Now, Outbox, error};
 use crate::ClientId;
 use crate::engine::gate::Gate;
 use crate::engine::{Engine, Event, RedisUrl, State, Value, scripts};
-use crate::protocol::{self, Action, ErrorCode, Scope};
+use crate::protocol::{self, ErrorCode};
 
 /// A node's heartbeat deadline in Redis: a node silent for this long is dead,
 /// and its members are `left` on the others.
@@ -38,6 +40,8 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(3);
 pub(super) struct Payload {
     /// `m`: a message (members and subscribers); `p`: presence or typing (members).
     kind: u8,
+    /// A message's seq (0 for `p`).
+    seq: u64,
     /// The connection that caused it (`-` for none); it gets no `p` payload.
     origin: Box<str>,
     event: Box<str>,
@@ -55,6 +59,12 @@ struct Link {
     /// (`ev`, client, connection id, ref), so the sender sees its message
     /// before the ack, as on one node.
     acks: Vec<(u64, ClientId, Box<str>, Box<str>)>,
+    /// The last message seq delivered here, and its epoch (from the last
+    /// join answer or recovery), to replay what a lost link missed.
+    last_seq: u64,
+    epoch: Option<Epoch>,
+    /// After a reconnect, until the room's state came back: payloads held.
+    recovering: Option<Vec<(u64, Payload)>>,
 }
 
 /// What a command's reply is for.
@@ -68,6 +78,8 @@ enum Waiting {
         what: Answer,
     },
     Join(join::JoinWait),
+    /// A room's state after a reconnect, to replay what this node missed.
+    Recover(Box<str>),
     /// Fire and forget (leave, heartbeat, re-announce): errors are logged.
     Quiet(&'static str),
 }
@@ -126,6 +138,7 @@ impl Hub {
     /// ids and in Redis), `url` says where Redis is. Call before the first client.
     pub fn attach_redis(&mut self, url: RedisUrl, node: &str, now: Instant) {
         let mut engine = Engine::new(url, now, self.epoch_seed);
+        engine.set_name(node);
         engine.subscribe(scripts::ALL_CHANNEL);
         engine.subscribe(scripts::RAW_CHANNEL);
         self.cluster = Some(Box::new(Cluster {
@@ -222,6 +235,7 @@ impl Hub {
             ];
             c.eval(scripts::I_JOIN, &keys, &args, Waiting::Quiet("re-announce"));
         }
+        self.recover_all();
         self.cluster_timeout(now);
     }
 
@@ -268,6 +282,7 @@ impl Hub {
                 }
             }
             Waiting::Join(j) => self.join_answered(now, j, value, out),
+            Waiting::Recover(room) => self.recovered(&room, value, out),
             Waiting::Answer {
                 client,
                 id,
@@ -318,7 +333,7 @@ impl Hub {
                         self.write_members(client, &room, offset, &value, out);
                     }
                     Answer::Rooms(offset) => {
-                        write_rooms(client, offset, self.config.answer_bytes, &value, out);
+                        actions::write_rooms(client, offset, self.config.answer_bytes, &value, out);
                     }
                     Answer::History(room, since) => {
                         self.write_history(client, &room, since, &value, out);
@@ -346,322 +361,6 @@ impl Hub {
         }
     }
 
-    /// Actions that go through Redis. `None`: handle it locally as on one
-    /// node; `Some(true)`: done, ack now; `Some(false)`: the answer follows
-    /// Redis' reply. Errors are answered here.
-    pub(super) fn cluster_dispatch(
-        &mut self,
-        now: Now,
-        client: ClientId,
-        action: &Action,
-        reference: Option<&str>,
-        out: &mut Outbox,
-    ) -> Option<bool> {
-        self.cluster.as_ref()?;
-        let conn = self.conns[client.0].as_ref().expect("client is connected");
-        let answer = |what| Waiting::Answer {
-            client,
-            id: conn.id.clone(),
-            reference: reference.map(Into::into),
-            what,
-        };
-        let sent = match action {
-            Action::Broadcast { message } => {
-                let mut event = String::new();
-                protocol::write_message(
-                    &mut event,
-                    &conn.user_json,
-                    Scope::All,
-                    now.unix_ms,
-                    message.get(),
-                );
-                let w = answer(Answer::Broadcast);
-                let c = self.cluster.as_mut().expect("cluster");
-                c.command(&[b"PUBLISH", scripts::ALL_CHANNEL, event.as_bytes()], w)
-            }
-            Action::Notify { user, message } => {
-                let mut event = String::new();
-                let scope = Scope::User { to: user };
-                protocol::write_message(
-                    &mut event,
-                    &conn.user_json,
-                    scope,
-                    now.unix_ms,
-                    message.get(),
-                );
-                let w = answer(Answer::Notify((&**user).into()));
-                let channel = scripts::user_channel(user);
-                let c = self.cluster.as_mut().expect("cluster");
-                c.command(&[b"PUBLISH", &channel, event.as_bytes()], w)
-            }
-            Action::Publish { room, message } => {
-                let member = self
-                    .names
-                    .get(&**room)
-                    .is_some_and(|k| conn.rooms.iter().any(|m| m.room == *k));
-                let from = conn.user_json.clone();
-                let w = answer(Answer::Publish((&**room).into()));
-                self.publish_script(now, room, &from, message.get(), !member, w)
-            }
-            Action::Members { room, offset } => {
-                let keys = scripts::key('p', room);
-                let w = answer(Answer::Members((&**room).into(), *offset));
-                let c = self.cluster.as_mut().expect("cluster");
-                c.command(&[b"HVALS", &keys], w)
-            }
-            Action::Create {
-                room,
-                max_members,
-                password,
-                history,
-            } => {
-                let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.serial).to_string();
-                let max = max_members.map(|m| m.to_string()).unwrap_or_default();
-                let cap = history.map(|h| h.to_string()).unwrap_or_default();
-                let w = answer(Answer::Create((&**room).into()));
-                let (meta, members) = (scripts::key('m', room), scripts::key('p', room));
-                let pw = password.as_deref().unwrap_or("");
-                let args: [&[u8]; 4] = [
-                    pw.as_bytes(),
-                    max.as_bytes(),
-                    cap.as_bytes(),
-                    epoch.as_bytes(),
-                ];
-                let c = self.cluster.as_mut().expect("cluster");
-                c.eval(scripts::I_CREATE, &[&meta, &members], &args, w)
-            }
-            Action::Join {
-                room,
-                password,
-                since,
-                epoch,
-            } => {
-                return Some(self.cluster_enter(
-                    now,
-                    client,
-                    room,
-                    password.as_deref(),
-                    Some((*since, epoch.as_deref())),
-                    reference,
-                    out,
-                ));
-            }
-            Action::Subscribe { room, password } => {
-                return Some(self.cluster_enter(
-                    now,
-                    client,
-                    room,
-                    password.as_deref(),
-                    None,
-                    reference,
-                    out,
-                ));
-            }
-            Action::History { room, since, epoch } => {
-                let inside = self
-                    .names
-                    .get(&**room)
-                    .is_some_and(|k| conn.rooms.iter().any(|m| m.room == *k));
-                if !inside {
-                    error(
-                        out,
-                        client,
-                        ErrorCode::NotMember,
-                        format_args!("not a member of room {room}"),
-                        reference,
-                    );
-                    return Some(false);
-                }
-                let since = since.map(|seq| Since {
-                    seq,
-                    epoch: epoch.as_deref().map(Epoch::claimed),
-                });
-                let w = answer(Answer::History((&**room).into(), since));
-                let keys = [scripts::key('m', room), scripts::key('h', room)];
-                let c = self.cluster.as_mut().expect("cluster");
-                c.eval(scripts::I_FETCH, &[&keys[0], &keys[1]], &[], w)
-            }
-            Action::Rooms { offset } => {
-                let w = answer(Answer::Rooms(*offset));
-                let c = self.cluster.as_mut().expect("cluster");
-                c.eval(scripts::I_ROOMS, &[scripts::ROOMS_SET], &[], w)
-            }
-            Action::Leave { .. } | Action::Unsubscribe { .. } | Action::Typing { .. } => {
-                return None;
-            }
-        };
-        if !sent {
-            unavailable(out, client, reference);
-        }
-        Some(false)
-    }
-
-    /// The sequenced publish script for `room`; `require_member`: the sender is
-    /// no member here, so a password room refuses it.
-    fn publish_script(
-        &mut self,
-        now: Now,
-        room: &str,
-        from_json: &str,
-        message: &str,
-        require_member: bool,
-        w: Waiting,
-    ) -> bool {
-        // The event is written around a seq Redis allocates: split at it.
-        let mut prefix = String::new();
-        protocol::write_message(
-            &mut prefix,
-            from_json,
-            Scope::Room { room, seq: 0 },
-            now.unix_ms,
-            message,
-        );
-        let cut = prefix
-            .find(r#","seq":0,"#)
-            .expect("room events carry a seq")
-            + r#","seq":"#.len();
-        let suffix = prefix.split_off(cut);
-        let suffix = &suffix[1..];
-        let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.serial).to_string();
-        let cap = self.config.history.to_string();
-        let origin = match &w {
-            Waiting::Answer { id, .. } => id.clone(),
-            _ => "-".into(),
-        };
-        let keys = [
-            scripts::key('m', room),
-            scripts::key('h', room),
-            scripts::key('p', room),
-            scripts::key('r', room),
-        ];
-        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        let flag: &[u8] = if require_member { b"1" } else { b"0" };
-        let args: [&[u8]; 6] = [
-            prefix.as_bytes(),
-            suffix.as_bytes(),
-            cap.as_bytes(),
-            epoch.as_bytes(),
-            flag,
-            origin.as_bytes(),
-        ];
-        let c = self.cluster.as_mut().expect("cluster");
-        c.eval(scripts::I_PUBLISH, &keys, &args, w)
-    }
-
-    /// `/api/publish` over Redis: the same scripts and channels as clients
-    /// use. Returns how many connections on this node the message will reach.
-    pub(super) fn cluster_api_publish(
-        &mut self,
-        now: Now,
-        target: super::publish::Target,
-        message: &str,
-    ) -> Result<usize, PublishError> {
-        use super::publish::Target;
-        let server = super::publish::SERVER_JSON;
-        let (sent, local) = match target {
-            Target::Room(room) => {
-                let local = self.room_key(&room).map_or(0, |k| {
-                    let r = &self.rooms[k];
-                    r.members.len() + r.subscribers.len()
-                });
-                (
-                    self.publish_script(
-                        now,
-                        &room,
-                        server,
-                        message,
-                        false,
-                        Waiting::Quiet("publish"),
-                    ),
-                    local,
-                )
-            }
-            Target::User(user) => {
-                let mut event = String::new();
-                protocol::write_message(
-                    &mut event,
-                    server,
-                    Scope::User { to: &user },
-                    now.unix_ms,
-                    message,
-                );
-                let local = self.users.get(user.as_str()).map_or(0, Vec::len);
-                let channel = scripts::user_channel(&user);
-                let c = self.cluster.as_mut().expect("cluster");
-                (
-                    c.command(
-                        &[b"PUBLISH", &channel, event.as_bytes()],
-                        Waiting::Quiet("publish"),
-                    ),
-                    local,
-                )
-            }
-            Target::All => {
-                let mut event = String::new();
-                protocol::write_message(&mut event, server, Scope::All, now.unix_ms, message);
-                let local = self.live;
-                let c = self.cluster.as_mut().expect("cluster");
-                (
-                    c.command(
-                        &[b"PUBLISH", scripts::ALL_CHANNEL, event.as_bytes()],
-                        Waiting::Quiet("publish"),
-                    ),
-                    local,
-                )
-            }
-        };
-        if !sent {
-            return Err(PublishError {
-                status: 503,
-                message: "redis is not reachable".into(),
-            });
-        }
-        Ok(local)
-    }
-
-    /// A raw `/broadcast` frame over Redis; `false` when Redis is not ready
-    /// (the caller then fans out on this node only).
-    pub(super) fn cluster_raw(&mut self, binary: bool, payload: &[u8]) -> bool {
-        let Some(c) = self.cluster.as_mut() else {
-            return false;
-        };
-        let mut framed = Vec::with_capacity(payload.len() + 1);
-        framed.push(if binary { b'b' } else { b't' });
-        framed.extend_from_slice(payload);
-        c.command(
-            &[b"PUBLISH", scripts::RAW_CHANNEL, &framed],
-            Waiting::Quiet("broadcast"),
-        )
-    }
-
-    /// `typing` over Redis: to the room's members on every node.
-    pub(super) fn cluster_typing(&mut self, room: &str, event: &str, origin: &str) -> bool {
-        let Some(c) = self.cluster.as_mut() else {
-            return false;
-        };
-        let keys = [scripts::key('m', room), scripts::key('r', room)];
-        c.eval(
-            scripts::I_SIGNAL,
-            &[&keys[0], &keys[1]],
-            &[origin.as_bytes(), event.as_bytes()],
-            Waiting::Quiet("typing"),
-        );
-        true
-    }
-
-    /// A user's first connection here: listen on their channel (and, for
-    /// the last one, stop).
-    pub(super) fn cluster_user(&mut self, user: &str, present: bool) {
-        if let Some(c) = self.cluster.as_mut() {
-            let channel = scripts::user_channel(user);
-            if present {
-                c.engine.subscribe(&channel);
-            } else {
-                c.engine.unsubscribe(&channel);
-            }
-        }
-    }
-
     /// `client` is going away: forget its joins in flight (their replies are
     /// then undone in Redis).
     pub(super) fn cluster_gone(&mut self, client: ClientId) {
@@ -683,44 +382,13 @@ impl Hub {
 }
 
 /// `(id, entry)` of a connection in a room's member hash.
-fn member_entry(conn: &super::Conn, joined: bool) -> (Box<str>, String) {
+pub(super) fn member_entry(conn: &super::Conn, joined: bool) -> (Box<str>, String) {
     let mut entry = String::from(if joined { "j" } else { "s" });
     protocol::write_member(&mut entry, true, &conn.user_json, &conn.id);
     (conn.id.clone(), entry)
 }
 
-/// The `rooms` answer from the ROOMS script's flat list, from the `offset`-th
-/// room on, cut at `budget` bytes.
-fn write_rooms(client: ClientId, offset: usize, budget: usize, value: &Value, out: &mut Outbox) {
-    let mark = out.mark();
-    let buf = out.buf();
-    protocol::write_list_open(buf, "rooms", None, "rooms");
-    let items = value.as_array().unwrap_or(&[]);
-    let count = |v: &Value| v.as_int().unwrap_or(0).max(0) as usize;
-    // Names went in checked; anything else is skipped rather than written as bad JSON.
-    let rooms = items.chunks_exact(3).filter_map(|r| {
-        let name = std::str::from_utf8(r[0].as_bytes()?).ok()?;
-        protocol::valid_room_name(name).then(|| (name, count(&r[1]), count(&r[2])))
-    });
-    let (start, mut total, mut more) = (buf.len(), 0, false);
-    for (name, members, subs) in rooms {
-        total += 1;
-        if total <= offset || more {
-            continue;
-        }
-        let first = total == offset + 1;
-        if !first && buf.len() - start >= budget {
-            more = true;
-            continue;
-        }
-        protocol::write_room_entry(buf, first, name, members, subs);
-    }
-    protocol::write_page_close(buf, offset, total, more);
-    out.recipient(client);
-    out.commit(mark);
-}
-
-fn unavailable(out: &mut Outbox, client: ClientId, reference: Option<&str>) {
+pub(super) fn unavailable(out: &mut Outbox, client: ClientId, reference: Option<&str>) {
     error(
         out,
         client,
