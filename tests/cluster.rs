@@ -177,6 +177,14 @@ fn three_nodes_act_as_one_hub() {
     assert_eq!(e["code"], "room_full", "{e}");
     e3.send(json!({"action": "publish", "room": "p", "message": "x", "ref": 4}));
     assert_eq!(e3.wait("error")["code"], "forbidden");
+    e3.send(json!({"action": "members", "room": "p"}));
+    assert_eq!(
+        e3.wait("error")["code"],
+        "forbidden",
+        "members of a password room"
+    );
+    b.send(json!({"action": "members", "room": "p"}));
+    assert_eq!(b.wait("members")["total"], 2);
 
     // The raw /broadcast hub spans the cluster too.
     let mut r1 = cluster_support::ws_connect(&format!("ws://{}/broadcast", nodes[0].addr));

@@ -183,6 +183,15 @@ local m = redis.call('HMGET', KEYS[1], 'seq', 'epoch', 'cap', 'ev')
 return {'ok', m[1] or '0', m[2], tonumber(m[4] or '0'), m[3] or '', redis.call('LRANGE', KEYS[2], 0, -1)}
 "#;
 
+/// `members`: the member hash's values; a password room refuses askers who
+/// are not in it. KEYS: meta, members. ARGV: `1` if the asker is not in the room.
+pub const MEMBERS: &str = r#"
+if ARGV[1] == '1' and redis.call('HEXISTS', KEYS[1], 'password') == 1 then
+  return redis.error_reply('forbidden')
+end
+return redis.call('HVALS', KEYS[2])
+"#;
+
 /// Indexes into [`ALL`].
 pub const I_PUBLISH: usize = 0;
 /// See [`JOIN`].
@@ -199,10 +208,12 @@ pub const I_CREATE: usize = 5;
 pub const I_ROOMS: usize = 6;
 /// See [`FETCH`].
 pub const I_FETCH: usize = 7;
+/// See [`MEMBERS`].
+pub const I_MEMBERS: usize = 8;
 
 /// Every script, loaded with SCRIPT LOAD at each connect (Redis forgets them on restart).
-pub const ALL: [&str; 8] = [
-    PUBLISH, JOIN, LEAVE, SIGNAL, HEARTBEAT, CREATE, ROOMS, FETCH,
+pub const ALL: [&str; 9] = [
+    PUBLISH, JOIN, LEAVE, SIGNAL, HEARTBEAT, CREATE, ROOMS, FETCH, MEMBERS,
 ];
 
 /// A room's Redis key or channel: `lc:<kind>:<room>`.

@@ -67,10 +67,15 @@ impl Hub {
                 self.publish_script(now, room, &from, message.get(), !member, w)
             }
             Action::Members { room, offset } => {
-                let keys = scripts::key('p', room);
+                let inside = self
+                    .names
+                    .get(&**room)
+                    .is_some_and(|k| conn.rooms.iter().any(|m| m.room == *k));
+                let keys = [scripts::key('m', room), scripts::key('p', room)];
                 let w = answer(Answer::Members((&**room).into(), *offset));
+                let flag: &[u8] = if inside { b"0" } else { b"1" };
                 let c = self.cluster.as_mut().expect("cluster");
-                c.command(&[b"HVALS", &keys], w)
+                c.eval(scripts::I_MEMBERS, &[&keys[0], &keys[1]], &[flag], w)
             }
             Action::Create {
                 room,
