@@ -46,7 +46,11 @@ impl Conns {
             c.out = buf;
         }
         c.out.extend_from_slice(bytes);
-        self.mark_dirty(id);
+        // Inline `mark_dirty`: this is the per-recipient hot path, one slab lookup.
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(id);
+        }
     }
 
     /// Appends raw bytes in any phase (HTTP responses, the 101, a close frame).
