@@ -27,6 +27,10 @@ impl Conns {
             compact(c);
             if c.pending() + bytes.len() > self.max_pending / 2 {
                 self.pressure = true;
+                if !c.pressured {
+                    c.pressured = true;
+                    self.pressured.push(id);
+                }
             }
         }
         if c.pending() + bytes.len() > self.max_pending {
@@ -83,6 +87,22 @@ impl Conns {
     /// Whether output passed the high-water mark since the last call (see `pressure`).
     pub fn take_pressure(&mut self) -> bool {
         std::mem::take(&mut self.pressure)
+    }
+
+    /// Whether every client that was over the high-water mark has drained below
+    /// it (or is gone, or closing), forgetting those that have.
+    pub fn relieved(&mut self) -> bool {
+        let high = self.max_pending / 2;
+        let slab = &mut self.slab;
+        self.pressured.retain(|id| match slab.get_mut(id.0) {
+            Some(c) if c.is_open() && c.pending() > high => true,
+            Some(c) => {
+                c.pressured = false;
+                false
+            }
+            None => false,
+        });
+        self.pressured.is_empty()
     }
 
     /// Some client has output that this turn has not flushed yet.
