@@ -26,6 +26,7 @@ pub mod handshake;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod policy;
 pub mod protocol;
 pub mod reactor;
 pub mod timers;

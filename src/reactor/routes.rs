@@ -4,6 +4,7 @@ use crate::auth;
 use crate::handshake;
 use crate::http::{self, Method, Request};
 use crate::metrics::Gauges;
+use crate::policy::{self, bearer};
 
 use super::Server;
 use super::client::{Conns, HttpConn, Kind, Phase};
@@ -176,11 +177,10 @@ impl Server {
                 );
             }
             Route::Healthz => {
-                let body = format!(
-                    "{{\"status\":\"ok\",\"connections\":{},\"rooms\":{},\"uptime_s\":{}}}\n",
+                let body = policy::health_json(
                     self.conns.open,
                     self.hub.rooms(),
-                    self.started.elapsed().as_secs()
+                    self.started.elapsed().as_secs(),
                 );
                 let body = if head_only { "" } else { &body };
                 respond(
@@ -216,7 +216,7 @@ impl Server {
     /// Validates origin, token and handshake, answers 101 and opens the WebSocket.
     fn upgrade(&mut self, key: usize, kind: Kind, req: &Request, rest: &mut [u8]) {
         let text = "text/plain; charset=utf-8";
-        if !origin_allowed(&self.config.allowed_origins, req) {
+        if !policy::origin_allowed(&self.config.allowed_origins, req) {
             self.conns.metrics.handshake_failures += 1;
             return respond(
                 &mut self.conns,
@@ -272,20 +272,10 @@ impl Server {
         }
         // "server" is reserved: it marks messages from the publish API.
         if let Some(name) = &user
-            && (name.is_empty()
-                || name.chars().count() > 64
-                || name.chars().any(char::is_control)
-                || name == "server")
+            && !policy::user_allowed(name)
         {
             self.conns.metrics.handshake_failures += 1;
-            return respond(
-                &mut self.conns,
-                key,
-                400,
-                text,
-                &[],
-                b"user must be 1-64 printable characters, and not \"server\"\n",
-            );
+            return respond(&mut self.conns, key, 400, text, &[], policy::BAD_USER);
         }
         let mut out = Vec::with_capacity(160);
         handshake::write_101(&mut out, &accept);
@@ -300,7 +290,7 @@ impl Server {
         let json = "application/json";
         if let Some(api_key) = &self.config.api_key
             && !bearer(req)
-                .is_some_and(|given| constant_time_eq(given.as_bytes(), api_key.as_bytes()))
+                .is_some_and(|given| policy::constant_time_eq(given.as_bytes(), api_key.as_bytes()))
         {
             return respond(
                 &mut self.conns,
@@ -327,87 +317,9 @@ impl Server {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
-fn bearer(req: &Request) -> Option<&str> {
-    let value = req.authorization.as_deref()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// Compares secrets without leaking the position of the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Browsers send `Origin`; other clients do not, and Origin checks only protect browsers.
-/// Allowed: no Origin, an Origin naming the same host as `Host`, or one in the list (`*` = any).
-fn origin_allowed(allowed: &[String], req: &Request) -> bool {
-    let Some(origin) = req.origin.as_deref() else {
-        return true;
-    };
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or("");
-    req.host
-        .as_deref()
-        .is_some_and(|h| !host.is_empty() && h.eq_ignore_ascii_case(host))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req(origin: Option<&str>, host: &str) -> Request {
-        Request {
-            origin: origin.map(str::to_owned),
-            host: Some(host.to_owned()),
-            ..Request::default()
-        }
-    }
-
-    #[test]
-    fn origins() {
-        let none: Vec<String> = Vec::new();
-        assert!(origin_allowed(&none, &req(None, "a:1")));
-        assert!(origin_allowed(&none, &req(Some("http://a:1"), "a:1")));
-        assert!(origin_allowed(&none, &req(Some("https://A:1"), "a:1")));
-        assert!(!origin_allowed(&none, &req(Some("http://evil"), "a:1")));
-        assert!(!origin_allowed(&none, &req(Some("null"), "a:1")));
-        let list = vec!["https://app.example".to_owned()];
-        assert!(origin_allowed(
-            &list,
-            &req(Some("https://app.example"), "a:1")
-        ));
-        assert!(!origin_allowed(
-            &list,
-            &req(Some("https://other.example"), "a:1")
-        ));
-        assert!(origin_allowed(
-            &["*".to_owned()],
-            &req(Some("http://x"), "a:1")
-        ));
-    }
-
-    #[test]
-    fn bearer_tokens() {
-        let mut r = Request {
-            authorization: Some("Bearer abc.def".into()),
-            ..Request::default()
-        };
-        assert_eq!(bearer(&r), Some("abc.def"));
-        r.authorization = Some("Basic xyz".into());
-        assert_eq!(bearer(&r), None);
-        assert!(constant_time_eq(b"k1", b"k1"));
-        assert!(!constant_time_eq(b"k1", b"k2"));
-        assert!(!constant_time_eq(b"k1", b"k10"));
-    }
 
     #[test]
     fn routes() {
