@@ -25,6 +25,7 @@ pub mod config;
 pub mod handshake;
 pub mod http;
 pub mod hub;
+pub mod logger;
 pub mod metrics;
 pub mod policy;
 pub mod protocol;
