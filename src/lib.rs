@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod policy;
 pub mod protocol;
 pub mod reactor;
+pub mod secret;
 pub mod timers;
 
 /// A connected client, by its slab key. Keys are reused after a client leaves,

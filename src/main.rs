@@ -35,7 +35,7 @@ use loopcast::reactor::Server;
 /// `main` (nothing else may define it, and nothing does) and reading `argv`.
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
-pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // SAFETY: the C runtime calls `main` with `argc` and an `argv` array of
     // `argc` valid NUL-terminated strings followed by a null pointer, which
     // stay alive and unmodified for the life of the process (C11 5.1.2.2.1).
@@ -116,6 +116,12 @@ fn run(args: Vec<OsString>) -> c_int {
     // Init only fails if a logger is already set, which cannot happen here.
     let _ = loopcast::logger::init(config.log_level);
     let listen = config.listen;
+    if !listen.ip().is_loopback() && config.api_key.is_none() {
+        log::warn!("not on loopback and no --api-key: POST /api/publish answers 403");
+    }
+    if listen.ip().is_unspecified() && config.allowed_hosts.is_empty() {
+        log::warn!("listening on every address: set --allowed-hosts to refuse DNS rebinding");
+    }
     let mut server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => {

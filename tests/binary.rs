@@ -23,6 +23,7 @@ fn help_lists_every_flag_with_its_default() {
         "--handshake-timeout",
         "--log-level",
         "--allowed-origins",
+        "--allowed-hosts",
         "--auth-secret",
         "--api-key",
         "--rate-limit",

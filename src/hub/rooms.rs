@@ -9,6 +9,7 @@ use slab::Slab;
 use super::{Failure, Hub, Now, Outbox};
 use crate::ClientId;
 use crate::protocol::{self, Scope};
+use crate::secret::PasswordHash;
 
 /// A room's index in the hub's slab (names are interned to these).
 pub(crate) type RoomKey = usize;
@@ -22,7 +23,8 @@ pub(crate) struct Room {
     /// Subscribers: silent, they get messages only.
     pub(crate) subscribers: Vec<ClientId>,
     pub(crate) max_members: Option<u32>,
-    pub(crate) password: Option<Box<str>>,
+    /// Salted hash, never the password itself (boxed: most rooms have none).
+    pub(crate) password: Option<Box<PasswordHash>>,
     pub(crate) history_cap: usize,
     /// The last `history_cap` message events, encoded; entry `i` has seq
     /// `seq - len + 1 + i`, since every message is kept in order.
@@ -64,7 +66,7 @@ impl Room {
             members: Vec::new(),
             subscribers: Vec::new(),
             max_members: None,
-            password: password.map(Into::into),
+            password: password.map(|p| Box::new(PasswordHash::new(p))),
             history_cap,
             history: VecDeque::new(),
             seq: 0,
@@ -164,7 +166,9 @@ impl Hub {
                 {
                     return Err(Failure::TooManyRooms(max_rooms));
                 }
-                if room.password.is_some() && room.password.as_deref() != password {
+                if let Some(hash) = &room.password
+                    && !password.is_some_and(|p| hash.matches(p))
+                {
                     return Err(Failure::WrongPassword(name));
                 }
                 if let Some(max) = room.max_members

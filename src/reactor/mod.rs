@@ -21,6 +21,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::config::Config;
 use crate::hub::{Hub, HubConfig, Now, Outbox};
+use crate::policy::FailureBudget;
 use crate::timers::{Millis, Timers};
 use client::{Client, Conns, FIRST_CLIENT, Phase};
 
@@ -62,6 +63,8 @@ pub struct Server {
     waker: Arc<Waker>,
     signals: Option<Signals>,
     shutdown_deadline: Option<Millis>,
+    /// Failed tokens and API keys per address (route policy: 429 when used up).
+    failures: FailureBudget,
 }
 
 /// Asks a running server to shut down gracefully, as SIGTERM does.
@@ -116,6 +119,7 @@ impl Server {
             waker,
             signals: None,
             shutdown_deadline: None,
+            failures: FailureBudget::default(),
             config,
         })
     }

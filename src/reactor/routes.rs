@@ -4,7 +4,7 @@ use crate::auth;
 use crate::handshake;
 use crate::http::{self, Method, Request};
 use crate::metrics::Gauges;
-use crate::policy::{self, bearer};
+use crate::policy::{self, Refusal, bearer};
 
 use super::Server;
 use super::client::{Conns, HttpConn, Kind, Phase};
@@ -78,7 +78,7 @@ impl Server {
 
     fn request_bytes_buffered(&mut self, key: usize, mut conn: Box<HttpConn>, buf: &mut Vec<u8>) {
         if let Some((req, head_len)) = conn.head.take() {
-            return self.with_head(key, req, head_len, buf);
+            return self.publish_body(key, req, head_len, buf);
         }
         match http::parse_request(buf, http::MAX_HEAD) {
             Ok(Some((req, head_len))) => self.with_head(key, req, head_len, buf),
@@ -101,44 +101,94 @@ impl Server {
         respond(&mut self.conns, key, e.status(), "text/plain", &[], body);
     }
 
-    /// The head is complete: wait for a body if one is due, else answer.
+    /// The head is complete: check it, wait for a body if one is due, else answer.
     fn with_head(&mut self, key: usize, req: Request, head_len: usize, bytes: &mut [u8]) {
+        let listen = self.local_addr;
+        if !policy::host_allowed(&self.config.allowed_hosts, listen, req.host.as_deref()) {
+            self.conns.metrics.http_requests += 1;
+            return self.refuse(key, policy::HOST_REFUSED);
+        }
         let route = route(&req.path);
         if route == Route::Publish && req.method == Some(Method::Post) {
-            let limit = self.config.max_message;
-            let Some(len) = req.content_length else {
-                // Chunked bodies are not supported: a backend can always send a length.
-                return respond(
-                    &mut self.conns,
-                    key,
-                    411,
-                    "text/plain",
-                    &[],
-                    b"Content-Length required\n",
-                );
-            };
-            if len > limit {
-                return respond(
-                    &mut self.conns,
-                    key,
-                    413,
-                    "text/plain",
-                    &[],
-                    b"body too large\n",
-                );
+            // Everything about the head is settled before a byte of body is kept.
+            let checked_key = self.config.api_key.is_some();
+            if checked_key && self.budget_used_up(key) {
+                self.conns.metrics.http_requests += 1;
+                return self.refuse(key, policy::TOO_MANY_FAILURES);
             }
-            if bytes.len() < head_len + len {
-                let conn = HttpConn {
-                    buf: Vec::new(),
-                    head: Some((req, head_len)),
-                };
-                return self.keep_partial(key, conn, bytes.to_vec());
+            if let Err(refusal) = policy::publish_check(&self.config, listen, &req) {
+                if refusal.status == 401 {
+                    self.count_failure(key);
+                }
+                self.conns.metrics.http_requests += 1;
+                return self.refuse(key, refusal);
             }
-            let body = &bytes[head_len..head_len + len];
-            return self.publish(key, &req, body);
+            return self.publish_body(key, req, head_len, bytes);
         }
         let (_, rest) = bytes.split_at_mut(head_len);
         self.answer(key, route, &req, rest);
+    }
+
+    /// A checked `POST /api/publish`: wait for its `Content-Length` body, then publish.
+    fn publish_body(&mut self, key: usize, req: Request, head_len: usize, bytes: &mut [u8]) {
+        let limit = self.config.max_message;
+        let Some(len) = req.content_length else {
+            // Chunked bodies are not supported: a backend can always send a length.
+            return respond(
+                &mut self.conns,
+                key,
+                411,
+                "text/plain",
+                &[],
+                b"Content-Length required\n",
+            );
+        };
+        if len > limit {
+            return respond(
+                &mut self.conns,
+                key,
+                413,
+                "text/plain",
+                &[],
+                b"body too large\n",
+            );
+        }
+        if bytes.len() < head_len + len {
+            let conn = HttpConn {
+                buf: Vec::new(),
+                head: Some((req, head_len)),
+            };
+            return self.keep_partial(key, conn, bytes.to_vec());
+        }
+        let body = &bytes[head_len..head_len + len];
+        self.publish(key, body);
+    }
+
+    fn refuse(&mut self, key: usize, r: Refusal) {
+        respond(
+            &mut self.conns,
+            key,
+            r.status,
+            r.content_type,
+            r.extra,
+            r.body,
+        );
+    }
+
+    /// The client's address, asked of the socket only when a credential is at stake.
+    fn peer_ip(&self, key: usize) -> Option<std::net::IpAddr> {
+        self.conns.slab[key].stream.peer_addr().ok().map(|a| a.ip())
+    }
+
+    fn budget_used_up(&self, key: usize) -> bool {
+        self.peer_ip(key)
+            .is_some_and(|ip| self.failures.exhausted(ip, self.now))
+    }
+
+    fn count_failure(&mut self, key: usize) {
+        if let Some(ip) = self.peer_ip(key) {
+            self.failures.fail(ip, self.now);
+        }
     }
 
     fn answer(&mut self, key: usize, route: Route, req: &Request, rest: &mut [u8]) {
@@ -216,16 +266,9 @@ impl Server {
     /// Validates origin, token and handshake, answers 101 and opens the WebSocket.
     fn upgrade(&mut self, key: usize, kind: Kind, req: &Request, rest: &mut [u8]) {
         let text = "text/plain; charset=utf-8";
-        if !policy::origin_allowed(&self.config.allowed_origins, req) {
+        if !policy::origin_allowed(&self.config, self.local_addr, req) {
             self.conns.metrics.handshake_failures += 1;
-            return respond(
-                &mut self.conns,
-                key,
-                403,
-                text,
-                &[],
-                b"origin not allowed\n",
-            );
+            return self.refuse(key, policy::ORIGIN_REFUSED);
         }
         let accept = match handshake::accept_key(req) {
             Ok(accept) => accept,
@@ -246,36 +289,30 @@ impl Server {
                 );
             }
         };
-        let mut user = http::query_param(&req.query, "user");
-        if let Some(secret) = &self.config.auth_secret {
-            let token =
-                http::query_param(&req.query, "token").or_else(|| bearer(req).map(str::to_owned));
-            let now_unix = self.hub_now().unix_ms / 1000;
-            match token
-                .ok_or(auth::AuthError::Missing)
-                .and_then(|t| auth::verify(&t, secret.as_bytes(), now_unix))
-            {
-                Ok(sub) => user = Some(sub),
-                Err(e) => {
+        let user = if self.config.auth_secret.is_some() {
+            match self.authenticate(key, req) {
+                Ok(sub) => Some(sub),
+                Err(refusal) => {
                     self.conns.metrics.handshake_failures += 1;
-                    let body = format!("unauthorized: {e:?}\n");
-                    return respond(
-                        &mut self.conns,
-                        key,
-                        401,
-                        text,
-                        &["WWW-Authenticate: Bearer"],
-                        body.as_bytes(),
-                    );
+                    return self.refuse(key, refusal);
                 }
             }
-        }
-        // "server" is reserved: it marks messages from the publish API.
+        } else {
+            match http::query_value(&req.query, "user") {
+                None => None,
+                Some(Ok(name)) => Some(name),
+                Some(Err(http::NotUtf8)) => {
+                    self.conns.metrics.handshake_failures += 1;
+                    let body = policy::UserError::NotUtf8.message();
+                    return respond(&mut self.conns, key, 400, text, &[], body);
+                }
+            }
+        };
         if let Some(name) = &user
-            && !policy::user_allowed(name)
+            && let Err(e) = policy::check_user(name)
         {
             self.conns.metrics.handshake_failures += 1;
-            return respond(&mut self.conns, key, 400, text, &[], policy::BAD_USER);
+            return respond(&mut self.conns, key, 400, text, &[], e.message());
         }
         let mut out = Vec::with_capacity(160);
         handshake::write_101(&mut out, &accept);
@@ -284,23 +321,30 @@ impl Server {
         self.open_ws(key, kind, user, rest);
     }
 
-    /// `POST /api/publish`: checks the API key, hands the body to the hub.
-    fn publish(&mut self, key: usize, req: &Request, body: &[u8]) {
+    /// The token of `?token=` or `Authorization: Bearer`, verified; its `sub` is the user.
+    /// The reason for a refusal is logged, never sent: it would help a forger.
+    fn authenticate(&mut self, key: usize, req: &Request) -> Result<String, Refusal> {
+        if self.budget_used_up(key) {
+            return Err(policy::TOO_MANY_FAILURES);
+        }
+        let token =
+            http::query_param(&req.query, "token").or_else(|| bearer(req).map(str::to_owned));
+        let now_unix = self.hub_now().unix_ms / 1000;
+        let secret = self.config.auth_secret.as_deref().unwrap_or_default();
+        let verdict = token
+            .ok_or(auth::AuthError::Missing)
+            .and_then(|t| auth::verify(&t, secret.as_bytes(), now_unix));
+        verdict.map_err(|e| {
+            log::debug!("client {key}: token refused: {e}");
+            self.count_failure(key);
+            policy::UNAUTHORIZED
+        })
+    }
+
+    /// `POST /api/publish` with a checked head: hands the body to the hub.
+    fn publish(&mut self, key: usize, body: &[u8]) {
         self.conns.metrics.http_requests += 1;
         let json = "application/json";
-        if let Some(api_key) = &self.config.api_key
-            && !bearer(req)
-                .is_some_and(|given| policy::constant_time_eq(given.as_bytes(), api_key.as_bytes()))
-        {
-            return respond(
-                &mut self.conns,
-                key,
-                401,
-                json,
-                &["WWW-Authenticate: Bearer"],
-                b"{\"error\":\"missing or wrong API key\"}\n",
-            );
-        }
         let now = self.hub_now();
         let result = self.hub.handle_publish(now, body, &mut self.outbox);
         self.drain_outbox();
