@@ -2,9 +2,12 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lexopt::Arg;
+
+use crate::limits;
 
 use values::{
     EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_count, parse_hosts,
@@ -44,17 +47,24 @@ pub struct Config {
     pub rate_limit: u32,
     /// `--history` messages kept per room (32).
     pub history: usize,
+    /// `--history-bytes` kept per room; `None`: a quarter of `max_pending`
+    /// (see [`Config::history_bytes`]).
+    pub history_bytes: Option<usize>,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
+    /// `--tls-cert` PEM chain: with `tls_key`, the listener speaks TLS (feature `tls`).
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_connections: 10_000,
-            max_message: 64 * 1024,
-            max_pending: 1024 * 1024,
+            max_connections: limits::DEFAULT_MAX_CONNECTIONS,
+            max_message: limits::DEFAULT_MAX_MESSAGE,
+            max_pending: limits::DEFAULT_MAX_PENDING,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
@@ -63,9 +73,12 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             auth_secret: None,
             api_key: None,
-            rate_limit: 50,
-            history: 32,
-            max_rooms: 128,
+            rate_limit: limits::DEFAULT_RATE_LIMIT,
+            history: limits::DEFAULT_HISTORY,
+            history_bytes: None,
+            max_rooms: limits::DEFAULT_MAX_ROOMS,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -80,6 +93,13 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Bytes of message events kept per room: `--history-bytes`, else a
+    /// quarter of `--max-pending`, so a joiner's `room` answer leaves room
+    /// in its output queue for the messages that follow.
+    pub fn history_bytes(&self) -> usize {
+        self.history_bytes.unwrap_or(self.max_pending / 4)
+    }
+
     /// Parses flags (`args` without the program name) over `LOOPCAST_*` variables
     /// from `env` over the defaults; flags win over env.
     ///
@@ -134,7 +154,10 @@ impl Config {
             Flag::ApiKey => self.api_key = Some(non_empty(value)?),
             Flag::RateLimit => self.rate_limit = parse_count(value)?,
             Flag::History => self.history = parse_count(value)?,
+            Flag::HistoryBytes => self.history_bytes = Some(parse_bytes(value)?),
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
+            Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
+            Flag::TlsKey => self.tls_key = Some(non_empty(value)?.into()),
         }
         return Ok(());
 
@@ -179,7 +202,7 @@ impl Config {
                 show_bytes(self.max_message),
             )));
         }
-        Ok(())
+        self.check_tls(&from)
     }
 }
 
@@ -200,7 +223,10 @@ enum Flag {
     ApiKey,
     RateLimit,
     History,
+    HistoryBytes,
     MaxRooms,
+    TlsCert,
+    TlsKey,
 }
 
 /// A flag as `--help` shows it.
@@ -230,7 +256,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 15] = [
+const FLAGS: [Spec; 18] = [
     spec(
         Flag::Listen,
         "listen",
@@ -317,10 +343,28 @@ const FLAGS: [Spec; 15] = [
         "messages kept per room for late joiners; 0 = none",
     ),
     spec(
+        Flag::HistoryBytes,
+        "history-bytes",
+        "BYTES",
+        "bytes of messages kept per room (unset: a quarter of --max-pending)",
+    ),
+    spec(
         Flag::MaxRooms,
         "max-rooms",
         "N",
         "rooms one connection may be in at once",
+    ),
+    spec(
+        Flag::TlsCert,
+        "tls-cert",
+        "FILE",
+        "PEM certificate chain: serve https:// and wss:// (with --tls-key; SIGHUP reloads)",
+    ),
+    spec(
+        Flag::TlsKey,
+        "tls-key",
+        "FILE",
+        "PEM private key for --tls-cert",
     ),
 ];
 
@@ -425,11 +469,17 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::AuthSecret | Flag::ApiKey => return None,
         Flag::RateLimit => config.rate_limit.to_string(),
         Flag::History => config.history.to_string(),
+        Flag::HistoryBytes => show_bytes(config.history_bytes?),
         Flag::MaxRooms => config.max_rooms.to_string(),
+        Flag::TlsCert | Flag::TlsKey => return None,
     })
 }
 
 mod values;
 
+mod tls;
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

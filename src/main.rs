@@ -124,6 +124,11 @@ fn run(args: Vec<OsString>) -> c_int {
     }
     let mut server = match Server::bind(config) {
         Ok(s) => s,
+        // A certificate or key that cannot be used (one line naming the file).
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            eprintln!("loopcast: {e}");
+            return 2;
+        }
         Err(e) => {
             eprintln!("loopcast: cannot listen on {listen}: {e}");
             return 1;
@@ -134,8 +139,9 @@ fn run(args: Vec<OsString>) -> c_int {
         return 1;
     }
     log::info!(
-        "{} listening on http://{}",
+        "{} listening on {}://{}",
         loopcast::VERSION,
+        if server.is_tls() { "https" } else { "http" },
         server.local_addr()
     );
     match server.run() {

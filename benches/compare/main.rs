@@ -4,7 +4,8 @@
 //! child process (this binary again, `LOOPCAST_BENCH_ROLE=server:<name>`) pinned to CPU 0.
 //! `cargo bench -- fanout idle` runs only scenarios whose name contains a word given;
 //! `LOOPCAST_BENCH_QUICK=1` makes one short run; `LOOPCAST_BENCH_SERVERS=tokio,fastws`
-//! picks servers. Writes `target/bench-report/report.md` and one SVG per chart.
+//! picks servers; `LOOPCAST_BENCH_BASELINE=/path/to/loopcast` adds an older build as a
+//! peer for before/after ratios. Writes `target/bench-report/report.md` and one SVG per chart.
 #![forbid(unsafe_code)]
 
 mod loadgen;
@@ -12,6 +13,7 @@ mod peers;
 mod procfs;
 mod report;
 mod scenarios;
+mod tls;
 
 use std::env;
 use std::fmt::Write as _;
@@ -78,7 +80,11 @@ fn report_dir() -> PathBuf {
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target")));
-    target.join("bench-report")
+    target.join(if tls::enabled() {
+        "bench-report-tls"
+    } else {
+        "bench-report"
+    })
 }
 
 fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
@@ -95,6 +101,14 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             .collect(),
         Err(_) => Kind::ALL.to_vec(),
     };
+    // The baseline runs only when a binary is named for it.
+    let baseline = env::var_os(peers::BASELINE_VAR).is_some();
+    let servers: Vec<Kind> = servers
+        .into_iter()
+        .filter(|&k| k != Kind::Baseline || baseline)
+        // Over TLS only loopcast builds take part: the peers here serve plain TCP.
+        .filter(|&k| !tls::enabled() || matches!(k, Kind::Loopcast | Kind::Baseline))
+        .collect();
     let chosen = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
     if !scenarios::ALL.iter().any(|sc| chosen(sc.name)) {
         // A filter meant for another bench target (e.g. `cargo bench -- ws_churn`).

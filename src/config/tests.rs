@@ -57,7 +57,8 @@ fn no_flags_no_env_gives_documented_defaults() {
 
 /// Every flag once, as `--flag value`, with the config it should give.
 fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
-    let pairs = vec![
+    #[allow(unused_mut)]
+    let mut pairs = vec![
         ("listen", "0.0.0.0:9000"),
         ("max-connections", "5"),
         ("max-message", "1K"),
@@ -75,6 +76,7 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("api-key", "k-1"),
         ("rate-limit", "0"),
         ("history", "0"),
+        ("history-bytes", "64KiB"),
         ("max-rooms", "7"),
     ];
     let expected = Config {
@@ -92,7 +94,19 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         api_key: Some("k-1".into()),
         rate_limit: 0,
         history: 0,
+        history_bytes: Some(64 << 10),
         max_rooms: 7,
+        ..Config::default()
+    };
+    // Without the `tls` feature the TLS flags are refused (see tls_tests).
+    #[cfg(feature = "tls")]
+    let expected = {
+        pairs.extend([("tls-cert", "/etc/c.pem"), ("tls-key", "k.pem")]);
+        Config {
+            tls_cert: Some("/etc/c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..expected
+        }
     };
     (pairs, expected)
 }
@@ -495,4 +509,13 @@ fn env_names_follow_the_flag_names() {
     for (i, spec) in FLAGS.iter().enumerate() {
         assert_eq!(spec.flag as usize, i, "FLAGS must be in Flag order");
     }
+}
+
+#[test]
+fn history_bytes_follows_max_pending_unless_given() {
+    assert_eq!(ok(&[]).history_bytes(), 256 << 10);
+    assert_eq!(ok(&["--max-pending", "4MiB"]).history_bytes(), 1 << 20);
+    let given = ok(&["--max-pending", "4MiB", "--history-bytes", "1000"]);
+    assert_eq!(given.history_bytes(), 1000);
+    assert_eq!(ok(&["--history-bytes", "0"]).history_bytes(), 0);
 }

@@ -7,7 +7,8 @@ use crate::metrics::Gauges;
 use crate::policy::{self, Refusal, bearer};
 
 use super::Server;
-use super::client::{Conns, HttpConn, Kind, Phase};
+use super::conns::{Conns, HttpConn, Kind, Phase};
+use crate::ClientId;
 
 /// The chat page, compiled into the binary.
 const PAGE: &str = include_str!("../../assets/index.html");
@@ -39,7 +40,7 @@ fn route(path: &str) -> Route {
 /// Queues a complete response and starts closing the connection behind it.
 pub(super) fn respond(
     conns: &mut Conns,
-    key: usize,
+    id: ClientId,
     status: u16,
     content_type: &str,
     extra: &[&str],
@@ -47,96 +48,98 @@ pub(super) fn respond(
 ) {
     let mut out = Vec::with_capacity(160 + body.len());
     http::write_response(&mut out, status, content_type, extra, body);
-    conns.queue_raw(key, &out);
-    conns.enter_closing(key);
+    conns.queue_raw(id, &out);
+    conns.enter_closing(id);
 }
 
 impl Server {
     /// Accumulates a request (head, then body) and answers it once complete.
-    pub(super) fn ingest_http(&mut self, key: usize, bytes: &mut [u8]) {
-        let Phase::Http(pending) = &mut self.conns.slab[key].phase else {
+    pub(super) fn ingest_http(&mut self, id: ClientId, bytes: &mut [u8]) {
+        let Some(Phase::Http(pending)) = self.conns.get_mut(id).map(|c| &mut c.phase) else {
             return;
         };
         match pending.take() {
             // Common case: the whole request arrived in one read; parse it in place.
-            None => self.request_bytes(key, bytes),
+            None => self.request_bytes(id, bytes),
             Some(mut conn) => {
                 conn.buf.extend_from_slice(bytes);
                 let mut buf = std::mem::take(&mut conn.buf);
-                self.request_bytes_buffered(key, conn, &mut buf);
+                self.request_bytes_buffered(id, conn, &mut buf);
             }
         }
     }
 
-    fn request_bytes(&mut self, key: usize, bytes: &mut [u8]) {
+    fn request_bytes(&mut self, id: ClientId, bytes: &mut [u8]) {
         match http::parse_request(bytes, http::MAX_HEAD) {
-            Ok(Some((req, head_len))) => self.with_head(key, req, head_len, bytes),
-            Ok(None) => self.keep_partial(key, HttpConn::default(), bytes.to_vec()),
-            Err(e) => self.bad_request(key, e),
+            Ok(Some((req, head_len))) => self.with_head(id, req, head_len, bytes),
+            Ok(None) => self.keep_partial(id, HttpConn::default(), bytes.to_vec()),
+            Err(e) => self.bad_request(id, e),
         }
     }
 
-    fn request_bytes_buffered(&mut self, key: usize, mut conn: Box<HttpConn>, buf: &mut Vec<u8>) {
+    fn request_bytes_buffered(&mut self, id: ClientId, mut conn: Box<HttpConn>, buf: &mut Vec<u8>) {
         if let Some((req, head_len)) = conn.head.take() {
-            return self.publish_body(key, req, head_len, buf);
+            return self.publish_body(id, req, head_len, buf);
         }
         match http::parse_request(buf, http::MAX_HEAD) {
-            Ok(Some((req, head_len))) => self.with_head(key, req, head_len, buf),
-            Ok(None) => self.keep_partial(key, *std::mem::take(&mut conn), std::mem::take(buf)),
-            Err(e) => self.bad_request(key, e),
+            Ok(Some((req, head_len))) => self.with_head(id, req, head_len, buf),
+            Ok(None) => self.keep_partial(id, *std::mem::take(&mut conn), std::mem::take(buf)),
+            Err(e) => self.bad_request(id, e),
         }
     }
 
-    fn keep_partial(&mut self, key: usize, mut conn: HttpConn, buf: Vec<u8>) {
+    fn keep_partial(&mut self, id: ClientId, mut conn: HttpConn, buf: Vec<u8>) {
         conn.buf = buf;
-        self.conns.slab[key].phase = Phase::Http(Some(Box::new(conn)));
+        if let Some(c) = self.conns.get_mut(id) {
+            c.phase = Phase::Http(Some(Box::new(conn)));
+        }
     }
 
-    fn bad_request(&mut self, key: usize, e: http::HttpError) {
+    fn bad_request(&mut self, id: ClientId, e: http::HttpError) {
         self.conns.metrics.handshake_failures += 1;
         let body: &[u8] = match e {
             http::HttpError::HeadTooLarge => b"request head too large\n",
             http::HttpError::Malformed(why) => why.as_bytes(),
         };
-        respond(&mut self.conns, key, e.status(), "text/plain", &[], body);
+        respond(&mut self.conns, id, e.status(), "text/plain", &[], body);
     }
 
     /// The head is complete: check it, wait for a body if one is due, else answer.
-    fn with_head(&mut self, key: usize, req: Request, head_len: usize, bytes: &mut [u8]) {
+    fn with_head(&mut self, id: ClientId, req: Request, head_len: usize, bytes: &mut [u8]) {
         let listen = self.local_addr;
         if !policy::host_allowed(&self.config.allowed_hosts, listen, req.host.as_deref()) {
             self.conns.metrics.http_requests += 1;
-            return self.refuse(key, policy::HOST_REFUSED);
+            return self.refuse(id, policy::HOST_REFUSED);
         }
         let route = route(&req.path);
         if route == Route::Publish && req.method == Some(Method::Post) {
             // Everything about the head is settled before a byte of body is kept.
             let checked_key = self.config.api_key.is_some();
-            if checked_key && self.budget_used_up(key) {
+            if checked_key && self.budget_used_up(id) {
                 self.conns.metrics.http_requests += 1;
-                return self.refuse(key, policy::TOO_MANY_FAILURES);
+                return self.refuse(id, policy::TOO_MANY_FAILURES);
             }
             if let Err(refusal) = policy::publish_check(&self.config, listen, &req) {
                 if refusal.status == 401 {
-                    self.count_failure(key);
+                    self.count_failure(id);
                 }
                 self.conns.metrics.http_requests += 1;
-                return self.refuse(key, refusal);
+                return self.refuse(id, refusal);
             }
-            return self.publish_body(key, req, head_len, bytes);
+            return self.publish_body(id, req, head_len, bytes);
         }
         let (_, rest) = bytes.split_at_mut(head_len);
-        self.answer(key, route, &req, rest);
+        self.answer(id, route, &req, rest);
     }
 
     /// A checked `POST /api/publish`: wait for its `Content-Length` body, then publish.
-    fn publish_body(&mut self, key: usize, req: Request, head_len: usize, bytes: &mut [u8]) {
-        let limit = self.config.max_message;
+    fn publish_body(&mut self, id: ClientId, req: Request, head_len: usize, bytes: &mut [u8]) {
+        let limit = self.limits.max_message;
         let Some(len) = req.content_length else {
             // Chunked bodies are not supported: a backend can always send a length.
             return respond(
                 &mut self.conns,
-                key,
+                id,
                 411,
                 "text/plain",
                 &[],
@@ -146,7 +149,7 @@ impl Server {
         if len > limit {
             return respond(
                 &mut self.conns,
-                key,
+                id,
                 413,
                 "text/plain",
                 &[],
@@ -158,16 +161,16 @@ impl Server {
                 buf: Vec::new(),
                 head: Some((req, head_len)),
             };
-            return self.keep_partial(key, conn, bytes.to_vec());
+            return self.keep_partial(id, conn, bytes.to_vec());
         }
         let body = &bytes[head_len..head_len + len];
-        self.publish(key, body);
+        self.publish(id, body);
     }
 
-    fn refuse(&mut self, key: usize, r: Refusal) {
+    fn refuse(&mut self, id: ClientId, r: Refusal) {
         respond(
             &mut self.conns,
-            key,
+            id,
             r.status,
             r.content_type,
             r.extra,
@@ -176,32 +179,33 @@ impl Server {
     }
 
     /// The client's address, asked of the socket only when a credential is at stake.
-    fn peer_ip(&self, key: usize) -> Option<std::net::IpAddr> {
-        self.conns.slab[key].stream.peer_addr().ok().map(|a| a.ip())
+    fn peer_ip(&self, id: ClientId) -> Option<std::net::IpAddr> {
+        let client = self.conns.get(id)?;
+        client.transport.peer_addr().ok().map(|a| a.ip())
     }
 
-    fn budget_used_up(&self, key: usize) -> bool {
-        self.peer_ip(key)
+    fn budget_used_up(&self, id: ClientId) -> bool {
+        self.peer_ip(id)
             .is_some_and(|ip| self.failures.exhausted(ip, self.now))
     }
 
-    fn count_failure(&mut self, key: usize) {
-        if let Some(ip) = self.peer_ip(key) {
+    fn count_failure(&mut self, id: ClientId) {
+        if let Some(ip) = self.peer_ip(id) {
             self.failures.fail(ip, self.now);
         }
     }
 
-    fn answer(&mut self, key: usize, route: Route, req: &Request, rest: &mut [u8]) {
+    fn answer(&mut self, id: ClientId, route: Route, req: &Request, rest: &mut [u8]) {
         self.conns.metrics.http_requests += 1;
         let get = matches!(req.method, Some(Method::Get | Method::Head));
         let head_only = req.method == Some(Method::Head);
         let text = "text/plain; charset=utf-8";
         match route {
-            Route::NotFound => respond(&mut self.conns, key, 404, text, &[], b"not found\n"),
-            Route::Upgrade(kind) => self.upgrade(key, kind, req, rest),
+            Route::NotFound => respond(&mut self.conns, id, 404, text, &[], b"not found\n"),
+            Route::Upgrade(kind) => self.upgrade(id, kind, req, rest),
             Route::Publish => respond(
                 &mut self.conns,
-                key,
+                id,
                 405,
                 text,
                 &["Allow: POST"],
@@ -209,7 +213,7 @@ impl Server {
             ),
             _ if !get => respond(
                 &mut self.conns,
-                key,
+                id,
                 405,
                 text,
                 &["Allow: GET, HEAD"],
@@ -219,7 +223,7 @@ impl Server {
                 let body = if head_only { &b""[..] } else { PAGE.as_bytes() };
                 respond(
                     &mut self.conns,
-                    key,
+                    id,
                     200,
                     "text/html; charset=utf-8",
                     &["Cache-Control: no-cache"],
@@ -228,14 +232,14 @@ impl Server {
             }
             Route::Healthz => {
                 let body = policy::health_json(
-                    self.conns.open,
+                    self.conns.open_count(),
                     self.hub.rooms(),
                     self.started.elapsed().as_secs(),
                 );
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,
-                    key,
+                    id,
                     200,
                     "application/json",
                     &[],
@@ -244,7 +248,7 @@ impl Server {
             }
             Route::Metrics => {
                 let gauges = Gauges {
-                    connections: self.conns.open,
+                    connections: self.conns.open_count(),
                     ws_connections: self.hub.connections(),
                     rooms: self.hub.rooms(),
                     uptime_s: self.started.elapsed().as_secs(),
@@ -253,7 +257,7 @@ impl Server {
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,
-                    key,
+                    id,
                     200,
                     "text/plain; version=0.0.4; charset=utf-8",
                     &[],
@@ -264,11 +268,11 @@ impl Server {
     }
 
     /// Validates origin, token and handshake, answers 101 and opens the WebSocket.
-    fn upgrade(&mut self, key: usize, kind: Kind, req: &Request, rest: &mut [u8]) {
+    fn upgrade(&mut self, id: ClientId, kind: Kind, req: &Request, rest: &mut [u8]) {
         let text = "text/plain; charset=utf-8";
         if !policy::origin_allowed(&self.config, self.local_addr, req) {
             self.conns.metrics.handshake_failures += 1;
-            return self.refuse(key, policy::ORIGIN_REFUSED);
+            return self.refuse(id, policy::ORIGIN_REFUSED);
         }
         let accept = match handshake::accept_key(req) {
             Ok(accept) => accept,
@@ -281,7 +285,7 @@ impl Server {
                 };
                 return respond(
                     &mut self.conns,
-                    key,
+                    id,
                     e.status(),
                     text,
                     extra,
@@ -290,11 +294,11 @@ impl Server {
             }
         };
         let user = if self.config.auth_secret.is_some() {
-            match self.authenticate(key, req) {
+            match self.authenticate(id, req) {
                 Ok(sub) => Some(sub),
                 Err(refusal) => {
                     self.conns.metrics.handshake_failures += 1;
-                    return self.refuse(key, refusal);
+                    return self.refuse(id, refusal);
                 }
             }
         } else {
@@ -304,7 +308,7 @@ impl Server {
                 Some(Err(http::NotUtf8)) => {
                     self.conns.metrics.handshake_failures += 1;
                     let body = policy::UserError::NotUtf8.message();
-                    return respond(&mut self.conns, key, 400, text, &[], body);
+                    return respond(&mut self.conns, id, 400, text, &[], body);
                 }
             }
         };
@@ -312,19 +316,19 @@ impl Server {
             && let Err(e) = policy::check_user(name)
         {
             self.conns.metrics.handshake_failures += 1;
-            return respond(&mut self.conns, key, 400, text, &[], e.message());
+            return respond(&mut self.conns, id, 400, text, &[], e.message());
         }
         let mut out = Vec::with_capacity(160);
         handshake::write_101(&mut out, &accept);
-        self.conns.queue_raw(key, &out);
-        log::debug!("client {key}: upgraded on {}", req.path);
-        self.open_ws(key, kind, user, rest);
+        self.conns.queue_raw(id, &out);
+        log::debug!("client {}: upgraded on {}", id.0, req.path);
+        self.open_ws(id, kind, user, rest);
     }
 
     /// The token of `?token=` or `Authorization: Bearer`, verified; its `sub` is the user.
     /// The reason for a refusal is logged, never sent: it would help a forger.
-    fn authenticate(&mut self, key: usize, req: &Request) -> Result<String, Refusal> {
-        if self.budget_used_up(key) {
+    fn authenticate(&mut self, id: ClientId, req: &Request) -> Result<String, Refusal> {
+        if self.budget_used_up(id) {
             return Err(policy::TOO_MANY_FAILURES);
         }
         let token =
@@ -335,14 +339,14 @@ impl Server {
             .ok_or(auth::AuthError::Missing)
             .and_then(|t| auth::verify(&t, secret.as_bytes(), now_unix));
         verdict.map_err(|e| {
-            log::debug!("client {key}: token refused: {e}");
-            self.count_failure(key);
+            log::debug!("client {}: token refused: {e}", id.0);
+            self.count_failure(id);
             policy::UNAUTHORIZED
         })
     }
 
     /// `POST /api/publish` with a checked head: hands the body to the hub.
-    fn publish(&mut self, key: usize, body: &[u8]) {
+    fn publish(&mut self, id: ClientId, body: &[u8]) {
         self.conns.metrics.http_requests += 1;
         let json = "application/json";
         let now = self.hub_now();
@@ -351,11 +355,11 @@ impl Server {
         match result {
             Ok(delivered) => {
                 let body = format!("{{\"delivered\":{delivered}}}\n");
-                respond(&mut self.conns, key, 200, json, &[], body.as_bytes());
+                respond(&mut self.conns, id, 200, json, &[], body.as_bytes());
             }
             Err(e) => {
                 let body = serde_json::json!({ "error": e.message }).to_string() + "\n";
-                respond(&mut self.conns, key, e.status, json, &[], body.as_bytes());
+                respond(&mut self.conns, id, e.status, json, &[], body.as_bytes());
             }
         }
     }

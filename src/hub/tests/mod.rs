@@ -2,7 +2,9 @@
 //! and collects what each client would receive, parsed as JSON.
 
 mod basics;
+mod history;
 mod limits;
+mod pages;
 mod rooms;
 
 use std::collections::{HashMap, HashSet};
@@ -149,6 +151,7 @@ impl Sim {
                     code,
                     reason,
                 } => self.closed.push((client.0, code, reason.to_string())),
+                Output::Frame { .. } => panic!("the JSON hub sent a raw frame"),
             }
         }
         self.out.clear();
