@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 fn publish_api(node: &Node, body: &str) -> String {
     let req = format!(
-        "POST /api/publish HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+        "POST /api/publish HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -223,7 +223,7 @@ fn three_nodes_act_as_one_hub() {
     // /healthz and /metrics show the engine.
     let h = http(
         nodes[0].addr,
-        "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     );
     assert!(h.contains("loopcast_engine_ready 1"), "{h}");
 }
@@ -292,7 +292,7 @@ fn node_death_and_redis_restart() {
     );
     let h = http(
         n1.addr,
-        "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     );
     assert!(
         h.contains(r#""status":"ok""#) && !h.contains(r#""engine":"ready""#),

@@ -126,7 +126,7 @@ impl Node {
         loop {
             let r = http(
                 self.addr,
-                "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
             );
             if r.contains(r#""engine":"ready""#) {
                 return;

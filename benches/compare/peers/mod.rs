@@ -239,8 +239,9 @@ impl Server {
                 return Err(io::Error::other("cluster did not become ready"));
             }
             if let Ok(mut s) = TcpStream::connect(addr) {
-                let _ =
-                    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+                let _ = s.write_all(
+                    b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                );
                 let mut body = String::new();
                 let _ = io::Read::read_to_string(&mut s, &mut body);
                 if body.contains("\"engine\":\"ready\"") {

@@ -224,6 +224,12 @@ impl Hub {
         }
         let ev = items.get(3).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
         let history = history_of(items, self.config.history);
+        // Already in the room here (a repeated join, or a subscriber joining):
+        // it has been getting the room's payloads live all along.
+        let was_in = self.names.get(&*j.room).is_some_and(|&k| {
+            let conn = self.conns[client.0].as_ref().expect("client is connected");
+            conn.rooms.iter().any(|m| m.room == k)
+        });
         self.place(client, &j.room, j.joined);
         if let Some(link) = self.cluster.as_mut().and_then(|c| c.links.get_mut(&j.room))
             && link.epoch != Some(history.epoch())
@@ -248,11 +254,13 @@ impl Hub {
             out.commit(mark);
         }
         let c = self.cluster.as_mut().expect("cluster");
-        let held = c
-            .links
-            .get_mut(&j.room)
-            .map(|l| l.gate.answered(client, ev))
-            .unwrap_or_default();
+        let Some(link) = c.links.get_mut(&j.room) else {
+            return;
+        };
+        if was_in {
+            return link.gate.cancel(client);
+        }
+        let held = link.gate.answered(client, ev);
         for p in held {
             if p.kind == b'm' || (j.joined && *p.origin != *j.id) {
                 let mark = out.mark();
