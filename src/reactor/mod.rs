@@ -29,6 +29,7 @@ use crate::ClientId;
 use crate::config::Config;
 use crate::hub::{Hub, Now, Outbox};
 use crate::limits::Limits;
+use crate::policy::FailureBudget;
 use crate::timers::{Millis, Timers};
 use conns::Conns;
 
@@ -97,6 +98,8 @@ pub struct Server {
     /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::Acceptor>,
+    /// Failed tokens and API keys per address (route policy: 429 when used up).
+    failures: FailureBudget,
 }
 
 /// Asks a running server to shut down gracefully, as SIGTERM does.
@@ -160,6 +163,7 @@ impl Server {
             shutdown_deadline: None,
             #[cfg(feature = "tls")]
             tls,
+            failures: FailureBudget::default(),
             limits,
             config,
         })
