@@ -45,7 +45,9 @@ const SIGNALS: Token = Token(2);
 /// ([`Server::poll_timeout`]), then runs [`Server::turn`], whose phases are,
 /// in order:
 ///
-/// 1. **catch up**: read clients whose read budget ran out last turn (the backlog);
+/// 1. **catch up**: read clients whose read budget ran out last turn (the
+///    backlog), and clients paused because their input outran its receivers,
+///    once those drained (or the pause is over);
 /// 2. **dispatch** each event: accept (after a settle, so a slot is never reused
 ///    before the hub heard its previous owner left), read and ingest
 ///    (http / codec / hub only append to write buffers), writable readiness
@@ -79,6 +81,9 @@ pub struct Server {
     scratch: Vec<u8>,
     /// Clients that still had unread input when their read budget ran out.
     backlog: Vec<ClientId>,
+    /// Clients not read until their receivers drain (or `stalled_until`).
+    stalled: Vec<ClientId>,
+    stalled_until: Option<Millis>,
     /// Clients removed while flushing, reaped after it.
     dead: Vec<ClientId>,
     started: Instant,
@@ -145,6 +150,8 @@ impl Server {
             read_buf: Vec::new(),
             scratch: Vec::with_capacity(4096),
             backlog: Vec::new(),
+            stalled: Vec::new(),
+            stalled_until: None,
             dead: Vec::new(),
             started: Instant::now(),
             now: 0,
@@ -276,6 +283,7 @@ impl Server {
             }
         };
         consider(self.accept_paused_until);
+        consider(self.stalled_until);
         consider(self.shutdown_deadline);
         consider(self.hub.poll_timeout().map(|t| self.millis_of(t)));
         let now = self.started.elapsed().as_millis() as Millis;
