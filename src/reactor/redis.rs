@@ -11,6 +11,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::Server;
+use crate::ClientId;
 use crate::engine::{RedisUrl, Side};
 
 /// The command link's token (far from the clients' tokens, which count up from 3).
@@ -116,6 +117,20 @@ impl Server {
         }
         self.hub.handle_engine(now, &mut self.outbox);
         self.drain_outbox();
+        for (binary, payload) in self.hub.take_raw_frames() {
+            self.scratch.clear();
+            let opcode = if binary {
+                super::ws::BINARY
+            } else {
+                super::ws::TEXT
+            };
+            crate::codec::encode_frame(&mut self.scratch, opcode, &payload);
+            let to = self.hub.raw_recipients(ClientId(usize::MAX));
+            for &member in to {
+                self.conns.queue(member, &self.scratch);
+            }
+            self.conns.metrics.messages_out += to.len() as u64;
+        }
         self.redis_write();
     }
 

@@ -11,8 +11,8 @@ use super::conns::Phase;
 
 pub const PING: OpCode = OpCode::Control(Control::Ping);
 const PONG: OpCode = OpCode::Control(Control::Pong);
-const TEXT: OpCode = OpCode::Data(Data::Text);
-const BINARY: OpCode = OpCode::Data(Data::Binary);
+pub(super) const TEXT: OpCode = OpCode::Data(Data::Text);
+pub(super) const BINARY: OpCode = OpCode::Data(Data::Binary);
 const CLOSE: OpCode = OpCode::Control(Control::Close);
 
 impl Server {
@@ -79,9 +79,21 @@ impl Server {
         self.conns.metrics.messages_in += 1;
         match kind {
             Kind::Broadcast => {
-                self.hub
-                    .handle_raw_message(id, opcode == BINARY, payload, &mut self.outbox);
-                self.drain_outbox();
+                // Over Redis the frame comes back on the raw channel to every
+                // node, this one included (see `redis_turn`); with Redis away
+                // it stays on this node.
+                #[cfg(feature = "redis")]
+                if self.hub.cluster_raw(opcode == BINARY, payload) {
+                    return;
+                }
+                self.scratch.clear();
+                codec::encode_frame(&mut self.scratch, opcode, payload);
+                // The hub says who; membership changes only after delivery (in `settle`).
+                let to = self.hub.raw_recipients(id);
+                for &member in to {
+                    self.conns.queue(member, &self.scratch);
+                }
+                self.conns.metrics.messages_out += to.len() as u64;
             }
             Kind::Echo => {
                 self.conns.metrics.messages_out += 1;
@@ -116,19 +128,6 @@ impl Server {
                 Output::Text { to, text } => {
                     self.scratch.clear();
                     codec::encode_frame(&mut self.scratch, TEXT, text.as_bytes());
-                    for &id in to {
-                        self.conns.queue(id, &self.scratch);
-                    }
-                    self.conns.metrics.messages_out += to.len() as u64;
-                }
-                Output::Frame {
-                    to,
-                    binary,
-                    payload,
-                } => {
-                    self.scratch.clear();
-                    let opcode = if binary { BINARY } else { TEXT };
-                    codec::encode_frame(&mut self.scratch, opcode, payload);
                     for &id in to {
                         self.conns.queue(id, &self.scratch);
                     }

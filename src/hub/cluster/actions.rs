@@ -289,7 +289,7 @@ impl Hub {
 
     /// A raw `/broadcast` frame over Redis; `false` when Redis is not ready
     /// (the caller then fans out on this node only).
-    pub(in crate::hub) fn cluster_raw(&mut self, binary: bool, payload: &[u8]) -> bool {
+    pub fn cluster_raw(&mut self, binary: bool, payload: &[u8]) -> bool {
         let Some(c) = self.cluster.as_mut() else {
             return false;
         };

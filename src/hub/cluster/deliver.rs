@@ -25,8 +25,9 @@ impl Hub {
             }
             out.commit(mark);
         } else if channel == scripts::RAW_CHANNEL {
-            if let Some((&kind, bytes)) = payload.split_first() {
-                out.frame(kind == b'b', bytes, self.raw_list());
+            if let (Some((&kind, bytes)), Some(c)) = (payload.split_first(), self.cluster.as_mut())
+            {
+                c.raw_in.push((kind == b'b', bytes.to_vec()));
             }
         } else if let Some(user) = channel.strip_prefix(b"lc:u:") {
             let (Ok(user), Ok(event)) = (std::str::from_utf8(user), std::str::from_utf8(payload))

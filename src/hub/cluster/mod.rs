@@ -104,6 +104,8 @@ pub struct Cluster {
     next_tag: u64,
     links: HashMap<Box<str>, Link>,
     heartbeat_at: Option<Instant>,
+    /// Raw `/broadcast` frames from the raw channel, for the reactor to frame and fan out.
+    raw_in: Vec<(bool, Vec<u8>)>,
 }
 
 impl Cluster {
@@ -148,6 +150,7 @@ impl Hub {
             next_tag: 0,
             links: HashMap::new(),
             heartbeat_at: None,
+            raw_in: Vec::new(),
         }));
     }
 
@@ -182,6 +185,15 @@ impl Hub {
                 Event::Message { channel, payload } => self.deliver(&channel, &payload, out),
             }
         }
+    }
+
+    /// Raw `/broadcast` frames that came from Redis (binary flag, payload):
+    /// the reactor frames each once for [`Hub::raw_recipients`].
+    pub fn take_raw_frames(&mut self) -> Vec<(bool, Vec<u8>)> {
+        self.cluster
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.raw_in))
+            .unwrap_or_default()
     }
 
     /// The cluster's timers: the heartbeat.
