@@ -43,8 +43,9 @@ impl CodecError {
 
 /// Decompresses the messages a client sent with RSV1 (permessage-deflate).
 /// One implementation serves every connection, because no client keeps a
-/// compression context between messages.
-pub trait Inflate {
+/// compression context between messages. `Send`, as the server may run on a
+/// thread of its own.
+pub trait Inflate: Send {
     /// Inflates one complete message (RSV1 payloads joined, without the
     /// `00 00 ff ff` tail) into a buffer owned by the inflater. Fails with
     /// [`CodecError::TooBig`] as soon as the output would pass `max`.
@@ -286,9 +287,20 @@ fn deliver_deflated(
 
 /// Appends one final, unmasked server frame with `opcode` and `payload` to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    encode(out, 0x80 | u8::from(opcode), payload);
+}
+
+/// Appends one final, unmasked data frame with RSV1 set: `payload` is a
+/// permessage-deflate message (compressed, its sync-flush tail removed).
+pub fn encode_compressed(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    encode(out, 0x80 | RSV1 | u8::from(opcode), payload);
+}
+
+/// Appends a server frame whose first byte is `b0`.
+fn encode(out: &mut Vec<u8>, b0: u8, payload: &[u8]) {
     let len = payload.len();
     out.reserve(10 + len);
-    out.push(0x80 | u8::from(opcode));
+    out.push(b0);
     if len < 126 {
         out.push(len as u8);
     } else if let Ok(short) = u16::try_from(len) {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use lexopt::Arg;
 
 use values::{
-    EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_count, parse_level,
-    parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
+    EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_compression, parse_count,
+    parse_level, parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
 };
 
 /// Everything the server can be told at start. `Default` gives the documented defaults.
@@ -42,6 +42,11 @@ pub struct Config {
     pub history: usize,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
+    /// `--compression` (on when built with the `deflate` feature): accept
+    /// permessage-deflate offers.
+    pub compression: bool,
+    /// `--compression-threshold` bytes (256): shorter messages go out uncompressed.
+    pub compression_threshold: usize,
 }
 
 impl Default for Config {
@@ -61,6 +66,8 @@ impl Default for Config {
             rate_limit: 50,
             history: 32,
             max_rooms: 128,
+            compression: cfg!(feature = "deflate"),
+            compression_threshold: 256,
         }
     }
 }
@@ -129,6 +136,8 @@ impl Config {
             Flag::RateLimit => self.rate_limit = parse_count(value)?,
             Flag::History => self.history = parse_count(value)?,
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
+            Flag::Compression => self.compression = parse_compression(value)?,
+            Flag::CompressionThreshold => self.compression_threshold = parse_bytes(value)?,
         }
         return Ok(());
 
@@ -194,6 +203,8 @@ enum Flag {
     RateLimit,
     History,
     MaxRooms,
+    Compression,
+    CompressionThreshold,
 }
 
 /// A flag as `--help` shows it.
@@ -223,7 +234,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 14] = [
+const FLAGS: [Spec; 16] = [
     spec(
         Flag::Listen,
         "listen",
@@ -307,6 +318,18 @@ const FLAGS: [Spec; 14] = [
         "max-rooms",
         "N",
         "rooms one connection may be in at once",
+    ),
+    spec(
+        Flag::Compression,
+        "compression",
+        "on|off",
+        "permessage-deflate: each message compressed once for all its recipients",
+    ),
+    spec(
+        Flag::CompressionThreshold,
+        "compression-threshold",
+        "BYTES",
+        "messages shorter than this go out uncompressed",
     ),
 ];
 
@@ -410,6 +433,8 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::RateLimit => config.rate_limit.to_string(),
         Flag::History => config.history.to_string(),
         Flag::MaxRooms => config.max_rooms.to_string(),
+        Flag::Compression => (if config.compression { "on" } else { "off" }).to_owned(),
+        Flag::CompressionThreshold => show_bytes(config.compression_threshold),
     })
 }
 
@@ -417,3 +442,6 @@ mod values;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_compression;

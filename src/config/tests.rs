@@ -75,6 +75,8 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("rate-limit", "0"),
         ("history", "0"),
         ("max-rooms", "7"),
+        ("compression", "off"),
+        ("compression-threshold", "1KiB"),
     ];
     let expected = Config {
         listen: "0.0.0.0:9000".parse().unwrap(),
@@ -91,6 +93,8 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         rate_limit: 0,
         history: 0,
         max_rooms: 7,
+        compression: false,
+        compression_threshold: 1024,
     };
     (pairs, expected)
 }

@@ -77,6 +77,8 @@ pub struct Client {
     pub fin_sent: bool,
     /// A ping is out and unanswered (avoids pinging a silent client twice per interval).
     pub pinged: bool,
+    /// permessage-deflate was negotiated: RSV1 input is inflated, large output compressed.
+    pub deflate: bool,
 }
 
 impl Client {
@@ -94,6 +96,7 @@ impl Client {
             dirty: false,
             fin_sent: false,
             pinged: false,
+            deflate: false,
         }
     }
 

@@ -6,6 +6,7 @@
 //! buffers), run due timers, then flush every dirty client once ("cork").
 
 mod client;
+mod pack;
 mod routes;
 mod ws;
 
@@ -52,6 +53,8 @@ pub struct Server {
     read_buf: Vec<u8>,
     /// Frames are encoded here once, then copied to each recipient.
     scratch: Vec<u8>,
+    /// permessage-deflate: the shared deflater and inflater.
+    pack: pack::Pack,
     /// Clients that still had unread input when their read budget ran out.
     backlog: Vec<usize>,
     started: Instant,
@@ -107,6 +110,7 @@ impl Server {
             // Allocated on the first read, so an idle server does not carry it.
             read_buf: Vec::new(),
             scratch: Vec::with_capacity(4096),
+            pack: pack::Pack::new(&config),
             backlog: Vec::new(),
             started: Instant::now(),
             now: 0,

@@ -287,9 +287,14 @@ impl Server {
                 b"user must be 1-64 printable characters, and not \"server\"\n",
             );
         }
-        let mut out = Vec::with_capacity(160);
-        handshake::write_101(&mut out, &accept);
+        let mut extensions = Vec::new();
+        let deflate = self.pack.negotiate(req, &mut extensions);
+        let mut out = Vec::with_capacity(160 + extensions.len());
+        handshake::write_101(&mut out, &accept, &extensions);
         self.conns.queue_raw(key, &out);
+        if let Some(c) = self.conns.slab.get_mut(key) {
+            c.deflate = deflate;
+        }
         log::debug!("client {key}: upgraded on {}", req.path);
         self.open_ws(key, kind, user, rest);
     }

@@ -5,8 +5,8 @@ use crate::codec::{self, CodecError, DecodeState, Message, OpCode};
 use crate::hub::Output;
 use tungstenite::protocol::frame::coding::{Control, Data};
 
-use super::Server;
 use super::client::{Kind, Phase};
+use super::{Server, pack};
 
 pub const PING: OpCode = OpCode::Control(Control::Ping);
 const PONG: OpCode = OpCode::Control(Control::Pong);
@@ -25,7 +25,11 @@ impl Server {
         // The state leaves the slab while the callback runs, which may touch any client.
         let mut state = std::mem::take(state);
         let max = self.config.max_message;
-        let result = state.decode(bytes, max, |msg| self.on_message(key, kind, msg));
+        let mut inflater = self.pack.take_inflater(c.deflate);
+        let result = state.decode_with(bytes, max, inflater.as_deref_mut(), |msg| {
+            self.on_message(key, kind, msg)
+        });
+        self.pack.put_inflater(inflater);
         if let Err(e) = result {
             self.protocol_error(key, e);
             return;
@@ -76,19 +80,29 @@ impl Server {
         self.conns.metrics.messages_in += 1;
         match kind {
             Kind::Broadcast => {
-                self.scratch.clear();
-                codec::encode_frame(&mut self.scratch, opcode, payload);
                 // The list is only shortened in `remove`, which delivery never calls.
                 let members = std::mem::take(&mut self.conns.broadcast);
-                for &m in &members {
-                    self.conns.queue(m as usize, &self.scratch);
-                }
+                let to = members.iter().map(|&m| m as usize);
+                pack::send(
+                    &mut self.conns,
+                    &mut self.pack,
+                    &mut self.scratch,
+                    (opcode, payload),
+                    to,
+                );
                 self.conns.metrics.messages_out += members.len() as u64;
                 self.conns.broadcast = members;
             }
             Kind::Echo => {
                 self.conns.metrics.messages_out += 1;
-                self.frame_to(key, opcode, payload);
+                let to = [key];
+                pack::send(
+                    &mut self.conns,
+                    &mut self.pack,
+                    &mut self.scratch,
+                    (opcode, payload),
+                    to,
+                );
             }
             Kind::Ws => {
                 let now = self.hub_now();
@@ -113,16 +127,21 @@ impl Server {
         self.conns.queue(key, &self.scratch);
     }
 
-    /// Carries out what the hub asked for: each text framed once, copied to its recipients.
+    /// Carries out what the hub asked for: each text framed once (and compressed
+    /// at most once), copied to its recipients.
     pub(super) fn drain_outbox(&mut self) {
         for output in self.outbox.iter() {
             match output {
                 Output::Text { to, text } => {
-                    self.scratch.clear();
-                    codec::encode_frame(&mut self.scratch, TEXT, text.as_bytes());
-                    for id in to {
-                        self.conns.queue(id.0, &self.scratch);
-                    }
+                    let message = (TEXT, text.as_bytes());
+                    let ids = to.iter().map(|id| id.0);
+                    pack::send(
+                        &mut self.conns,
+                        &mut self.pack,
+                        &mut self.scratch,
+                        message,
+                        ids,
+                    );
                     self.conns.metrics.messages_out += to.len() as u64;
                 }
                 Output::Close {
