@@ -120,12 +120,13 @@ pub fn send(
     let mut packed = None;
     for key in to {
         let deflate = conns.slab.get(key).is_some_and(|c| c.deflate);
-        let bytes =
-            if deflate && *packed.get_or_insert_with(|| pack.build(opcode, payload, plain.len())) {
-                pack.frame()
-            } else {
-                plain
-            };
-        conns.queue(key, bytes);
+        if deflate && *packed.get_or_insert_with(|| pack.build(opcode, payload, plain.len())) {
+            let frame = pack.frame();
+            conns.metrics.compressed_out += 1;
+            conns.metrics.compressed_saved += (plain.len() - frame.len()) as u64;
+            conns.queue(key, frame);
+        } else {
+            conns.queue(key, plain);
+        }
     }
 }
