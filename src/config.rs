@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use lexopt::Arg;
 
+use crate::limits;
+
 use values::{
     EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_compression, parse_count,
     parse_level, parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
@@ -40,6 +42,9 @@ pub struct Config {
     pub rate_limit: u32,
     /// `--history` messages kept per room (32).
     pub history: usize,
+    /// `--history-bytes` kept per room; `None`: a quarter of `max_pending`
+    /// (see [`Config::history_bytes`]).
+    pub history_bytes: Option<usize>,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
     /// `--compression` (on when built with the `deflate` feature): accept
@@ -53,9 +58,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_connections: 10_000,
-            max_message: 64 * 1024,
-            max_pending: 1024 * 1024,
+            max_connections: limits::DEFAULT_MAX_CONNECTIONS,
+            max_message: limits::DEFAULT_MAX_MESSAGE,
+            max_pending: limits::DEFAULT_MAX_PENDING,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
@@ -63,11 +68,12 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             auth_secret: None,
             api_key: None,
-            rate_limit: 50,
-            history: 32,
-            max_rooms: 128,
+            rate_limit: limits::DEFAULT_RATE_LIMIT,
+            history: limits::DEFAULT_HISTORY,
+            history_bytes: None,
+            max_rooms: limits::DEFAULT_MAX_ROOMS,
             compression: cfg!(feature = "deflate"),
-            compression_threshold: 256,
+            compression_threshold: limits::DEFAULT_COMPRESSION_THRESHOLD,
         }
     }
 }
@@ -82,6 +88,13 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Bytes of message events kept per room: `--history-bytes`, else a
+    /// quarter of `--max-pending`, so a joiner's `room` answer leaves room
+    /// in its output queue for the messages that follow.
+    pub fn history_bytes(&self) -> usize {
+        self.history_bytes.unwrap_or(self.max_pending / 4)
+    }
+
     /// Parses flags (`args` without the program name) over `LOOPCAST_*` variables
     /// from `env` over the defaults; flags win over env.
     ///
@@ -135,6 +148,7 @@ impl Config {
             Flag::ApiKey => self.api_key = Some(non_empty(value)?),
             Flag::RateLimit => self.rate_limit = parse_count(value)?,
             Flag::History => self.history = parse_count(value)?,
+            Flag::HistoryBytes => self.history_bytes = Some(parse_bytes(value)?),
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
             Flag::Compression => self.compression = parse_compression(value)?,
             Flag::CompressionThreshold => self.compression_threshold = parse_bytes(value)?,
@@ -202,6 +216,7 @@ enum Flag {
     ApiKey,
     RateLimit,
     History,
+    HistoryBytes,
     MaxRooms,
     Compression,
     CompressionThreshold,
@@ -234,7 +249,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 16] = [
+const FLAGS: [Spec; 17] = [
     spec(
         Flag::Listen,
         "listen",
@@ -312,6 +327,12 @@ const FLAGS: [Spec; 16] = [
         "history",
         "N",
         "messages kept per room for late joiners; 0 = none",
+    ),
+    spec(
+        Flag::HistoryBytes,
+        "history-bytes",
+        "BYTES",
+        "bytes of messages kept per room (unset: a quarter of --max-pending)",
     ),
     spec(
         Flag::MaxRooms,
@@ -432,6 +453,7 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::AuthSecret | Flag::ApiKey => return None,
         Flag::RateLimit => config.rate_limit.to_string(),
         Flag::History => config.history.to_string(),
+        Flag::HistoryBytes => show_bytes(config.history_bytes?),
         Flag::MaxRooms => config.max_rooms.to_string(),
         Flag::Compression => (if config.compression { "on" } else { "off" }).to_owned(),
         Flag::CompressionThreshold => show_bytes(config.compression_threshold),

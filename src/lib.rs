@@ -27,6 +27,7 @@ pub mod deflate;
 pub mod handshake;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod reactor;

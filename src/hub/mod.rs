@@ -1,10 +1,13 @@
-//! The sans-IO JSON hub behind `/ws`: users, rooms, topics, presence, history, typing.
+//! The sans-IO hub: who receives what. The JSON hub behind `/ws` (users,
+//! rooms, topics, presence, history, typing) and the raw `/broadcast` fan-out.
 //!
 //! Call order (the reactor's side): `handle_connect` once when a `/ws` upgrade
 //! completes; `handle_text`/`handle_binary` per received message;
 //! `handle_timeout` when `poll_timeout` is due; `handle_disconnect` exactly once
 //! when the connection ends (also after the hub itself asked to close it).
-//! After every `handle_*` call the reactor drains the `Outbox`.
+//! For `/broadcast`: `handle_raw_connect`, `handle_raw_message` per message,
+//! `handle_raw_disconnect` once. After every `handle_*` call the reactor
+//! drains the `Outbox`.
 //!
 //! Answers to what PROTOCOL.md leaves open:
 //! - Success answers: `join` answers `room`, `members` and `rooms` answer with
@@ -28,22 +31,27 @@
 //!   repeated `true` just renews the 5 s expiry). `left` implies "stopped
 //!   typing": no `typing false` is sent for a member who leaves.
 //! - `room` carries `seq` (the room's latest) so a client can resume even
-//!   before any message; a `since` above that seq (the room was recreated)
-//!   returns the whole history with `gap: true`.
+//!   before any message, and `epoch` (which run of the room's history that
+//!   seq counts in). A `since` above that seq, or with another `epoch` (the
+//!   room was recreated), returns the whole history with `gap: true`.
 //! - Every frame counts against the rate limit, bad ones included.
 
 mod invariants;
 mod outbox;
 mod publish;
 mod rate;
+mod raw;
 mod rooms;
+pub mod store;
 #[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::hash::BuildHasher;
+use std::time::Instant;
 
 use slab::Slab;
 
@@ -53,6 +61,7 @@ use crate::protocol::{self, Action, ErrorCode, Scope};
 pub use outbox::{Outbox, Output};
 use rate::{Rate, Verdict};
 use rooms::{Room, RoomKey, TypingDeadline};
+use store::{Epoch, Since};
 
 /// The current time, passed in: monotonic for deadlines, wall clock for `ts`.
 #[derive(Debug, Clone, Copy)]
@@ -63,35 +72,8 @@ pub struct Now {
     pub unix_ms: u64,
 }
 
-/// Limits and sizes of the hub (from `Config`).
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    /// Sustained actions per second per connection (0: unlimited).
-    pub rate_limit: u32,
-    /// Burst allowance (actions) above the sustained rate.
-    pub rate_burst: u32,
-    /// How long a client may stay over the limit (getting `rate_limited`) before close 1008.
-    pub rate_grace: Duration,
-    /// Default history kept per room.
-    pub history: usize,
-    /// Rooms one connection may be in.
-    pub max_rooms: usize,
-    /// A `typing: true` older than this is cleared by the server.
-    pub typing_timeout: Duration,
-}
-
-impl Default for HubConfig {
-    fn default() -> Self {
-        HubConfig {
-            rate_limit: 50,
-            rate_burst: 100,
-            rate_grace: Duration::from_secs(5),
-            history: 32,
-            max_rooms: 128,
-            typing_timeout: Duration::from_secs(5),
-        }
-    }
-}
+/// The hub's caps; they live in `limits` with every other cap.
+pub type HubConfig = crate::limits::HubLimits;
 
 /// Why `/api/publish` was refused: an HTTP status and a reason for the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,8 +117,14 @@ pub struct Hub {
     typing: BinaryHeap<Reverse<TypingDeadline>>,
     /// `typing` entries left by the last sweep of stale ones.
     typing_compacted: usize,
-    /// Source of connection ids and membership tokens; never reused.
+    /// Source of connection ids, membership tokens and epochs; never reused.
     serial: u64,
+    /// `/broadcast` members.
+    raw: raw::RawMembers,
+    /// Random per process, so epochs differ across restarts.
+    epoch_seed: u64,
+    /// Bytes kept in every room's history (kept in step by every change).
+    history_bytes: usize,
 }
 
 /// A failed action, reported as an `error` event.
@@ -191,6 +179,10 @@ impl Hub {
             typing: BinaryHeap::new(),
             typing_compacted: 0,
             serial: 0,
+            raw: raw::RawMembers::default(),
+            // std seeds `RandomState` from the OS's random source.
+            epoch_seed: RandomState::new().hash_one(0x6c6f_6f70_u64),
+            history_bytes: 0,
         }
     }
 
@@ -425,9 +417,16 @@ impl Hub {
                 room,
                 password,
                 since,
-            } => self.enter(client, room, password.as_deref(), Some(*since), out),
+                epoch,
+            } => {
+                let since = since.map(|seq| Since {
+                    seq,
+                    epoch: epoch.as_deref().map(Epoch::claimed),
+                });
+                self.enter(now, client, room, password.as_deref(), Some(since), out)
+            }
             Action::Subscribe { room, password } => {
-                self.enter(client, room, password.as_deref(), None, out)
+                self.enter(now, client, room, password.as_deref(), None, out)
             }
             Action::Leave { room } | Action::Unsubscribe { room } => self.exit(client, room, out),
             Action::Publish { room, message } => {
@@ -444,7 +443,14 @@ impl Hub {
                 max_members,
                 password,
                 history,
-            } => self.create(client, room, *max_members, password.as_deref(), *history),
+            } => self.create(
+                now,
+                client,
+                room,
+                *max_members,
+                password.as_deref(),
+                *history,
+            ),
         }
     }
 

@@ -4,11 +4,12 @@
 //! Without the `deflate` feature `Pack` holds nothing: no offer is accepted, so
 //! every frame goes out plain and RSV1 stays a protocol error.
 
+use crate::ClientId;
 use crate::codec::{self, Inflate, OpCode};
 use crate::config::Config;
 use crate::http::Request;
 
-use super::client::Conns;
+use super::conns::Conns;
 
 /// The loop's compression state: one deflater, one inflater, one frame buffer.
 pub struct Pack {
@@ -112,14 +113,14 @@ pub fn send(
     pack: &mut Pack,
     scratch: &mut Vec<u8>,
     (opcode, payload): (OpCode, &[u8]),
-    to: impl IntoIterator<Item = usize>,
+    to: impl IntoIterator<Item = ClientId>,
 ) {
     scratch.clear();
     codec::encode_frame(scratch, opcode, payload);
     let plain = &scratch[..];
     let mut packed = None;
     for key in to {
-        let deflate = conns.slab.get(key).is_some_and(|c| c.deflate);
+        let deflate = conns.get(key).is_some_and(|c| c.deflate);
         if deflate && *packed.get_or_insert_with(|| pack.build(opcode, payload, plain.len())) {
             let frame = pack.frame();
             conns.metrics.compressed_out += 1;

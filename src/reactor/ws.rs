@@ -1,11 +1,12 @@
 //! What WebSocket messages do once decoded: raw broadcast, echo, or the JSON hub.
 
 use crate::ClientId;
-use crate::codec::{self, CodecError, DecodeState, Message, OpCode};
+use crate::codec::{self, CodecError, Message, OpCode};
 use crate::hub::Output;
 use tungstenite::protocol::frame::coding::{Control, Data};
 
-use super::client::{Kind, Phase};
+use super::conns::Kind;
+use super::conns::Phase;
 use super::{Server, pack};
 
 pub const PING: OpCode = OpCode::Control(Control::Ping);
@@ -16,49 +17,53 @@ const CLOSE: OpCode = OpCode::Control(Control::Close);
 
 impl Server {
     /// Decodes WebSocket bytes in place and acts on each complete message.
-    pub(super) fn ingest_ws(&mut self, key: usize, bytes: &mut [u8]) {
-        let c = &mut self.conns.slab[key];
-        let kind = c.kind;
+    pub(super) fn ingest_ws(&mut self, id: ClientId, bytes: &mut [u8]) {
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        let kind = c.kind();
+        let deflate = c.deflate;
         let Phase::Open(state) = &mut c.phase else {
             return;
         };
         // The state leaves the slab while the callback runs, which may touch any client.
         let mut state = std::mem::take(state);
-        let max = self.config.max_message;
-        let mut inflater = self.pack.take_inflater(c.deflate);
+        let max = self.limits.max_message;
+        // So does the shared inflater, lent only to a client that negotiated deflate.
+        let mut inflater = self.pack.take_inflater(deflate);
         let result = state.decode_with(bytes, max, inflater.as_deref_mut(), |msg| {
-            self.on_message(key, kind, msg)
+            self.on_message(id, kind, msg)
         });
         self.pack.put_inflater(inflater);
         if let Err(e) = result {
-            self.protocol_error(key, e);
+            self.protocol_error(id, e);
             return;
         }
-        if let Some(c) = self.conns.slab.get_mut(key)
+        if let Some(c) = self.conns.get_mut(id)
             && let Phase::Open(slot) = &mut c.phase
         {
             *slot = state;
         }
     }
 
-    fn protocol_error(&mut self, key: usize, e: CodecError) {
-        log::debug!("client {key}: {e:?}, closing with {}", e.close_code());
+    fn protocol_error(&mut self, id: ClientId, e: CodecError) {
+        log::debug!("client {}: {e:?}, closing with {}", id.0, e.close_code());
         self.conns.metrics.protocol_errors += 1;
         let reason = match e {
             CodecError::Protocol(why) => why,
             CodecError::InvalidUtf8 => "invalid UTF-8",
             CodecError::TooBig => "message too big",
         };
-        self.conns.close(key, e.close_code(), reason);
+        self.conns.close(id, e.close_code(), reason);
     }
 
     /// Handles one message; returns whether to keep decoding this client's input.
-    fn on_message(&mut self, key: usize, kind: Kind, msg: Message<'_>) -> bool {
+    fn on_message(&mut self, id: ClientId, kind: Kind, msg: Message<'_>) -> bool {
         match msg {
-            Message::Text(text) => self.on_data(key, kind, TEXT, text.as_bytes()),
-            Message::Binary(data) => self.on_data(key, kind, BINARY, data),
+            Message::Text(text) => self.on_data(id, kind, TEXT, text.as_bytes()),
+            Message::Binary(data) => self.on_data(id, kind, BINARY, data),
             Message::Ping(payload) => {
-                self.frame_to(key, PONG, payload);
+                self.frame_to(id, PONG, payload);
             }
             Message::Pong(_) => {}
             Message::Close(close) => {
@@ -68,51 +73,35 @@ impl Server {
                     Some((code, _)) => codec::encode_close(&mut self.scratch, code, ""),
                     None => codec::encode_frame(&mut self.scratch, CLOSE, b""),
                 }
-                self.conns.queue(key, &self.scratch);
-                self.conns.enter_closing(key);
+                self.conns.queue(id, &self.scratch);
+                self.conns.enter_closing(id);
                 return false;
             }
         }
-        self.conns.slab.get(key).is_some_and(|c| c.is_open())
+        self.conns.get(id).is_some_and(|c| c.is_open())
     }
 
-    fn on_data(&mut self, key: usize, kind: Kind, opcode: OpCode, payload: &[u8]) {
+    fn on_data(&mut self, id: ClientId, kind: Kind, opcode: OpCode, payload: &[u8]) {
         self.conns.metrics.messages_in += 1;
         match kind {
             Kind::Broadcast => {
-                // The list is only shortened in `remove`, which delivery never calls.
-                let members = std::mem::take(&mut self.conns.broadcast);
-                let to = members.iter().map(|&m| m as usize);
-                pack::send(
-                    &mut self.conns,
-                    &mut self.pack,
-                    &mut self.scratch,
-                    (opcode, payload),
-                    to,
-                );
-                self.conns.metrics.messages_out += members.len() as u64;
-                self.conns.broadcast = members;
+                self.hub
+                    .handle_raw_message(id, opcode == BINARY, payload, &mut self.outbox);
+                self.drain_outbox();
             }
             Kind::Echo => {
                 self.conns.metrics.messages_out += 1;
-                let to = [key];
-                pack::send(
-                    &mut self.conns,
-                    &mut self.pack,
-                    &mut self.scratch,
-                    (opcode, payload),
-                    to,
-                );
+                let (conns, pack, scratch) = (&mut self.conns, &mut self.pack, &mut self.scratch);
+                pack::send(conns, pack, scratch, (opcode, payload), [id]);
             }
             Kind::Ws => {
                 let now = self.hub_now();
                 if opcode == TEXT {
                     // The codec has checked UTF-8 already.
                     let text = std::str::from_utf8(payload).unwrap_or_default();
-                    self.hub
-                        .handle_text(now, ClientId(key), text, &mut self.outbox);
+                    self.hub.handle_text(now, id, text, &mut self.outbox);
                 } else {
-                    self.hub.handle_binary(now, ClientId(key), &mut self.outbox);
+                    self.hub.handle_binary(now, id, &mut self.outbox);
                 }
                 self.drain_outbox();
             }
@@ -121,34 +110,40 @@ impl Server {
     }
 
     /// Encodes one frame and queues it for one client.
-    fn frame_to(&mut self, key: usize, opcode: OpCode, payload: &[u8]) {
+    fn frame_to(&mut self, id: ClientId, opcode: OpCode, payload: &[u8]) {
         self.scratch.clear();
         codec::encode_frame(&mut self.scratch, opcode, payload);
-        self.conns.queue(key, &self.scratch);
+        self.conns.queue(id, &self.scratch);
     }
 
     /// Carries out what the hub asked for: each text framed once (and compressed
-    /// at most once), copied to its recipients.
+    /// at most once, for the recipients that negotiated deflate), copied to its recipients.
     pub(super) fn drain_outbox(&mut self) {
         for output in self.outbox.iter() {
             match output {
                 Output::Text { to, text } => {
+                    let (conns, pack, scratch) =
+                        (&mut self.conns, &mut self.pack, &mut self.scratch);
                     let message = (TEXT, text.as_bytes());
-                    let ids = to.iter().map(|id| id.0);
-                    pack::send(
-                        &mut self.conns,
-                        &mut self.pack,
-                        &mut self.scratch,
-                        message,
-                        ids,
-                    );
+                    pack::send(conns, pack, scratch, message, to.iter().copied());
+                    self.conns.metrics.messages_out += to.len() as u64;
+                }
+                Output::Frame {
+                    to,
+                    binary,
+                    payload,
+                } => {
+                    let (conns, pack, scratch) =
+                        (&mut self.conns, &mut self.pack, &mut self.scratch);
+                    let opcode = if binary { BINARY } else { TEXT };
+                    pack::send(conns, pack, scratch, (opcode, payload), to.iter().copied());
                     self.conns.metrics.messages_out += to.len() as u64;
                 }
                 Output::Close {
                     client,
                     code,
                     reason,
-                } => self.conns.close(client.0, code, reason),
+                } => self.conns.close(client, code, reason),
             }
         }
         self.outbox.clear();
@@ -157,33 +152,26 @@ impl Server {
     /// Switches an upgraded client to WebSocket and decodes bytes that came with the request.
     pub(super) fn open_ws(
         &mut self,
-        key: usize,
+        id: ClientId,
         kind: Kind,
         user: Option<String>,
         rest: &mut [u8],
     ) {
-        let c = &mut self.conns.slab[key];
-        c.phase = Phase::Open(DecodeState::default());
-        c.kind = kind;
-        c.generation = self.next_generation.wrapping_add(1);
-        self.next_generation = c.generation;
-        let generation = c.generation;
+        let generation = self.conns.open(id, kind);
         let ping = self.config.ping_interval.as_millis() as u64;
-        self.timers.arm(self.now + ping, key, generation);
-        self.conns.open += 1;
-        self.conns.metrics.connections_total += 1;
+        self.timers.arm(self.now + ping, id.0, generation);
         match kind {
-            Kind::Broadcast => self.conns.join_broadcast(key),
+            Kind::Broadcast => self.hub.handle_raw_connect(id),
             Kind::Ws => {
                 let now = self.hub_now();
                 self.hub
-                    .handle_connect(now, ClientId(key), user.as_deref(), &mut self.outbox);
+                    .handle_connect(now, id, user.as_deref(), &mut self.outbox);
                 self.drain_outbox();
             }
             Kind::Echo | Kind::Http => {}
         }
         if !rest.is_empty() {
-            self.ingest_ws(key, rest);
+            self.ingest_ws(id, rest);
         }
     }
 }

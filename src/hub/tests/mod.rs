@@ -2,6 +2,7 @@
 //! and collects what each client would receive, parsed as JSON.
 
 mod basics;
+mod history;
 mod limits;
 mod rooms;
 
@@ -149,6 +150,7 @@ impl Sim {
                     code,
                     reason,
                 } => self.closed.push((client.0, code, reason.to_string())),
+                Output::Frame { .. } => panic!("the JSON hub sent a raw frame"),
             }
         }
         self.out.clear();
