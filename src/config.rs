@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lexopt::Arg;
@@ -52,6 +53,10 @@ pub struct Config {
     pub compression: bool,
     /// `--compression-threshold` bytes (256): shorter messages go out uncompressed.
     pub compression_threshold: usize,
+    /// `--tls-cert` PEM chain: with `tls_key`, the listener speaks TLS (feature `tls`).
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -74,6 +79,8 @@ impl Default for Config {
             max_rooms: limits::DEFAULT_MAX_ROOMS,
             compression: cfg!(feature = "deflate"),
             compression_threshold: limits::DEFAULT_COMPRESSION_THRESHOLD,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -152,6 +159,8 @@ impl Config {
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
             Flag::Compression => self.compression = parse_compression(value)?,
             Flag::CompressionThreshold => self.compression_threshold = parse_bytes(value)?,
+            Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
+            Flag::TlsKey => self.tls_key = Some(non_empty(value)?.into()),
         }
         return Ok(());
 
@@ -196,7 +205,7 @@ impl Config {
                 show_bytes(self.max_message),
             )));
         }
-        Ok(())
+        self.check_tls(&from)
     }
 }
 
@@ -220,6 +229,8 @@ enum Flag {
     MaxRooms,
     Compression,
     CompressionThreshold,
+    TlsCert,
+    TlsKey,
 }
 
 /// A flag as `--help` shows it.
@@ -249,7 +260,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 17] = [
+const FLAGS: [Spec; 19] = [
     spec(
         Flag::Listen,
         "listen",
@@ -351,6 +362,18 @@ const FLAGS: [Spec; 17] = [
         "compression-threshold",
         "BYTES",
         "messages shorter than this go out uncompressed",
+    ),
+    spec(
+        Flag::TlsCert,
+        "tls-cert",
+        "FILE",
+        "PEM certificate chain: serve https:// and wss:// (with --tls-key; SIGHUP reloads)",
+    ),
+    spec(
+        Flag::TlsKey,
+        "tls-key",
+        "FILE",
+        "PEM private key for --tls-cert",
     ),
 ];
 
@@ -457,13 +480,18 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::MaxRooms => config.max_rooms.to_string(),
         Flag::Compression => (if config.compression { "on" } else { "off" }).to_owned(),
         Flag::CompressionThreshold => show_bytes(config.compression_threshold),
+        Flag::TlsCert | Flag::TlsKey => return None,
     })
 }
 
 mod values;
+
+mod tls;
 
 #[cfg(test)]
 mod tests;
 
 #[cfg(test)]
 mod tests_compression;
+#[cfg(test)]
+mod tls_tests;

@@ -4,6 +4,7 @@
 mod basics;
 mod history;
 mod limits;
+mod pages;
 mod rooms;
 
 use std::collections::{HashMap, HashSet};
