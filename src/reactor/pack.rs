@@ -119,15 +119,16 @@ pub fn send(
     codec::encode_frame(scratch, opcode, payload);
     let plain = &scratch[..];
     let mut packed = None;
-    for key in to {
-        let deflate = conns.get(key).is_some_and(|c| c.deflate);
+    for id in to {
+        // The client is looked up again by `queue`; its slot is in cache by then.
+        let deflate = conns.get(id).is_some_and(|c| c.deflate);
         if deflate && *packed.get_or_insert_with(|| pack.build(opcode, payload, plain.len())) {
             let frame = pack.frame();
             conns.metrics.compressed_out += 1;
             conns.metrics.compressed_saved += (plain.len() - frame.len()) as u64;
-            conns.queue(key, frame);
+            conns.queue(id, frame);
         } else {
-            conns.queue(key, plain);
+            conns.queue(id, plain);
         }
     }
 }
