@@ -11,7 +11,7 @@ use crate::limits;
 
 use values::{
     EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_compression, parse_count,
-    parse_level, parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
+    parse_hosts, parse_level, parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
 };
 
 /// Everything the server can be told at start. `Default` gives the documented defaults.
@@ -35,6 +35,10 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     /// `--allowed-origins` comma list; empty means same host or no Origin.
     pub allowed_origins: Vec<String>,
+    /// `--allowed-hosts` comma list of names a request's `Host` may give (port
+    /// ignored; `*` = any); empty means derived from `--listen`, see
+    /// [`crate::policy::host_allowed`].
+    pub allowed_hosts: Vec<String>,
     /// `--auth-secret`: enables HS256 JWT checks at upgrade.
     pub auth_secret: Option<String>,
     /// `--api-key`: required as `Authorization: Bearer` on `/api/publish`.
@@ -71,6 +75,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             log_level: log::LevelFilter::Info,
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             auth_secret: None,
             api_key: None,
             rate_limit: limits::DEFAULT_RATE_LIMIT,
@@ -151,6 +156,7 @@ impl Config {
             Flag::HandshakeTimeout => self.handshake_timeout = positive_secs(value)?,
             Flag::LogLevel => self.log_level = parse_level(value).ok_or(EXPECT_LEVEL)?,
             Flag::AllowedOrigins => self.allowed_origins = parse_origins(value)?,
+            Flag::AllowedHosts => self.allowed_hosts = parse_hosts(value)?,
             Flag::AuthSecret => self.auth_secret = Some(non_empty(value)?),
             Flag::ApiKey => self.api_key = Some(non_empty(value)?),
             Flag::RateLimit => self.rate_limit = parse_count(value)?,
@@ -221,6 +227,7 @@ enum Flag {
     HandshakeTimeout,
     LogLevel,
     AllowedOrigins,
+    AllowedHosts,
     AuthSecret,
     ApiKey,
     RateLimit,
@@ -260,7 +267,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 19] = [
+const FLAGS: [Spec; 20] = [
     spec(
         Flag::Listen,
         "listen",
@@ -314,6 +321,13 @@ const FLAGS: [Spec; 19] = [
         "allowed-origins",
         "LIST",
         "comma-separated origins allowed to open WebSockets (unset: same host or no Origin)",
+    ),
+    spec(
+        Flag::AllowedHosts,
+        "allowed-hosts",
+        "LIST",
+        "comma-separated names the Host header may give, * = any \
+         (unset: localhost, 127.0.0.1, [::1] on loopback; any on 0.0.0.0 or [::])",
     ),
     spec(
         Flag::AuthSecret,
@@ -433,58 +447,12 @@ fn invalid(value: &str, source: &str, why: &str) -> ConfigError {
     ConfigError::Invalid(format!("invalid value {value:?} for {source}: {why}"))
 }
 
-/// The `--help` text: a usage line, then one line per flag with its env var and default.
-fn help_text() -> String {
-    use std::fmt::Write as _;
-    let defaults = Config::default();
-    let mut text = format!(
-        "loopcast {}: a single-threaded real-time WebSocket messaging server\n\n\
-         Usage: loopcast [OPTIONS]\n\n\
-         Every option can also be set by its environment variable; \
-         flags win over the environment.\n\n\
-         Options:\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    for spec in &FLAGS {
-        let left = format!("--{} {}", spec.name, spec.metavar);
-        let _ = write!(text, "  {left:<28} {} [env: {}]", spec.help, spec.env_var());
-        match show_default(&defaults, spec.flag) {
-            Some(default) => {
-                let _ = writeln!(text, " [default: {default}]");
-            }
-            None => text.push('\n'),
-        }
-    }
-    let _ = writeln!(text, "  {:<28} print this help and exit", "-h, --help");
-    let _ = writeln!(text, "  {:<28} print the version and exit", "-V, --version");
-    text
-}
-
-/// A field's value in the syntax its flag accepts; `None` when unset.
-fn show_default(config: &Config, flag: Flag) -> Option<String> {
-    Some(match flag {
-        Flag::Listen => config.listen.to_string(),
-        Flag::MaxConnections => config.max_connections.to_string(),
-        Flag::MaxMessage => show_bytes(config.max_message),
-        Flag::MaxPending => show_bytes(config.max_pending),
-        Flag::PingInterval => show_secs(config.ping_interval),
-        Flag::IdleTimeout => show_secs(config.idle_timeout),
-        Flag::HandshakeTimeout => show_secs(config.handshake_timeout),
-        Flag::LogLevel => config.log_level.as_str().to_ascii_lowercase(),
-        Flag::AllowedOrigins if config.allowed_origins.is_empty() => return None,
-        Flag::AllowedOrigins => config.allowed_origins.join(","),
-        Flag::AuthSecret | Flag::ApiKey => return None,
-        Flag::RateLimit => config.rate_limit.to_string(),
-        Flag::History => config.history.to_string(),
-        Flag::HistoryBytes => show_bytes(config.history_bytes?),
-        Flag::MaxRooms => config.max_rooms.to_string(),
-        Flag::Compression => (if config.compression { "on" } else { "off" }).to_owned(),
-        Flag::CompressionThreshold => show_bytes(config.compression_threshold),
-        Flag::TlsCert | Flag::TlsKey => return None,
-    })
-}
-
+mod help;
 mod values;
+
+use help::help_text;
+#[cfg(test)]
+use help::show_default;
 
 mod tls;
 

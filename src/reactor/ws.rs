@@ -85,9 +85,11 @@ impl Server {
         self.conns.metrics.messages_in += 1;
         match kind {
             Kind::Broadcast => {
-                self.hub
-                    .handle_raw_message(id, opcode == BINARY, payload, &mut self.outbox);
-                self.drain_outbox();
+                // The hub says who; membership changes only after delivery (in `settle`).
+                let to = self.hub.raw_recipients(id);
+                let (conns, pack, scratch) = (&mut self.conns, &mut self.pack, &mut self.scratch);
+                pack::send(conns, pack, scratch, (opcode, payload), to.iter().copied());
+                self.conns.metrics.messages_out += to.len() as u64;
             }
             Kind::Echo => {
                 self.conns.metrics.messages_out += 1;
@@ -126,17 +128,6 @@ impl Server {
                         (&mut self.conns, &mut self.pack, &mut self.scratch);
                     let message = (TEXT, text.as_bytes());
                     pack::send(conns, pack, scratch, message, to.iter().copied());
-                    self.conns.metrics.messages_out += to.len() as u64;
-                }
-                Output::Frame {
-                    to,
-                    binary,
-                    payload,
-                } => {
-                    let (conns, pack, scratch) =
-                        (&mut self.conns, &mut self.pack, &mut self.scratch);
-                    let opcode = if binary { BINARY } else { TEXT };
-                    pack::send(conns, pack, scratch, (opcode, payload), to.iter().copied());
                     self.conns.metrics.messages_out += to.len() as u64;
                 }
                 Output::Close {
