@@ -42,6 +42,8 @@ pub struct Request {
     pub ws_version: Option<String>,
     /// `Sec-WebSocket-Key` header.
     pub ws_key: Option<String>,
+    /// `Sec-WebSocket-Extensions` header(s), repeats joined with `, ` (one list).
+    pub ws_extensions: Option<String>,
     /// `Content-Length` header, when present and valid.
     pub content_length: Option<usize>,
     /// `Transfer-Encoding: chunked` was given (we answer 411/400: bodies must have a length).
@@ -164,6 +166,7 @@ fn read_header(req: &mut Request, name: &str, raw: &[u8]) -> Result<(), HttpErro
         "connection",
         "sec-websocket-version",
         "sec-websocket-key",
+        "sec-websocket-extensions",
         "content-length",
         "transfer-encoding",
     ];
@@ -194,6 +197,16 @@ fn read_header(req: &mut Request, name: &str, raw: &[u8]) -> Result<(), HttpErro
             set_once(&mut req.ws_key, value, "duplicate Sec-WebSocket-Key header")
         }
         // Repeated list headers are one list (RFC 9110 section 5.3).
+        "sec-websocket-extensions" => {
+            match &mut req.ws_extensions {
+                Some(list) => {
+                    list.push_str(", ");
+                    list.push_str(value);
+                }
+                None => req.ws_extensions = Some(value.to_owned()),
+            }
+            Ok(())
+        }
         "upgrade" => {
             req.upgrade_websocket |= has_token(value, "websocket");
             Ok(())

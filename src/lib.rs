@@ -23,6 +23,8 @@
 pub mod auth;
 pub mod codec;
 pub mod config;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod handshake;
 pub mod http;
 pub mod hub;

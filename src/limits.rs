@@ -24,6 +24,9 @@ pub const DEFAULT_RATE_LIMIT: u32 = 50;
 pub const DEFAULT_HISTORY: usize = 32;
 /// `--max-rooms`: rooms (and subscriptions) one connection may hold.
 pub const DEFAULT_MAX_ROOMS: usize = 128;
+/// `--compression-threshold`: shorter messages go out uncompressed; under it,
+/// the deflate block overhead and the CPU outweigh the few bytes saved.
+pub const DEFAULT_COMPRESSION_THRESHOLD: usize = 256;
 
 // ---- Fixed caps of the protocol. ----
 

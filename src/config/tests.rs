@@ -78,6 +78,8 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("history", "0"),
         ("history-bytes", "64KiB"),
         ("max-rooms", "7"),
+        ("compression", "off"),
+        ("compression-threshold", "1KiB"),
     ];
     let expected = Config {
         listen: "0.0.0.0:9000".parse().unwrap(),
@@ -96,6 +98,8 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         history: 0,
         history_bytes: Some(64 << 10),
         max_rooms: 7,
+        compression: false,
+        compression_threshold: 1024,
         ..Config::default()
     };
     // Without the `tls` feature the TLS flags are refused (see tls_tests).

@@ -56,6 +56,7 @@ fn browser_upgrade_is_read_fully() {
             connection_upgrade: true,
             ws_version: Some("13".into()),
             ws_key: Some("dGhlIHNhbXBsZSBub25jZQ==".into()),
+            ws_extensions: Some("permessage-deflate; client_max_window_bits".into()),
             content_length: None,
             chunked: false,
         }

@@ -7,6 +7,7 @@
 //! and the hub's outbox back to the clients.
 
 mod conns;
+mod pack;
 mod phases;
 mod routes;
 #[cfg(feature = "tls")]
@@ -79,6 +80,8 @@ pub struct Server {
     read_buf: Vec<u8>,
     /// Frames are encoded here once, then copied to each recipient.
     scratch: Vec<u8>,
+    /// permessage-deflate: the shared deflater and inflater.
+    pack: pack::Pack,
     /// Clients that still had unread input when their read budget ran out.
     backlog: Vec<ClientId>,
     /// Clients not read until their receivers drain (or `stalled_until`).
@@ -149,6 +152,7 @@ impl Server {
             // Allocated on the first read, so an idle server does not carry it.
             read_buf: Vec::new(),
             scratch: Vec::with_capacity(4096),
+            pack: pack::Pack::new(&config),
             backlog: Vec::new(),
             stalled: Vec::new(),
             stalled_until: None,

@@ -318,9 +318,14 @@ impl Server {
             self.conns.metrics.handshake_failures += 1;
             return respond(&mut self.conns, id, 400, text, &[], e.message());
         }
-        let mut out = Vec::with_capacity(160);
-        handshake::write_101(&mut out, &accept);
+        let mut extensions = Vec::new();
+        let deflate = self.pack.negotiate(req, &mut extensions);
+        let mut out = Vec::with_capacity(160 + extensions.len());
+        handshake::write_101(&mut out, &accept, &extensions);
         self.conns.queue_raw(id, &out);
+        if let Some(c) = self.conns.get_mut(id) {
+            c.deflate = deflate;
+        }
         log::debug!("client {}: upgraded on {}", id.0, req.path);
         self.open_ws(id, kind, user, rest);
     }
