@@ -44,6 +44,8 @@ pub struct Request {
     pub content_length: Option<usize>,
     /// `Transfer-Encoding: chunked` was given (we answer 411/400: bodies must have a length).
     pub chunked: bool,
+    /// `If-None-Match` header (validated against an asset's `ETag`).
+    pub if_none_match: Option<String>,
 }
 
 /// Why a request head was rejected; each maps to a status code.
@@ -163,6 +165,7 @@ fn read_header(req: &mut Request, name: &str, raw: &[u8]) -> Result<(), HttpErro
         "sec-websocket-key",
         "content-length",
         "transfer-encoding",
+        "if-none-match",
     ];
     let Some(&name) = known.iter().find(|k| k.eq_ignore_ascii_case(name)) else {
         return Ok(());
@@ -171,6 +174,15 @@ fn read_header(req: &mut Request, name: &str, raw: &[u8]) -> Result<(), HttpErro
         .map_err(|_| HttpError::Malformed("header value is not UTF-8"))?;
     match name {
         "host" => set_once(&mut req.host, value, "duplicate Host header"),
+        "if-none-match" => {
+            // A list header: repeated lines are one list.
+            let list = req.if_none_match.get_or_insert_with(String::new);
+            if !list.is_empty() {
+                list.push(',');
+            }
+            list.push_str(value);
+            Ok(())
+        }
         "origin" => set_once(&mut req.origin, value, "duplicate Origin header"),
         "authorization" => set_once(
             &mut req.authorization,

@@ -19,6 +19,7 @@
 //! returns bytes, deliveries and deadlines, so it is tested without sockets.
 #![forbid(unsafe_code)]
 
+pub mod assets;
 pub mod auth;
 pub mod codec;
 pub mod config;

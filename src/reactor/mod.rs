@@ -94,6 +94,7 @@ impl Server {
             rate_burst: config.rate_limit.saturating_mul(2),
             history: config.history,
             max_rooms: config.max_rooms,
+            max_message: config.max_message,
             ..HubConfig::default()
         });
         Ok(Server {

@@ -1,5 +1,6 @@
 //! Plain HTTP on the one listener: request assembly, routing, upgrades and small endpoints.
 
+use crate::assets::{self, Asset};
 use crate::auth;
 use crate::handshake;
 use crate::http::{self, Method, Request};
@@ -8,13 +9,10 @@ use crate::metrics::Gauges;
 use super::Server;
 use super::client::{Conns, HttpConn, Kind, Phase};
 
-/// The chat page, compiled into the binary.
-const PAGE: &str = include_str!("../../assets/index.html");
-
 /// Where a path leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
-    Page,
+    Asset(&'static Asset),
     Healthz,
     Metrics,
     Publish,
@@ -24,14 +22,13 @@ enum Route {
 
 fn route(path: &str) -> Route {
     match path {
-        "/" | "/index.html" => Route::Page,
         "/healthz" => Route::Healthz,
         "/metrics" => Route::Metrics,
         "/api/publish" => Route::Publish,
         "/ws" | "/socket" => Route::Upgrade(Kind::Ws),
         "/broadcast" => Route::Upgrade(Kind::Broadcast),
         "/echo" => Route::Upgrade(Kind::Echo),
-        _ => Route::NotFound,
+        _ => assets::find(path).map_or(Route::NotFound, Route::Asset),
     }
 }
 
@@ -164,17 +161,7 @@ impl Server {
                 &["Allow: GET, HEAD"],
                 b"method not allowed\n",
             ),
-            Route::Page => {
-                let body = if head_only { &b""[..] } else { PAGE.as_bytes() };
-                respond(
-                    &mut self.conns,
-                    key,
-                    200,
-                    "text/html; charset=utf-8",
-                    &["Cache-Control: no-cache"],
-                    body,
-                );
-            }
+            Route::Asset(asset) => self.serve_asset(key, asset, req),
             Route::Healthz => {
                 let body = format!(
                     "{{\"status\":\"ok\",\"connections\":{},\"rooms\":{},\"uptime_s\":{}}}\n",
@@ -213,40 +200,50 @@ impl Server {
         }
     }
 
-    /// Validates origin, token and handshake, answers 101 and opens the WebSocket.
+    /// A compiled-in file: `304` when the browser's copy is current.
+    fn serve_asset(&mut self, key: usize, asset: &Asset, req: &Request) {
+        let etag = format!("ETag: {}", asset.etag());
+        let mut extra = vec![etag.as_str(), "Cache-Control: no-cache"];
+        if asset.shared {
+            extra.push("Access-Control-Allow-Origin: *");
+        }
+        let fresh = asset.matches(req.if_none_match.as_deref());
+        let (status, body) = match (fresh, req.method) {
+            (true, _) => (304, &b""[..]),
+            (false, Some(Method::Head)) => (200, &b""[..]),
+            (false, _) => (200, asset.body),
+        };
+        respond(
+            &mut self.conns,
+            key,
+            status,
+            asset.content_type,
+            &extra,
+            body,
+        );
+    }
+
+    /// Validates origin, token, user name and handshake, answers 101 and opens the WebSocket.
+    ///
+    /// Who may connect is decided before the handshake is looked at, so a plain
+    /// `GET` of a WebSocket URL (which a browser's `WebSocket` cannot do: it
+    /// never sees the status of a refused upgrade) answers the refusal as text,
+    /// or `426` when an upgrade with those parameters would be accepted.
     fn upgrade(&mut self, key: usize, kind: Kind, req: &Request, rest: &mut [u8]) {
-        let text = "text/plain; charset=utf-8";
-        if !origin_allowed(&self.config.allowed_origins, req) {
-            self.conns.metrics.handshake_failures += 1;
-            return respond(
-                &mut self.conns,
+        if req.method != Some(Method::Get) {
+            return self.refuse_upgrade(
                 key,
-                403,
-                text,
-                &[],
-                b"origin not allowed\n",
+                405,
+                &["Allow: GET"],
+                b"WebSocket upgrade needs GET\n",
             );
         }
-        let accept = match handshake::accept_key(req) {
-            Ok(accept) => accept,
-            Err(e) => {
-                self.conns.metrics.handshake_failures += 1;
-                let extra: &[&str] = match e {
-                    handshake::HandshakeError::BadVersion => &["Sec-WebSocket-Version: 13"],
-                    handshake::HandshakeError::NotGet => &["Allow: GET"],
-                    _ => &["Upgrade: websocket"],
-                };
-                return respond(
-                    &mut self.conns,
-                    key,
-                    e.status(),
-                    text,
-                    extra,
-                    e.message().as_bytes(),
-                );
-            }
-        };
+        if !origin_allowed(&self.config.allowed_origins, req) {
+            return self.refuse_upgrade(key, 403, &[], b"origin not allowed\n");
+        }
         let mut user = http::query_param(&req.query, "user");
+        // A browser's random key: while a name is online, only its key may use it.
+        let mut browser_key = http::query_param(&req.query, "key");
         if let Some(secret) = &self.config.auth_secret {
             let token =
                 http::query_param(&req.query, "token").or_else(|| bearer(req).map(str::to_owned));
@@ -255,18 +252,15 @@ impl Server {
                 .ok_or(auth::AuthError::Missing)
                 .and_then(|t| auth::verify(&t, secret.as_bytes(), now_unix))
             {
-                Ok(sub) => user = Some(sub),
+                Ok(sub) => {
+                    user = Some(sub);
+                    // The token proves who this is: no key is needed to hold the name.
+                    browser_key = None;
+                }
                 Err(e) => {
-                    self.conns.metrics.handshake_failures += 1;
                     let body = format!("unauthorized: {e:?}\n");
-                    return respond(
-                        &mut self.conns,
-                        key,
-                        401,
-                        text,
-                        &["WWW-Authenticate: Bearer"],
-                        body.as_bytes(),
-                    );
+                    let extra = ["WWW-Authenticate: Bearer"];
+                    return self.refuse_upgrade(key, 401, &extra, body.as_bytes());
                 }
             }
         }
@@ -277,21 +271,47 @@ impl Server {
                 || name.chars().any(char::is_control)
                 || name == "server")
         {
-            self.conns.metrics.handshake_failures += 1;
-            return respond(
-                &mut self.conns,
-                key,
-                400,
-                text,
-                &[],
-                b"user must be 1-64 printable characters, and not \"server\"\n",
-            );
+            let body = b"user must be 1-64 printable characters, and not \"server\"\n";
+            return self.refuse_upgrade(key, 400, &[], body);
         }
+        if let Some(name) = &user
+            && let Err(taken) = self.hub.check_name(name, browser_key.as_deref())
+        {
+            let body = format!("{taken}\n");
+            return self.refuse_upgrade(key, 409, &[], body.as_bytes());
+        }
+        let accept = match handshake::accept_key(req) {
+            Ok(accept) => accept,
+            Err(e) => {
+                let extra: &[&str] = match e {
+                    handshake::HandshakeError::BadVersion => &["Sec-WebSocket-Version: 13"],
+                    handshake::HandshakeError::NotGet => &["Allow: GET"],
+                    _ => &["Upgrade: websocket"],
+                };
+                return self.refuse_upgrade(key, e.status(), extra, e.message().as_bytes());
+            }
+        };
         let mut out = Vec::with_capacity(160);
         handshake::write_101(&mut out, &accept);
         self.conns.queue_raw(key, &out);
         log::debug!("client {key}: upgraded on {}", req.path);
-        self.open_ws(key, kind, user, rest);
+        self.open_ws(key, kind, user, browser_key, rest);
+    }
+
+    /// Answers a WebSocket path without upgrading. Readable from any origin:
+    /// a page elsewhere learns why it was refused (nothing here is secret).
+    fn refuse_upgrade(&mut self, key: usize, status: u16, extra: &[&str], body: &[u8]) {
+        self.conns.metrics.handshake_failures += 1;
+        let mut headers = extra.to_vec();
+        headers.push("Access-Control-Allow-Origin: *");
+        respond(
+            &mut self.conns,
+            key,
+            status,
+            "text/plain; charset=utf-8",
+            &headers,
+            body,
+        );
     }
 
     /// `POST /api/publish`: checks the API key, hands the body to the hub.
@@ -411,7 +431,8 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(route("/"), Route::Page);
+        assert!(matches!(route("/"), Route::Asset(a) if a.path == "/"));
+        assert!(matches!(route("/loopcast.js"), Route::Asset(a) if a.shared));
         assert_eq!(route("/socket"), Route::Upgrade(Kind::Ws));
         assert_eq!(route("/echo"), Route::Upgrade(Kind::Echo));
         assert_eq!(route("/nope"), Route::NotFound);

@@ -141,6 +141,7 @@ impl Server {
         key: usize,
         kind: Kind,
         user: Option<String>,
+        browser_key: Option<String>,
         rest: &mut [u8],
     ) {
         let c = &mut self.conns.slab[key];
@@ -157,8 +158,13 @@ impl Server {
             Kind::Broadcast => self.conns.join_broadcast(key),
             Kind::Ws => {
                 let now = self.hub_now();
-                self.hub
-                    .handle_connect(now, ClientId(key), user.as_deref(), &mut self.outbox);
+                self.hub.handle_connect_keyed(
+                    now,
+                    ClientId(key),
+                    user.as_deref(),
+                    browser_key.as_deref(),
+                    &mut self.outbox,
+                );
                 self.drain_outbox();
             }
             Kind::Echo | Kind::Http => {}
