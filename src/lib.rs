@@ -29,6 +29,7 @@ pub mod hub;
 pub mod metrics;
 pub mod protocol;
 pub mod reactor;
+pub mod systemd;
 pub mod timers;
 
 /// A connected client, by its slab key. Keys are reused after a client leaves,

@@ -6,12 +6,13 @@
 use std::ffi::{c_char, c_int};
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use loopcast::config::{Config, ConfigError};
 use loopcast::reactor::Server;
+use loopcast::systemd::{self, Notifier};
 
 /// The process entry point, in place of the one Rust's runtime generates.
 ///
@@ -24,8 +25,9 @@ use loopcast::reactor::Server;
 /// harmless, fds 0-2 are guaranteed open, stdout is flushed at exit. glibc
 /// still hands argv to std, so `std::env::args_os` works as usual.
 ///
-/// The only `unsafe` in the project is this attribute: exporting the symbol
-/// `main` is unsafe because nothing else may define it, and nothing does.
+/// Exporting the symbol `main` is unsafe because nothing else may define it,
+/// and nothing does. The project's only other `unsafe` is taking ownership
+/// of a socket-activated listener's fd ([`inherited_listener`]).
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     let code = start();
@@ -76,8 +78,27 @@ fn run() -> c_int {
     let _ = simple_logger::SimpleLogger::new()
         .with_level(config.log_level)
         .init();
+    let env = |k: &str| std::env::var(k).ok();
+    let inherited = match inherited_listener() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("loopcast: socket activation: {e}");
+            return 2;
+        }
+    };
+    let notifier = match Notifier::from_env(env) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("loopcast: NOTIFY_SOCKET: {e}");
+            return 2;
+        }
+    };
     let listen = config.listen;
-    let mut server = match Server::bind(config) {
+    let bound = match inherited {
+        Some(listener) => Server::from_listener(config, listener),
+        None => Server::bind(config),
+    };
+    let mut server = match bound {
         Ok(s) => s,
         Err(e) => {
             eprintln!("loopcast: cannot listen on {listen}: {e}");
@@ -93,11 +114,41 @@ fn run() -> c_int {
         loopcast::VERSION,
         server.local_addr()
     );
+    if let Some(n) = notifier {
+        server.notify_systemd(n);
+    }
     match server.run() {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("loopcast: {e}");
             1
+        }
+    }
+}
+
+/// With socket activation (`LISTEN_PID` is us, `LISTEN_FDS` ≥ 1), the
+/// listener systemd passed as fd 3; `Ok(None)` otherwise.
+fn inherited_listener() -> Result<Option<std::net::TcpListener>, String> {
+    let count = systemd::listen_fds(|k| std::env::var(k).ok());
+    if count == 0 {
+        return Ok(None);
+    }
+    if count > 1 {
+        log::warn!("socket activation passed {count} sockets; serving on the first only");
+    }
+    let fd = systemd::LISTEN_FDS_START;
+    // SAFETY: LISTEN_PID names this process, so by the sd_listen_fds(3)
+    // contract fd 3 was opened for it and is owned by nobody else in it: the
+    // only files opened before this point are fds 0-2 (see
+    // `keep_standard_fds_open`, which closes anything above them).
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    // A closed fd or one that is not a TCP socket fails here, not in the loop.
+    match listener.local_addr() {
+        Ok(_) => Ok(Some(listener)),
+        Err(e) => {
+            // Not ours to close if it was never open: give the number back untouched.
+            let _ = listener.into_raw_fd();
+            Err(format!("fd {fd} is not a TCP listener: {e}"))
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod client;
 mod routes;
+mod service;
 mod ws;
 
 use std::io::{self, Read};
@@ -62,6 +63,10 @@ pub struct Server {
     waker: Arc<Waker>,
     signals: Option<Signals>,
     shutdown_deadline: Option<Millis>,
+    /// The service manager to notify (`Type=notify`), when there is one.
+    notifier: Option<crate::systemd::Notifier>,
+    /// When the next `WATCHDOG=1` is due.
+    watchdog_due: Option<Millis>,
 }
 
 /// Asks a running server to shut down gracefully, as SIGTERM does.
@@ -84,8 +89,13 @@ impl ShutdownHandle {
 impl Server {
     /// Binds the listener of `config.listen` (port 0 picks a free port).
     pub fn bind(config: Config) -> io::Result<Server> {
+        let listener = TcpListener::bind(config.listen)?;
+        Server::on_listener(config, listener)
+    }
+
+    /// A server on a listener that is already bound (see `from_listener`).
+    fn on_listener(config: Config, mut listener: TcpListener) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -117,6 +127,8 @@ impl Server {
             waker,
             signals: None,
             shutdown_deadline: None,
+            notifier: None,
+            watchdog_due: None,
             config,
         })
     }
@@ -208,6 +220,7 @@ impl Server {
         };
         consider(self.accept_paused_until);
         consider(self.shutdown_deadline);
+        consider(self.watchdog_due);
         consider(self.hub.poll_timeout().map(|t| self.millis_of(t)));
         let now = self.started.elapsed().as_millis() as Millis;
         // Round up by a millisecond so we never wake just before a deadline and spin.
@@ -387,6 +400,7 @@ impl Server {
         if self.shutdown_deadline.is_some() {
             return;
         }
+        self.notify_stopping();
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -430,6 +444,9 @@ impl Server {
         }
         if self.accept_paused_until.is_some_and(|at| at <= now) {
             self.accept();
+        }
+        if self.watchdog_due.is_some_and(|at| at <= now) {
+            self.feed_watchdog();
         }
         let slab = &self.conns.slab;
         self.timers
