@@ -21,10 +21,10 @@ export interface Options {
   maxDelay?: number;
 }
 
-/** Connection state. `closed` (by `close()` or after close code 1008) and
+/** Connection state (`offline`: after `disconnect()`). `closed` (by `close()` or after close code 1008) and
  *  `refused` (the server refused the upgrade: bad name, name in use, auth,
  *  origin) are final: no reconnect. */
-export type State = "connecting" | "open" | "reconnecting" | "closed" | "refused";
+export type State = "connecting" | "open" | "reconnecting" | "offline" | "closed" | "refused";
 
 export interface StateEvent {
   state: State;
@@ -171,7 +171,10 @@ export declare class Loopcast {
   create(room: string, options?: { max_members?: number; password?: string; history?: number }): Promise<Ack>;
   /** Typing on/off; throttled (`true` at most every 2.5 s), sent only while open, never queued. */
   typing(room: string, on: boolean): void;
-  /** Drops the connection and connects again at once. */
+  /** Drops the connection and stays `offline` (rooms and seqs kept, calls
+   *  queue) until `reconnect()`. */
+  disconnect(): void;
+  /** Drops the connection (if any) and connects again at once. */
   reconnect(): void;
   /** Closes for good; waiting calls reject with `closed`. */
   close(): void;

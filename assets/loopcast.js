@@ -82,11 +82,20 @@ export class Loopcast {
     if (this._ws && this.state === 'open') this._ws.send(JSON.stringify({ action: 'typing', room, value: !!on }));
   }
 
-  // Drops the connection and connects again now (e.g. after a network change).
+  // Drops the connection and stays offline, rooms and seqs kept, until reconnect().
+  disconnect() {
+    if (this.state === 'closed' || this.state === 'refused') return;
+    clearTimeout(this._timer);
+    this._drop(new LoopcastError('disconnected', 'disconnected'));
+    this._set('offline');
+  }
+
+  // Drops the connection (if any) and connects again now (e.g. after a network change).
   reconnect() {
     if (this.state === 'closed' || this.state === 'refused') return;
     clearTimeout(this._timer);
     this._drop(new LoopcastError('disconnected', 'reconnecting'));
+    this._set('connecting');
     this._open();
   }
 

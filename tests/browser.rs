@@ -86,11 +86,16 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     .await;
     let alice_inbox = js(
         &alice,
-        "return document.querySelectorAll('#inbox li').length",
+        "return document.querySelectorAll('#inbox li[data-dir=in]').length",
         vec![],
     )
     .await;
     assert_eq!(alice_inbox, json!(0), "the note to bob reached alice");
+    // Notes are conversations: alice sees her own note, delivered.
+    wait_text(&alice, "#inbox li[data-dir=out][data-to=bob]", |t| {
+        t.contains("psst, only for bob") && t.contains("delivered")
+    })
+    .await;
 
     // A password room turns a wrong password away with a visible error.
     click(&alice, "#create-box summary").await;
@@ -128,7 +133,7 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     type_into(&alice, "#input", &burst).await;
     let last = format!("missed {sent}");
     wait_message(&alice, "alice", &last).await;
-    js(&bob, "connect();", vec![]).await;
+    js(&bob, "app.lc.reconnect();", vec![]).await;
     wait_state(&bob, "connected").await;
     wait_message(&bob, "alice", &last).await;
     wait_present(&bob, "#messages .sys.gap").await;
@@ -167,7 +172,7 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     wait_text(&alice, "#room-title", |t| t == "# vault").await;
     send_message(&alice, "a fresh start").await;
     wait_message(&alice, "alice", "a fresh start").await;
-    js(&bob, "connect();", vec![]).await;
+    js(&bob, "app.lc.reconnect();", vec![]).await;
     wait_message(&bob, "alice", "a fresh start").await;
     wait_for(
         &bob,

@@ -221,9 +221,9 @@ pub async fn wait_state(c: &Client, state: &str) {
 }
 
 /// Drops the page's connection and holds its reconnect back, as a dead network
-/// would (`S` and `connect` are the page's globals; `connect()` comes back).
+/// would (`app.lc` is the page's loopcast client; `app.lc.reconnect()` comes back).
 pub async fn go_offline(c: &Client) {
-    js(c, "S.quit = true; S.ws.close();", vec![]).await;
+    js(c, "app.lc.disconnect();", vec![]).await;
     wait_state(c, "offline").await;
 }
 
