@@ -115,8 +115,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -124,7 +126,10 @@ mod tests {
     fn watchdog_is_half_the_timeout_and_only_for_us() {
         let d = |usec, pid| watchdog_interval(usec, pid, 42);
         assert_eq!(d(Some("3000000"), None), Some(Duration::from_millis(1500)));
-        assert_eq!(d(Some("3000000"), Some("42")), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            d(Some("3000000"), Some("42")),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(d(Some("3000000"), Some("41")), None);
         assert_eq!(d(Some("0"), None), None);
         assert_eq!(d(Some("soon"), None), None);

@@ -221,20 +221,55 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     server.stop();
 }
 
+/// Whether the browser is there; without it the tests skip, loudly, unless required.
+fn browser_missing() -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return false;
+    }
+    if std::env::var_os("LOOPCAST_REQUIRE_BROWSER").is_some() {
+        panic!("LOOPCAST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing");
+    }
+    // Straight to stderr: the test harness would swallow eprintln! of a passing test.
+    let _ = writeln!(
+        io::stderr(),
+        "SKIPPED browser e2e test: {CHROMIUM} or {CHROMEDRIVER} is missing \
+         (run `sudo bash tests/install-browser.sh`; set LOOPCAST_REQUIRE_BROWSER=1 to fail instead)"
+    );
+    true
+}
+
+/// One browser test at a time: each starts chromium, and the machine may have two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
-async fn two_users_chat_in_a_real_browser() {
-    if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
-        if std::env::var_os("LOOPCAST_REQUIRE_BROWSER").is_some() {
-            panic!("LOOPCAST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing");
-        }
-        // Straight to stderr: the test harness would swallow eprintln! of a passing test.
-        let _ = writeln!(
-            io::stderr(),
-            "SKIPPED browser e2e test: {CHROMIUM} or {CHROMEDRIVER} is missing \
-             (run `sudo bash tests/install-browser.sh`; set LOOPCAST_REQUIRE_BROWSER=1 to fail instead)"
-        );
+async fn the_client_library_resumes_exactly_once() {
+    if browser_missing() {
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = RunningServer::start(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let driver = Driver::start();
+    let tmp = std::env::temp_dir().join(format!("loopcast-lib-{}", std::process::id()));
+    let page = driver.browser(&tmp.join("lib")).await;
+    let outcome = tokio::spawn(browser_support::library::library_scenario(
+        page.clone(),
+        server,
+    ))
+    .await;
+    let _ = page.close().await;
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&tmp);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn two_users_chat_in_a_real_browser() {
+    if browser_missing() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
     let server = RunningServer::start(SocketAddr::from(([127, 0, 0, 1], 0)));
     let driver = Driver::start();
     let tmp = std::env::temp_dir().join(format!("loopcast-e2e-{}", std::process::id()));

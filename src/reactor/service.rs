@@ -46,7 +46,10 @@ impl Server {
         if let Err(e) = n.notify("WATCHDOG=1") {
             log::warn!("cannot ping the service manager's watchdog: {e}");
         }
-        let every = n.watchdog().map_or(1000, |d| d.as_millis() as Millis).max(1);
+        let every = n
+            .watchdog()
+            .map_or(1000, |d| d.as_millis() as Millis)
+            .max(1);
         self.watchdog_due = Some(self.now + every);
     }
 

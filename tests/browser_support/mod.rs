@@ -1,6 +1,8 @@
 //! Helpers for the browser test: the in-process server, chromedriver sessions, waits and page actions.
 #![allow(dead_code)]
 
+pub mod library;
+
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -31,12 +33,18 @@ pub struct RunningServer {
 impl RunningServer {
     /// Binds `listen`, retrying briefly while a just-closed listener still holds the port.
     pub fn start(listen: SocketAddr) -> RunningServer {
+        RunningServer::with(listen, |_| {})
+    }
+
+    /// `start` with a changed configuration.
+    pub fn with(listen: SocketAddr, tweak: impl Fn(&mut Config)) -> RunningServer {
         let deadline = Instant::now() + PATIENCE;
         let server = loop {
-            let config = Config {
+            let mut config = Config {
                 listen,
                 ..Config::default()
             };
+            tweak(&mut config);
             match Server::bind(config) {
                 Ok(s) => break s,
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
