@@ -26,6 +26,7 @@ pub mod config;
 pub mod handshake;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod reactor;

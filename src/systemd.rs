@@ -114,7 +114,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
+    fn env(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> + use<> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))

@@ -246,6 +246,7 @@ impl Fuzz {
                     assert!(self.connected.contains(&client.0));
                     assert!(self.closing.insert(client.0), "closed twice");
                 }
+                Output::Frame { .. } => panic!("the JSON hub sent a raw frame"),
             }
         }
         self.out.clear();
@@ -425,6 +426,7 @@ fn random_frames_under_tight_limits() {
         history: 3,
         max_rooms: 2,
         typing_timeout: Duration::from_millis(500),
+        max_message: 1024,
     };
     let seen = run(99, 8000, config);
     assert!(seen.contains_key("error:rate_limited"), "{seen:?}");

@@ -113,6 +113,7 @@ impl Hub {
                 }
             }
         }
+        self.raw.check()?;
         Ok(())
     }
 }

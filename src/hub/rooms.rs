@@ -50,10 +50,6 @@ pub(crate) struct Membership {
     pub(crate) typing_sent: Option<Instant>,
 }
 
-/// A held `typing: true` is forwarded again after this long, so receivers
-/// see a live typist renewed well inside their own timeout.
-pub(crate) const TYPING_RENEW: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// A typing expiry in the hub's timer heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct TypingDeadline {
@@ -354,9 +350,9 @@ impl Hub {
         let changed = if value {
             let at = now.mono + self.config.typing_timeout;
             let started = m.typing_until.replace(at).is_none();
-            let renew = m
-                .typing_sent
-                .is_none_or(|t| now.mono.saturating_duration_since(t) >= TYPING_RENEW);
+            let renew = m.typing_sent.is_none_or(|t| {
+                now.mono.saturating_duration_since(t) >= crate::limits::TYPING_RENEW
+            });
             if started || renew {
                 m.typing_sent = Some(now.mono);
             }
