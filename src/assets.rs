@@ -110,4 +110,12 @@ mod tests {
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert!(find("/nope.js").is_none());
     }
+
+    #[test]
+    fn page_and_library_stay_small() {
+        // The promise to users: page + client library under 48 KB, no build step.
+        let page = find("/").unwrap().body.len();
+        let js = find("/loopcast.js").unwrap().body.len();
+        assert!(page + js < 48_000, "page {page} + library {js} bytes");
+    }
 }

@@ -102,6 +102,8 @@ pub async fn library_scenario(c: Client, server: RunningServer) {
         )
         .await;
         next += 10;
+        // The round is over once the reader has rejoined and caught up.
+        got(&c, next as usize - 1).await;
     }
     let expected: Vec<Value> = (1..next).map(|i| json!(i)).collect();
     assert_eq!(
