@@ -265,6 +265,35 @@ async fn the_client_library_resumes_exactly_once() {
 }
 
 #[tokio::test]
+async fn the_page_keeps_what_users_type_and_explains_refusals() {
+    if browser_missing() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = RunningServer::with(SocketAddr::from(([127, 0, 0, 1], 0)), |c| {
+        c.rate_limit = 2;
+        c.max_message = 1024;
+    });
+    let driver = Driver::start();
+    let tmp = std::env::temp_dir().join(format!("loopcast-page-{}", std::process::id()));
+    let alice = driver.browser(&tmp.join("alice")).await;
+    let mallory = driver.browser(&tmp.join("mallory")).await;
+    let outcome = tokio::spawn(browser_support::page::page_scenario(
+        alice.clone(),
+        mallory.clone(),
+        server,
+    ))
+    .await;
+    let _ = alice.close().await;
+    let _ = mallory.close().await;
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&tmp);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test]
 async fn two_users_chat_in_a_real_browser() {
     if browser_missing() {
         return;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod library;
+pub mod page;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
