@@ -66,6 +66,7 @@ impl Hub {
         if self.names.len() != self.rooms.len() {
             return Err("room names and rooms differ".into());
         }
+        let mut kept = 0;
         for (key, room) in &self.rooms {
             if self.names.get(&room.name) != Some(&key) {
                 return Err(format!("room {} is not named", room.name));
@@ -92,9 +93,15 @@ impl Hub {
             {
                 return Err(format!("room {} is over max_members", room.name));
             }
-            if room.history.len() > room.history_cap || room.history.len() as u64 > room.seq {
+            let h = &room.history;
+            if h.len() > h.cap()
+                || h.len() as u64 > h.seq()
+                || h.bytes() > self.config.history_bytes
+                || h.bytes() != h.iter().map(|(_, e)| e.len()).sum::<usize>()
+            {
                 return Err(format!("room {} keeps too much history", room.name));
             }
+            kept += h.bytes();
             let lists = [(true, &room.members), (false, &room.subscribers)];
             for (joined, list) in lists {
                 for &c in list.iter() {
@@ -112,6 +119,12 @@ impl Hub {
                     }
                 }
             }
+        }
+        if kept != self.history_bytes {
+            return Err(format!(
+                "history bytes {} but rooms keep {kept}",
+                self.history_bytes
+            ));
         }
         self.raw.check()?;
         Ok(())

@@ -38,8 +38,9 @@
 //!   gets in where the first is.
 //! - `welcome` announces the limits a client should pace itself by.
 //! - `room` carries `seq` (the room's latest) so a client can resume even
-//!   before any message; a `since` above that seq (the room was recreated)
-//!   returns the whole history with `gap: true`.
+//!   before any message, and `epoch` (which run of the room's history that
+//!   seq counts in). A `since` above that seq, or with another `epoch` (the
+//!   room was recreated), returns the whole history with `gap: true`.
 //! - Every frame counts against the rate limit, bad ones included.
 
 mod invariants;
@@ -49,12 +50,15 @@ mod publish;
 mod rate;
 mod raw;
 mod rooms;
+pub mod store;
 #[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::time::Instant;
 
 use slab::Slab;
@@ -66,6 +70,7 @@ pub use names::NameInUse;
 pub use outbox::{Outbox, Output};
 use rate::{Rate, Verdict};
 use rooms::{Room, RoomKey, TypingDeadline};
+use store::{Epoch, Since};
 
 /// The current time, passed in: monotonic for deadlines, wall clock for `ts`.
 #[derive(Debug, Clone, Copy)]
@@ -125,10 +130,14 @@ pub struct Hub {
     typing: BinaryHeap<Reverse<TypingDeadline>>,
     /// `typing` entries left by the last sweep of stale ones.
     typing_compacted: usize,
-    /// Source of connection ids and membership tokens; never reused.
+    /// Source of connection ids, membership tokens and epochs; never reused.
     serial: u64,
     /// `/broadcast` members.
     raw: raw::RawMembers,
+    /// Random per process, so epochs differ across restarts.
+    epoch_seed: u64,
+    /// Bytes kept in every room's history (kept in step by every change).
+    history_bytes: usize,
 }
 
 /// A failed action, reported as an `error` event.
@@ -185,6 +194,9 @@ impl Hub {
             typing_compacted: 0,
             serial: 0,
             raw: raw::RawMembers::default(),
+            // std seeds `RandomState` from the OS's random source.
+            epoch_seed: RandomState::new().hash_one(0x6c6f_6f70_u64),
+            history_bytes: 0,
         }
     }
 
@@ -447,9 +459,16 @@ impl Hub {
                 room,
                 password,
                 since,
-            } => self.enter(client, room, password.as_deref(), Some(*since), out),
+                epoch,
+            } => {
+                let since = since.map(|seq| Since {
+                    seq,
+                    epoch: epoch.as_deref().map(Epoch::claimed),
+                });
+                self.enter(now, client, room, password.as_deref(), Some(since), out)
+            }
             Action::Subscribe { room, password } => {
-                self.enter(client, room, password.as_deref(), None, out)
+                self.enter(now, client, room, password.as_deref(), None, out)
             }
             Action::Leave { room } | Action::Unsubscribe { room } => self.exit(client, room, out),
             Action::Publish { room, message } => {
@@ -466,7 +485,14 @@ impl Hub {
                 max_members,
                 password,
                 history,
-            } => self.create(client, room, *max_members, password.as_deref(), *history),
+            } => self.create(
+                now,
+                client,
+                room,
+                *max_members,
+                password.as_deref(),
+                *history,
+            ),
         }
     }
 

@@ -64,9 +64,11 @@ impl Hub {
                 let Some(key) = self.room_key(&room) else {
                     return Ok(0);
                 };
-                let room = &mut self.rooms_mut()[key];
+                let room = &mut self.rooms[key];
+                let kept = &mut self.history_bytes;
                 Ok(rooms::publish_to(
                     room,
+                    kept,
                     SERVER_JSON,
                     now.unix_ms,
                     message,

@@ -2,6 +2,7 @@
 //! and collects what each client would receive, parsed as JSON.
 
 mod basics;
+mod history;
 mod identity;
 mod limits;
 mod rooms;
