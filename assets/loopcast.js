@@ -1,7 +1,4 @@
-// loopcast.js, served by loopcast at /loopcast.js (types: /loopcast.d.ts). No
-// dependencies; browsers, Node >= 22, Deno, Bun. Reconnects with capped jittered
-// backoff, rejoins rooms from the last seq seen (each message once, in order),
-// paces itself by the server's limits, turns ref/ack/error into promises.
+// The loopcast client (types: /loopcast.d.ts, guide: README "Write your own client").
 
 export class LoopcastError extends Error {
   constructor(code, message, extra) {
@@ -157,7 +154,7 @@ export class Loopcast {
     const { fn, ...obj } = p.obj, ref = obj.ref = ++this._ref, text = JSON.stringify(obj);
     const max = this.limits?.max_message;
     if (max && new TextEncoder().encode(text).length > max) {
-      return p.reject(E('too_big', `over the server's ${max}-byte message limit`, { max }));
+      return p.reject(E('too_big', `over the server's ${max}-byte limit`, { max }));
     }
     p.fn = fn;
     p.timer = setTimeout(() => {
@@ -227,8 +224,10 @@ export class Loopcast {
         return p.reject(e);
       }
       case 'members': case 'rooms': {
-        const w = this._answering(m.event, m.room);
+        const w = this._answering(m.event, m.room), list = m[m.event] || [];
         if (w) w.answer = m;
+        // Long lists come in pages, each an event.
+        if (m.more) this._more(m.event, m.room, (m.offset || 0) + list.length);
       }
     }
     this._emit(m.event, m);
@@ -251,19 +250,21 @@ export class Loopcast {
     const answer = { ...m, gap: !!m.gap || reset, reset, rejoin: known };
     if (p) p.answer = answer;
     this._emit('room', answer);
+    if (m.members_more) this._more('members', m.room, m.members.length);
     this._replay(m);
   }
+  _more(action, room, offset) { this._call({ action, room, offset }).catch(() => {}); }
 
   // History may come in pages (`more`).
   _replay({ room, history, more }) {
     for (const x of history || []) this._event({ room, ...x, event: 'message' });
     const r = this.rooms.get(room);
-    if (more && r) this._call({ action: 'history', room, since: r.seq }).catch(() => {});
+    if (more && r) this._call({ action: 'history', room, since: r.seq, epoch: r.epoch }).catch(() => {});
   }
 }
 
-// A random key per browser: the server binds an online name to it. (getRandomValues,
-// unlike randomUUID, works on plain http.)
+// A random key per browser; the server binds an online name to it. (randomUUID
+// would not work on plain http.)
 function browserKey() {
   try {
     const k = localStorage.getItem('loopcast.key')

@@ -33,6 +33,10 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_ROOM_NAME: usize = 64;
 /// Largest `history` a `create` may ask for; more is refused with `bad_field`.
 pub const MAX_HISTORY: u64 = 1024;
+/// Most bytes of history or list entries in one answer (`room`, `history`,
+/// `members`, `rooms`); the rest follows on request (`more: true`). Well under
+/// `--max-pending`, so an answer never makes its asker a slow consumer.
+pub const ANSWER_BYTES: usize = 64 * 1024;
 /// How long a client may stay over the rate limit (getting `rate_limited`) before close 1008.
 pub const RATE_GRACE: Duration = Duration::from_secs(5);
 /// A `typing: true` older than this is cleared by the server.
@@ -46,6 +50,10 @@ pub const TYPING_RATE: (u32, u32) = (2, 5);
 
 // ---- Fixed caps of the reactor. ----
 
+/// Connections the kernel queues for us before `accept` (capped by
+/// `net.core.somaxconn`): room for a reconnect storm, or for the clients that
+/// wait while every slot is taken, instead of dropped SYNs and retries.
+pub const LISTEN_BACKLOG: i32 = 1024;
 /// Size of the one read buffer shared by every connection.
 pub const READ_BUF: usize = 64 * 1024;
 /// Reads per readiness event before moving on, so one flooding client cannot starve the rest.
@@ -93,6 +101,8 @@ impl Limits {
                 history_bytes: config.history_bytes(),
                 max_rooms: config.max_rooms,
                 max_message: config.max_message,
+                // An answer stays a fraction of what a client may have pending.
+                answer_bytes: ANSWER_BYTES.min(config.max_pending / 4),
                 ..HubLimits::default()
             },
         }
@@ -125,6 +135,8 @@ pub struct HubLimits {
     pub typing_timeout: Duration,
     /// Largest message a client may send (bytes), announced in `welcome`.
     pub max_message: usize,
+    /// Most bytes of history or list entries in one answer (at least one entry is sent).
+    pub answer_bytes: usize,
 }
 
 impl Default for HubLimits {
@@ -138,6 +150,7 @@ impl Default for HubLimits {
             max_rooms: DEFAULT_MAX_ROOMS,
             typing_timeout: TYPING_TIMEOUT,
             max_message: DEFAULT_MAX_MESSAGE,
+            answer_bytes: ANSWER_BYTES,
         }
     }
 }

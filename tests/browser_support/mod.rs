@@ -213,10 +213,23 @@ pub async fn type_into(c: &Client, css: &str, text: &str) {
 }
 
 /// Replaces the content of a form field, as a user selecting it all and typing would.
+/// Waits for the field to be interactable (a drawer or section may still be opening).
 pub async fn fill(c: &Client, css: &str, text: &str) {
-    let e = c.find(Locator::Css(css)).await.expect(css);
-    e.clear().await.expect("clearing failed");
-    e.send_keys(text).await.expect("typing failed");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let e = c.find(Locator::Css(css)).await.expect(css);
+        match e.clear().await {
+            Ok(()) => {
+                e.send_keys(text).await.expect("typing failed");
+                return;
+            }
+            Err(err) if Instant::now() < deadline => {
+                let _ = err;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("clearing {css} failed: {err}"),
+        }
+    }
 }
 
 pub async fn click(c: &Client, css: &str) {

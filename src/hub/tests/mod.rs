@@ -5,6 +5,7 @@ mod basics;
 mod history;
 mod identity;
 mod limits;
+mod pages;
 mod rooms;
 
 use std::collections::{HashMap, HashSet};
