@@ -79,8 +79,13 @@ export interface RoomEvent {
   reset: boolean;
   /** This answers an automatic rejoin after a reconnect. */
   rejoin: boolean;
-  /** The messages it carried are delivered as `message` events right after this one. */
+  /** The messages it carried are delivered as `message` events right after this one
+   *  (further pages, when `more`, are fetched and delivered the same way). */
   history: MessageEvent[];
+  more?: boolean;
+  /** More members than fit: they follow as `members` events with an `offset`. */
+  members_more?: boolean;
+  /** Names this run of the room's history; sent back on rejoin. */
   epoch?: string;
 }
 
@@ -104,15 +109,23 @@ export interface Ack {
   ref: number;
 }
 
+/** Long lists come in pages: `offset` is where this one starts, `more` says
+ *  another follows (the client fetches it and emits it as its own event). */
 export interface MembersEvent {
   event: "members";
   room: string;
   members: Member[];
+  offset?: number;
+  total?: number;
+  more?: boolean;
 }
 
 export interface RoomsEvent {
   event: "rooms";
   rooms: Array<{ room: string; members: number; subscribers: number }>;
+  offset?: number;
+  total?: number;
+  more?: boolean;
 }
 
 /** Why a call failed: the server's `error` (code + message), or one of the
@@ -165,8 +178,9 @@ export declare class Loopcast {
   publish(room: string, message: unknown): Promise<Ack>;
   notify(user: string, message: unknown): Promise<Ack>;
   broadcast(message: unknown): Promise<Ack>;
+  /** Resolves with the first page; later pages arrive as `members` events. */
   members(room: string): Promise<MembersEvent>;
-  /** Every room with its counts (the `rooms` action). */
+  /** Every room with its counts (the `rooms` action); later pages arrive as `rooms` events. */
   list(): Promise<RoomsEvent>;
   create(room: string, options?: { max_members?: number; password?: string; history?: number }): Promise<Ack>;
   /** Typing on/off; throttled (`true` at most every 2.5 s), sent only while open, never queued. */
