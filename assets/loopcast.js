@@ -180,7 +180,7 @@ export class Loopcast {
             ? { action: 'join', room: r.room, password: r.password, since: r.seq, epoch: r.epoch }
             : { action: 'subscribe', topic: r.room, password: r.password, fn: r.fn },
           reject: e => {
-            if (e.code === 'disconnected') return;
+            if (e.code === 'disconnected' || e.code === 'timeout') return; // tried again later
             this.rooms.delete(r.room);
             this._emit('error', Object.assign(e, { room: r.room }));
           },

@@ -318,22 +318,31 @@ pub fn write_response(
     extra_headers: &[&str],
     body: &[u8],
 ) {
+    write_head(out, status, content_type, extra_headers, body.len());
+    out.extend_from_slice(body);
+}
+
+/// Writes only the head of a response whose content is `length` bytes: for
+/// `HEAD` and `304`, which carry no body but must not misstate its length
+/// (RFC 9110 sections 8.6 and 15.4.5).
+pub fn write_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    extra_headers: &[&str],
+    length: usize,
+) {
     // Writing into a Vec cannot fail.
     let _ = write!(out, "HTTP/1.1 {status} {}\r\n", reason(status));
     if !content_type.is_empty() {
         let _ = write!(out, "Content-Type: {content_type}\r\n");
     }
-    let _ = write!(
-        out,
-        "Content-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
+    let _ = write!(out, "Content-Length: {length}\r\nConnection: close\r\n");
     for line in extra_headers {
         out.extend_from_slice(line.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
 }
 
 /// The reason phrase for a status code we use (RFC 9110 names), or a generic

@@ -42,6 +42,9 @@ fn the_library_and_its_types_are_served_with_an_etag() {
     );
     assert!(again.starts_with("HTTP/1.1 304"), "{again}");
     assert_eq!(body(&again), "");
+    // A 304 (like a HEAD) must not claim an empty file.
+    let len = include_str!("../assets/loopcast.js").len().to_string();
+    assert_eq!(header(&again, "content-length"), Some(len.as_str()));
     // Another version: the whole file.
     let stale = http(
         server.addr,

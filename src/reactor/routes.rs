@@ -211,19 +211,20 @@ impl Server {
             extra.push("Access-Control-Allow-Origin: *");
         }
         let fresh = asset.matches(req.if_none_match.as_deref());
-        let (status, body) = match (fresh, req.method) {
-            (true, _) => (304, &b""[..]),
-            (false, Some(Method::Head)) => (200, &b""[..]),
-            (false, _) => (200, asset.body),
-        };
-        respond(
-            &mut self.conns,
-            id,
+        let status = if fresh { 304 } else { 200 };
+        let mut out = Vec::with_capacity(256 + asset.body.len());
+        http::write_head(
+            &mut out,
             status,
             asset.content_type,
             &extra,
-            body,
+            asset.body.len(),
         );
+        if !fresh && req.method != Some(Method::Head) {
+            out.extend_from_slice(asset.body);
+        }
+        self.conns.queue_raw(id, &out);
+        self.conns.enter_closing(id);
     }
 
     /// Validates origin, token, user name and handshake, answers 101 and opens the WebSocket.
