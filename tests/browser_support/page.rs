@@ -99,11 +99,8 @@ pub async fn page_scenario(alice: Client, mallory: Client, server: RunningServer
         type_into(&alice, "#input", "t").await;
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
-    let shown = wait_text(&mallory, "#typing", |_| true).await;
-    assert!(
-        shown.contains("alice is typing"),
-        "after 8 s of typing: {shown:?}"
-    );
+    // Without renewals it would have gone at about 6 s, and no change would bring it back.
+    wait_text(&mallory, "#typing", |t| t.contains("alice is typing")).await;
     press(&alice, "#input", Key::Enter).await;
     wait_text(&mallory, "#typing", str::is_empty).await;
 
