@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lexopt::Arg;
@@ -47,6 +48,10 @@ pub struct Config {
     pub history_bytes: Option<usize>,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
+    /// `--tls-cert` PEM chain: with `tls_key`, the listener speaks TLS (feature `tls`).
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -67,6 +72,8 @@ impl Default for Config {
             history: limits::DEFAULT_HISTORY,
             history_bytes: None,
             max_rooms: limits::DEFAULT_MAX_ROOMS,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -143,6 +150,8 @@ impl Config {
             Flag::History => self.history = parse_count(value)?,
             Flag::HistoryBytes => self.history_bytes = Some(parse_bytes(value)?),
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
+            Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
+            Flag::TlsKey => self.tls_key = Some(non_empty(value)?.into()),
         }
         return Ok(());
 
@@ -187,7 +196,7 @@ impl Config {
                 show_bytes(self.max_message),
             )));
         }
-        Ok(())
+        self.check_tls(&from)
     }
 }
 
@@ -209,6 +218,8 @@ enum Flag {
     History,
     HistoryBytes,
     MaxRooms,
+    TlsCert,
+    TlsKey,
 }
 
 /// A flag as `--help` shows it.
@@ -238,7 +249,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 15] = [
+const FLAGS: [Spec; 17] = [
     spec(
         Flag::Listen,
         "listen",
@@ -328,6 +339,18 @@ const FLAGS: [Spec; 15] = [
         "max-rooms",
         "N",
         "rooms one connection may be in at once",
+    ),
+    spec(
+        Flag::TlsCert,
+        "tls-cert",
+        "FILE",
+        "PEM certificate chain: serve https:// and wss:// (with --tls-key; SIGHUP reloads)",
+    ),
+    spec(
+        Flag::TlsKey,
+        "tls-key",
+        "FILE",
+        "PEM private key for --tls-cert",
     ),
 ];
 
@@ -432,10 +455,15 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::History => config.history.to_string(),
         Flag::HistoryBytes => show_bytes(config.history_bytes?),
         Flag::MaxRooms => config.max_rooms.to_string(),
+        Flag::TlsCert | Flag::TlsKey => return None,
     })
 }
 
 mod values;
 
+mod tls;
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

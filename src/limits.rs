@@ -72,6 +72,10 @@ pub const OVERFLOW_SLOTS: usize = 64;
 pub const SPARE_BYTES: usize = 256 * 1024;
 /// Buffers that grew past this are freed rather than kept as spares.
 pub const SPARE_MAX_CAPACITY: usize = 8 * 1024;
+/// Encrypted bytes rustls may hold per TLS client (records the socket has not
+/// taken yet); past it, plaintext waits in the client's output, where
+/// `--max-pending` counts it. rustls's own default, made explicit.
+pub const TLS_BUFFERED: usize = 64 * 1024;
 
 /// The configurable caps of one server, read by the reactor (and, as
 /// [`HubLimits`], by the hub). Built from `Config` once, at bind.

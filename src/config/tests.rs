@@ -57,7 +57,8 @@ fn no_flags_no_env_gives_documented_defaults() {
 
 /// Every flag once, as `--flag value`, with the config it should give.
 fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
-    let pairs = vec![
+    #[allow(unused_mut)]
+    let mut pairs = vec![
         ("listen", "0.0.0.0:9000"),
         ("max-connections", "5"),
         ("max-message", "1K"),
@@ -93,6 +94,17 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         history: 0,
         history_bytes: Some(64 << 10),
         max_rooms: 7,
+        ..Config::default()
+    };
+    // Without the `tls` feature the TLS flags are refused (see tls_tests).
+    #[cfg(feature = "tls")]
+    let expected = {
+        pairs.extend([("tls-cert", "/etc/c.pem"), ("tls-key", "k.pem")]);
+        Config {
+            tls_cert: Some("/etc/c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..expected
+        }
     };
     (pairs, expected)
 }

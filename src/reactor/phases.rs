@@ -11,6 +11,7 @@ use crate::timers::Millis;
 
 use super::conns::{self, Kind, Phase};
 use super::{LISTENER, SIGNALS, Server, WAKER, routes, ws};
+use signal_hook::consts::SIGHUP;
 
 impl Server {
     /// Phase 1: reads the clients whose read budget ran out last turn.
@@ -90,7 +91,10 @@ impl Server {
                     return;
                 }
             };
-            let Some(admitted) = self.conns.admit(self.poll.registry(), stream, self.now) else {
+            let Some(transport) = self.transport_for(stream) else {
+                continue;
+            };
+            let Some(admitted) = self.conns.admit(self.poll.registry(), transport, self.now) else {
                 log::debug!("{addr}: dropped (over the connection limit)");
                 continue;
             };
@@ -191,11 +195,19 @@ impl Server {
 
     fn signalled(&mut self) {
         let mut stop = false;
+        let mut hangup = false;
         if let Some(signals) = &mut self.signals {
             for signal in signals.pending() {
+                if signal == SIGHUP {
+                    hangup = true;
+                    continue;
+                }
                 log::info!("signal {signal}: shutting down");
                 stop = true;
             }
+        }
+        if hangup {
+            self.hangup();
         }
         if stop {
             self.begin_shutdown();

@@ -10,7 +10,6 @@
 mod client;
 mod output;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
@@ -103,7 +102,7 @@ impl Conns {
     pub fn admit(
         &mut self,
         registry: &Registry,
-        stream: TcpStream,
+        mut transport: Transport,
         now: Millis,
     ) -> Option<Admitted> {
         let over_limit = self.slab.len() >= self.max_connections;
@@ -112,11 +111,7 @@ impl Conns {
         if !self.has_room() {
             return None;
         }
-        if let Err(e) = stream.set_nodelay(true) {
-            log::debug!("set_nodelay failed: {e}");
-        }
         let id = ClientId(self.slab.vacant_entry().key());
-        let mut transport = Transport::Plain(stream);
         if let Err(e) = registry.register(&mut transport, token(id), Interest::READABLE) {
             log::warn!("register failed: {e}");
             return None;
