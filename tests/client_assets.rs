@@ -6,7 +6,7 @@ mod common;
 use common::*;
 
 fn get(path: &str, extra: &str) -> String {
-    format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}\r\n")
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n")
 }
 
 fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {

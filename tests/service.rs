@@ -59,7 +59,7 @@ fn notify_socket_gets_ready_watchdog_pings_and_stopping() {
         .expect("STATUS names the address")
         .parse()
         .unwrap();
-    assert!(http(addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 200"));
+    assert!(http(addr, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").starts_with("HTTP/1.1 200"));
 
     // Pings come from the loop's timer (every 100 ms here), also while idle.
     for _ in 0..3 {
@@ -103,7 +103,7 @@ fn socket_activation_serves_on_fd_3() {
         .unwrap();
     drop(socket);
     // Connections queue on the inherited listener even before the server polls it.
-    let answer = http(addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let answer = http(addr, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"status\":\"ok\""), "{answer}");
     terminate(&mut child);
