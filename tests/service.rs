@@ -59,7 +59,9 @@ fn notify_socket_gets_ready_watchdog_pings_and_stopping() {
         .expect("STATUS names the address")
         .parse()
         .unwrap();
-    assert!(http(addr, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").starts_with("HTTP/1.1 200"));
+    assert!(
+        http(addr, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").starts_with("HTTP/1.1 200")
+    );
 
     // Pings come from the loop's timer (every 100 ms here), also while idle.
     for _ in 0..3 {
