@@ -15,4 +15,7 @@ if [ -f tests/install-redis.sh ]; then
   # With redis-server installed, a missing one is a failure, not a skip.
   export LOOPCAST_REQUIRE_REDIS=1
 fi
+# Python `websockets`: the second permessage-deflate implementation in tests/deflate_python.rs.
+bash tests/install-python-websockets.sh
+export LOOPCAST_PYTHON="$PWD/target/pyenv/bin/python" LOOPCAST_REQUIRE_PYTHON_WS=1
 cargo test --no-fail-fast "$@"

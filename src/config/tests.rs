@@ -79,6 +79,8 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("history-bytes", "64KiB"),
         ("max-rooms", "7"),
         ("node-id", "n-1"),
+        ("compression", "off"),
+        ("compression-threshold", "1KiB"),
     ];
     let expected = Config {
         listen: "0.0.0.0:9000".parse().unwrap(),
@@ -98,6 +100,8 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         history_bytes: Some(64 << 10),
         max_rooms: 7,
         node_id: Some("n-1".into()),
+        compression: false,
+        compression_threshold: 1024,
         ..Config::default()
     };
     // Without the `tls` feature the TLS flags are refused (see tls_tests).

@@ -312,6 +312,7 @@ impl Hub {
             token,
             typing_until: None,
             typing_queued: false,
+            typing_sent: None,
         });
         list.push(client);
     }
