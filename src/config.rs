@@ -42,6 +42,16 @@ pub struct Config {
     pub history: usize,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
+    /// `--max-memory` bytes (64 MiB): the budget for everything the server buffers.
+    pub max_memory: usize,
+    /// `--broadcast-rate` `broadcast` actions per second per `/ws` connection (5; burst twice that).
+    pub broadcast_rate: u32,
+    /// `--notify-rate` notifications per second one user may receive (20; burst twice that).
+    pub notify_rate: u32,
+    /// `--raw-rate-limit` messages per second per `/broadcast` connection (0: unlimited).
+    pub raw_rate_limit: u32,
+    /// `--max-connections-per-ip` (0: no per-address cap).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Config {
@@ -61,6 +71,11 @@ impl Default for Config {
             rate_limit: 50,
             history: 32,
             max_rooms: 128,
+            max_memory: 64 << 20,
+            broadcast_rate: 5,
+            notify_rate: 20,
+            raw_rate_limit: 0,
+            max_connections_per_ip: 0,
         }
     }
 }
@@ -129,6 +144,11 @@ impl Config {
             Flag::RateLimit => self.rate_limit = parse_count(value)?,
             Flag::History => self.history = parse_count(value)?,
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
+            Flag::MaxMemory => self.max_memory = positive(parse_bytes(value))?,
+            Flag::BroadcastRate => self.broadcast_rate = parse_count(value)?,
+            Flag::NotifyRate => self.notify_rate = parse_count(value)?,
+            Flag::RawRateLimit => self.raw_rate_limit = parse_count(value)?,
+            Flag::MaxConnectionsPerIp => self.max_connections_per_ip = parse_count(value)?,
         }
         return Ok(());
 
@@ -194,6 +214,11 @@ enum Flag {
     RateLimit,
     History,
     MaxRooms,
+    MaxMemory,
+    BroadcastRate,
+    NotifyRate,
+    RawRateLimit,
+    MaxConnectionsPerIp,
 }
 
 /// A flag as `--help` shows it.
@@ -223,7 +248,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 14] = [
+const FLAGS: [Spec; 19] = [
     spec(
         Flag::Listen,
         "listen",
@@ -307,6 +332,36 @@ const FLAGS: [Spec; 14] = [
         "max-rooms",
         "N",
         "rooms one connection may be in at once",
+    ),
+    spec(
+        Flag::MaxMemory,
+        "max-memory",
+        "BYTES",
+        "memory budget for buffers, history and state; when reached: 503, evict history, drop the biggest backlogs",
+    ),
+    spec(
+        Flag::BroadcastRate,
+        "broadcast-rate",
+        "N",
+        "broadcast actions per second per /ws connection, burst twice that; 0 = only --rate-limit",
+    ),
+    spec(
+        Flag::NotifyRate,
+        "notify-rate",
+        "N",
+        "notifications per second one user may receive from all senders, burst twice that; 0 = unlimited",
+    ),
+    spec(
+        Flag::RawRateLimit,
+        "raw-rate-limit",
+        "N",
+        "messages per second per /broadcast connection, burst twice that; 0 = unlimited",
+    ),
+    spec(
+        Flag::MaxConnectionsPerIp,
+        "max-connections-per-ip",
+        "N",
+        "connections one client address may hold; more get 503; 0 = no cap",
     ),
 ];
 
@@ -410,6 +465,11 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::RateLimit => config.rate_limit.to_string(),
         Flag::History => config.history.to_string(),
         Flag::MaxRooms => config.max_rooms.to_string(),
+        Flag::MaxMemory => show_bytes(config.max_memory),
+        Flag::BroadcastRate => config.broadcast_rate.to_string(),
+        Flag::NotifyRate => config.notify_rate.to_string(),
+        Flag::RawRateLimit => config.raw_rate_limit.to_string(),
+        Flag::MaxConnectionsPerIp => config.max_connections_per_ip.to_string(),
     })
 }
 

@@ -16,6 +16,16 @@ use serde_json::value::RawValue;
 pub const MAX_ROOM_NAME: usize = 64;
 /// Largest `history` a `create` may ask for; more is refused with `bad_field`.
 pub const MAX_HISTORY: u64 = 1024;
+/// Deepest nesting of arrays and objects inside a frame (the frame's own
+/// object not counted): deeper frames get `bad_json`, so a relayed message can
+/// never crash a recipient's recursive parser.
+pub const MAX_DEPTH: usize = 64;
+/// Longest room password in bytes (`bad_field` beyond).
+pub const MAX_PASSWORD: usize = 128;
+/// Longest `ref` in bytes of raw JSON (`bad_field` beyond): it is echoed back.
+pub const MAX_REF: usize = 64;
+/// Longest user name in bytes a `notify` may name (64 characters of up to 4 bytes).
+pub const MAX_USER_BYTES: usize = 256;
 
 /// The `code` of an `error` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,15 +154,19 @@ pub enum Problem<'a> {
     BadRoomName,
     /// `action` is a string naming no action.
     UnknownAction(Cow<'a, str>),
+    /// Arrays and objects nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// A string field longer than its cap: (field, max bytes).
+    TooLong(&'static str, usize),
 }
 
 impl Problem<'_> {
     /// The error code this problem is reported with.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Problem::BadJson(_) => ErrorCode::BadJson,
+            Problem::BadJson(_) | Problem::TooDeep => ErrorCode::BadJson,
             Problem::NotObject | Problem::Missing(_) => ErrorCode::MissingField,
-            Problem::BadField(..) => ErrorCode::BadField,
+            Problem::BadField(..) | Problem::TooLong(..) => ErrorCode::BadField,
             Problem::BadRoomName => ErrorCode::BadRoomName,
             Problem::UnknownAction(_) => ErrorCode::UnknownAction,
         }
@@ -166,6 +180,8 @@ impl fmt::Display for Problem<'_> {
             Problem::NotObject => f.write_str("a frame must be a JSON object with an action"),
             Problem::Missing(field) => write!(f, "missing field {field}"),
             Problem::BadField(field, must) => write!(f, "field {field} must be {must}"),
+            Problem::TooDeep => write!(f, "JSON nested deeper than {MAX_DEPTH} levels"),
+            Problem::TooLong(field, max) => write!(f, "field {field} is over {max} bytes"),
             Problem::BadRoomName => write!(
                 f,
                 "a room name is 1-{MAX_ROOM_NAME} characters of A-Z a-z 0-9 _ . : -"
@@ -232,10 +248,16 @@ pub fn parse(text: &str) -> Result<Request<'_>, Rejection<'_>> {
             },
         ));
     }
+    if !depth_within(text, MAX_DEPTH + 1) {
+        return Err(reject(Problem::TooDeep));
+    }
     // Syntax errors, and the one data error an object can have: a repeated key.
     let fields: Fields = serde_json::from_str(text).map_err(|e| reject(Problem::BadJson(e)))?;
     let reference = match fields.reference.map(|r| r.get()) {
         None | Some("null") => None,
+        Some(r) if r.len() > MAX_REF => {
+            return Err(reject(Problem::TooLong("ref", MAX_REF)));
+        }
         Some(r) if r.starts_with('"') || r.starts_with('-') || r.as_bytes()[0].is_ascii_digit() => {
             Some(r)
         }
@@ -261,13 +283,17 @@ fn action<'a>(f: &Fields<'a>) -> Result<Action<'a>, Problem<'a>> {
             .or(f.message_body)
             .ok_or(Problem::Missing("message"))
     };
-    let password = || opt(f.password).map(|p| string(p, "password")).transpose();
+    let password = || {
+        opt(f.password)
+            .map(|p| capped(p, "password", MAX_PASSWORD))
+            .transpose()
+    };
     Ok(match &*name {
         "broadcast" => Action::Broadcast {
             message: message()?,
         },
         "notify" => Action::Notify {
-            user: string(need(f.user, "user")?, "user")?,
+            user: capped(need(f.user, "user")?, "user", MAX_USER_BYTES)?,
             message: message()?,
         },
         "join" | "join-room" => Action::Join {
@@ -337,6 +363,50 @@ fn string<'a>(raw: &'a RawValue, field: &'static str) -> Result<Cow<'a, str>, Pr
     serde_json::from_str::<String>(text)
         .map(Cow::Owned)
         .map_err(|_| Problem::BadField(field, "a valid string"))
+}
+
+/// A string field of at most `max` bytes (raw JSON, escapes included: a cheap, safe bound).
+fn capped<'a>(
+    raw: &'a RawValue,
+    field: &'static str,
+    max: usize,
+) -> Result<Cow<'a, str>, Problem<'a>> {
+    if raw.get().len() > max + 2 {
+        return Err(Problem::TooLong(field, max));
+    }
+    string(raw, field)
+}
+
+/// Whether `json` nests arrays and objects at most `max` deep. One pass over
+/// the bytes, skipping strings; meant for text serde has accepted or will check.
+pub fn depth_within(json: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
 }
 
 fn number<'a>(raw: &RawValue, field: &'static str) -> Result<u64, Problem<'a>> {

@@ -52,6 +52,12 @@ fn no_flags_no_env_gives_documented_defaults() {
     assert_eq!(c.handshake_timeout, Duration::from_secs(10));
     assert_eq!(c.log_level, log::LevelFilter::Info);
     assert_eq!((c.rate_limit, c.history, c.max_rooms), (50, 32, 128));
+    assert_eq!(c.max_memory, 64 << 20);
+    assert_eq!(
+        (c.broadcast_rate, c.notify_rate, c.raw_rate_limit),
+        (5, 20, 0)
+    );
+    assert_eq!(c.max_connections_per_ip, 0);
     assert!(c.allowed_origins.is_empty() && c.auth_secret.is_none() && c.api_key.is_none());
 }
 
@@ -75,6 +81,11 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("rate-limit", "0"),
         ("history", "0"),
         ("max-rooms", "7"),
+        ("max-memory", "32MiB"),
+        ("broadcast-rate", "0"),
+        ("notify-rate", "3"),
+        ("raw-rate-limit", "100"),
+        ("max-connections-per-ip", "16"),
     ];
     let expected = Config {
         listen: "0.0.0.0:9000".parse().unwrap(),
@@ -91,6 +102,11 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         rate_limit: 0,
         history: 0,
         max_rooms: 7,
+        max_memory: 32 << 20,
+        broadcast_rate: 0,
+        notify_rate: 3,
+        raw_rate_limit: 100,
+        max_connections_per_ip: 16,
     };
     (pairs, expected)
 }

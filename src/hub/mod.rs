@@ -30,7 +30,14 @@
 //! - `room` carries `seq` (the room's latest) so a client can resume even
 //!   before any message; a `since` above that seq (the room was recreated)
 //!   returns the whole history with `gap: true`.
-//! - Every frame counts against the rate limit, bad ones included.
+//! - Every frame counts against the rate limit, bad ones included. A frame
+//!   over the limit is not parsed at all (parsing is what a flood would cost),
+//!   so its `rate_limited` error carries no `ref`.
+//! - Fan-out has its own, lower budgets on top of the rate limit: `broadcast`
+//!   (one frame to every connection) per sending connection, and `notify`
+//!   per receiving user, from all senders together (so many senders cannot
+//!   flood one user). Over either, the action answers `rate_limited` and does
+//!   nothing; these budgets never close a connection.
 
 mod invariants;
 mod outbox;
@@ -51,7 +58,7 @@ use crate::ClientId;
 use crate::protocol::{self, Action, ErrorCode, Scope};
 
 pub use outbox::{Outbox, Output};
-use rate::{Rate, Verdict};
+use rate::{Bucket, Rate, Verdict};
 use rooms::{Room, RoomKey, TypingDeadline};
 
 /// The current time, passed in: monotonic for deadlines, wall clock for `ts`.
@@ -78,6 +85,14 @@ pub struct HubConfig {
     pub max_rooms: usize,
     /// A `typing: true` older than this is cleared by the server.
     pub typing_timeout: Duration,
+    /// `broadcast` actions per second per connection (0: only the rate limit applies).
+    pub broadcast_rate: u32,
+    /// `broadcast` burst allowance.
+    pub broadcast_burst: u32,
+    /// `notify` messages per second one user may receive, from all senders (0: unbounded).
+    pub notify_rate: u32,
+    /// `notify` burst allowance per receiving user.
+    pub notify_burst: u32,
 }
 
 impl Default for HubConfig {
@@ -89,6 +104,10 @@ impl Default for HubConfig {
             history: 32,
             max_rooms: 128,
             typing_timeout: Duration::from_secs(5),
+            broadcast_rate: 5,
+            broadcast_burst: 10,
+            notify_rate: 20,
+            notify_burst: 40,
         }
     }
 }
@@ -117,6 +136,10 @@ struct Conn {
     /// Rooms this connection `create`d that nobody has entered yet.
     created: Vec<RoomKey>,
     rate: Rate,
+    /// The `broadcast` budget of this connection.
+    broadcasts: Bucket,
+    /// The `notify` budget of this connection's user, kept by its oldest tab.
+    notes: Bucket,
     /// The hub asked the reactor to close it; its input is ignored.
     closing: bool,
 }
@@ -149,6 +172,10 @@ enum Failure<'r> {
     TooManyRooms(usize),
     NotMember(&'r str),
     RoomExists(&'r str),
+    /// Over the `broadcast` budget (per second).
+    BroadcastBudget(u32),
+    /// The receiving user is over its `notify` budget (per second).
+    NotifyBudget(&'r str, u32),
 }
 
 impl Failure<'_> {
@@ -160,6 +187,7 @@ impl Failure<'_> {
             Failure::TooManyRooms(_) => ErrorCode::TooManyRooms,
             Failure::NotMember(_) => ErrorCode::NotMember,
             Failure::RoomExists(_) => ErrorCode::RoomExists,
+            Failure::BroadcastBudget(_) | Failure::NotifyBudget(..) => ErrorCode::RateLimited,
         }
     }
 }
@@ -174,6 +202,15 @@ impl fmt::Display for Failure<'_> {
             Failure::TooManyRooms(max) => write!(f, "at most {max} rooms per connection"),
             Failure::NotMember(room) => write!(f, "not a member of room {room}"),
             Failure::RoomExists(room) => write!(f, "room {room} exists"),
+            Failure::BroadcastBudget(max) => {
+                write!(f, "at most {max} broadcasts per second: slow down")
+            }
+            Failure::NotifyBudget(user, max) => {
+                write!(
+                    f,
+                    "user {user} takes at most {max} notifications per second"
+                )
+            }
         }
     }
 }
@@ -235,6 +272,8 @@ impl Hub {
             rooms: Vec::new(),
             created: Vec::new(),
             rate: Rate::new(now.mono),
+            broadcasts: Bucket::new(now.mono),
+            notes: Bucket::new(now.mono),
             closing: false,
         });
         self.live += 1;
@@ -245,10 +284,13 @@ impl Hub {
         let Some(verdict) = self.admit(now, client) else {
             return;
         };
+        if verdict != Verdict::Pass {
+            // Not parsed: a flood must not cost a parse per frame.
+            return self.limited(client, verdict, None, out);
+        }
         let request = match protocol::parse(text) {
-            Ok(request) if verdict == Verdict::Pass => request,
-            Ok(request) => return self.limited(client, verdict, request.reference, out),
-            Err(rejection) if verdict == Verdict::Pass => {
+            Ok(request) => request,
+            Err(rejection) => {
                 let problem = &rejection.problem;
                 let reference = rejection.reference;
                 return error(
@@ -259,7 +301,6 @@ impl Hub {
                     reference,
                 );
             }
-            Err(rejection) => return self.limited(client, verdict, rejection.reference, out),
         };
         match self.dispatch(now, client, &request.action, out) {
             Ok(()) => {
@@ -314,9 +355,19 @@ impl Hub {
             self.drop_if_empty(key);
         }
         if let Some(tabs) = self.users.get_mut(&conn.user) {
+            let kept_budget = tabs.first() == Some(&client);
             tabs.retain(|c| *c != client);
-            if tabs.is_empty() {
-                self.users.remove(&conn.user);
+            match tabs.first() {
+                None => {
+                    self.users.remove(&conn.user);
+                }
+                // The user's `notify` budget passes to the next-oldest tab.
+                Some(next) if kept_budget => {
+                    if let Some(Some(heir)) = self.conns.get_mut(next.0) {
+                        heir.notes = conn.notes;
+                    }
+                }
+                Some(_) => {}
             }
         }
         // Keys are dense; trailing free slots need not be kept.
@@ -404,6 +455,11 @@ impl Hub {
     ) -> Result<(), Failure<'r>> {
         match action {
             Action::Broadcast { message } => {
+                let (rate, burst) = (self.config.broadcast_rate, self.config.broadcast_burst);
+                let conn = self.conns[client.0].as_mut().expect("sender is connected");
+                if !conn.broadcasts.take(now.mono, rate, burst) {
+                    return Err(Failure::BroadcastBudget(rate));
+                }
                 let from = &*self.conn(client).user_json;
                 self.broadcast_from(from, now, message.get(), out);
                 Ok(())
@@ -412,6 +468,12 @@ impl Hub {
                 let Some(tabs) = self.users.get(&**user) else {
                     return Err(Failure::NoSuchUser(user));
                 };
+                // The oldest tab keeps the user's budget: it lives as long as the user does.
+                let (rate, burst) = (self.config.notify_rate, self.config.notify_burst);
+                let keeper = self.conns[tabs[0].0].as_mut().expect("tab is connected");
+                if !keeper.notes.take(now.mono, rate, burst) {
+                    return Err(Failure::NotifyBudget(user, rate));
+                }
                 let conn = self.conns[client.0].as_ref().expect("sender is connected");
                 let mark = out.mark();
                 let scope = Scope::User { to: user };

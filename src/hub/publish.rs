@@ -50,6 +50,10 @@ impl Hub {
             // serde would read an array positionally into `Body`.
             return Err(bad("body must be a JSON object"));
         }
+        if !protocol::depth_within(body, protocol::MAX_DEPTH + 1) {
+            let max = protocol::MAX_DEPTH;
+            return Err(bad(format!("JSON nested deeper than {max} levels")));
+        }
         let body: Body =
             serde_json::from_str(body).map_err(|e| bad(format!("body is not valid: {e}")))?;
         let Some(message) = body.message else {

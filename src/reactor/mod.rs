@@ -94,6 +94,10 @@ impl Server {
             rate_burst: config.rate_limit.saturating_mul(2),
             history: config.history,
             max_rooms: config.max_rooms,
+            broadcast_rate: config.broadcast_rate,
+            broadcast_burst: config.broadcast_rate.saturating_mul(2),
+            notify_rate: config.notify_rate,
+            notify_burst: config.notify_rate.saturating_mul(2),
             ..HubConfig::default()
         });
         Ok(Server {

@@ -2,6 +2,7 @@
 //! and collects what each client would receive, parsed as JSON.
 
 mod basics;
+mod budgets;
 mod limits;
 mod rooms;
 
