@@ -60,7 +60,12 @@ impl Server {
             // Common case: the whole request arrived in one read; parse it in place.
             None => self.request_bytes(key, bytes),
             Some(mut conn) => {
-                conn.buf.extend_from_slice(bytes);
+                let complete = conn.absorb(bytes);
+                if !complete {
+                    // Still short: keep the bytes where they are, parse nothing again.
+                    self.conns.slab[key].phase = Phase::Http(Some(conn));
+                    return;
+                }
                 let mut buf = std::mem::take(&mut conn.buf);
                 self.request_bytes_buffered(key, conn, &mut buf);
             }
@@ -70,7 +75,7 @@ impl Server {
     fn request_bytes(&mut self, key: usize, bytes: &mut [u8]) {
         match http::parse_request(bytes, http::MAX_HEAD) {
             Ok(Some((req, head_len))) => self.with_head(key, req, head_len, bytes),
-            Ok(None) => self.keep_partial(key, HttpConn::default(), bytes.to_vec()),
+            Ok(None) => self.keep_partial(key, Box::default(), bytes.to_vec()),
             Err(e) => self.bad_request(key, e),
         }
     }
@@ -81,14 +86,14 @@ impl Server {
         }
         match http::parse_request(buf, http::MAX_HEAD) {
             Ok(Some((req, head_len))) => self.with_head(key, req, head_len, buf),
-            Ok(None) => self.keep_partial(key, *std::mem::take(&mut conn), std::mem::take(buf)),
+            Ok(None) => self.keep_partial(key, conn, std::mem::take(buf)),
             Err(e) => self.bad_request(key, e),
         }
     }
 
-    fn keep_partial(&mut self, key: usize, mut conn: HttpConn, buf: Vec<u8>) {
+    fn keep_partial(&mut self, key: usize, mut conn: Box<HttpConn>, buf: Vec<u8>) {
         conn.buf = buf;
-        self.conns.slab[key].phase = Phase::Http(Some(Box::new(conn)));
+        self.conns.slab[key].phase = Phase::Http(Some(conn));
     }
 
     fn bad_request(&mut self, key: usize, e: http::HttpError) {
@@ -127,11 +132,14 @@ impl Server {
                 );
             }
             if bytes.len() < head_len + len {
-                let conn = HttpConn {
+                // The one copy of the request: sized for all of it, never regrown.
+                let mut buf = Vec::with_capacity(head_len + len);
+                buf.extend_from_slice(bytes);
+                let conn = Box::new(HttpConn {
                     buf: Vec::new(),
                     head: Some((req, head_len)),
-                };
-                return self.keep_partial(key, conn, bytes.to_vec());
+                });
+                return self.keep_partial(key, conn, buf);
             }
             let body = &bytes[head_len..head_len + len];
             return self.publish(key, &req, body);
@@ -327,6 +335,28 @@ impl Server {
     }
 }
 
+impl HttpConn {
+    /// Appends bytes of a request that is still arriving; returns whether it
+    /// may now be complete (worth parsing or answering). Cost is linear in the
+    /// bytes received: the buffer is never re-copied, and an incomplete head is
+    /// re-parsed only once its blank line may have arrived.
+    pub(super) fn absorb(&mut self, bytes: &[u8]) -> bool {
+        let old = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        match &self.head {
+            Some((req, head_len)) => self.buf.len() >= head_len + req.content_length.unwrap_or(0),
+            None => {
+                // The terminator may straddle the previous read's end.
+                let from = old.saturating_sub(3);
+                let tail = &self.buf[from..];
+                self.buf.len() > http::MAX_HEAD
+                    || tail.windows(2).any(|w| w == b"\n\n")
+                    || tail.windows(3).any(|w| w == b"\n\r\n")
+            }
+        }
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` header.
 fn bearer(req: &Request) -> Option<&str> {
     let value = req.authorization.as_deref()?;
@@ -407,6 +437,49 @@ mod tests {
         assert!(constant_time_eq(b"k1", b"k1"));
         assert!(!constant_time_eq(b"k1", b"k2"));
         assert!(!constant_time_eq(b"k1", b"k10"));
+    }
+
+    #[test]
+    fn a_body_in_small_pieces_is_copied_once() {
+        let body = vec![b'x'; 4000];
+        let head = format!(
+            "POST /api/publish HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let (req, head_len) = http::parse_request(head.as_bytes(), http::MAX_HEAD)
+            .unwrap()
+            .unwrap();
+        // As `with_head` leaves it: the head and the first piece, sized for everything.
+        let mut buf = Vec::with_capacity(head_len + body.len());
+        buf.extend_from_slice(head.as_bytes());
+        let mut conn = HttpConn {
+            buf,
+            head: Some((req, head_len)),
+        };
+        let start = conn.buf.as_ptr();
+        for (i, piece) in body.chunks(7).enumerate() {
+            let complete = conn.absorb(piece);
+            assert_eq!(complete, (i + 1) * 7 >= body.len(), "piece {i}");
+            assert_eq!(conn.buf.as_ptr(), start, "piece {i} moved the buffer");
+        }
+        assert_eq!(conn.buf.len(), head_len + body.len());
+    }
+
+    #[test]
+    fn a_head_in_small_pieces_is_parsed_once_its_end_may_be_there() {
+        let head = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut conn = HttpConn::default();
+        let mut ready = Vec::new();
+        for piece in head.chunks(1) {
+            ready.push(conn.absorb(piece));
+        }
+        // Only the last byte (the final \n of \r\n\r\n) can complete the head.
+        assert_eq!(ready.iter().filter(|r| **r).count(), 1);
+        assert!(ready[ready.len() - 1]);
+        // Past the size limit it must be parsed (to be refused with 431).
+        let mut conn = HttpConn::default();
+        assert!(!conn.absorb(&[b'a'; 100]));
+        assert!(conn.absorb(&vec![b'a'; http::MAX_HEAD]));
     }
 
     #[test]
