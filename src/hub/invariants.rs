@@ -63,6 +63,24 @@ impl Hub {
         if tabs != live || self.users.values().any(Vec::is_empty) {
             return Err(format!("{tabs} tabs for {live} connections"));
         }
+        let held: usize = self.rooms.iter().map(|(_, r)| r.history_bytes).sum();
+        let exact = self
+            .rooms
+            .iter()
+            .all(|(_, r)| r.history_bytes == r.history.iter().map(String::capacity).sum::<usize>());
+        if held != self.history_bytes || !exact {
+            return Err(format!(
+                "history bytes {} but {held} kept",
+                self.history_bytes
+            ));
+        }
+        let memberships: usize = self.conns.iter().flatten().map(|c| c.rooms.len()).sum();
+        if memberships != self.memberships {
+            return Err(format!(
+                "{} memberships counted, {memberships} held",
+                self.memberships
+            ));
+        }
         if self.names.len() != self.rooms.len() {
             return Err("room names and rooms differ".into());
         }

@@ -39,6 +39,7 @@
 //!   flood one user). Over either, the action answers `rate_limited` and does
 //!   nothing; these budgets never close a connection.
 
+mod budget;
 mod invariants;
 mod outbox;
 mod publish;
@@ -160,6 +161,10 @@ pub struct Hub {
     typing_compacted: usize,
     /// Source of connection ids and membership tokens; never reused.
     serial: u64,
+    /// Bytes of history kept in all rooms (capacities), for the memory budget.
+    history_bytes: usize,
+    /// Room memberships (joined or subscribed) of all connections.
+    memberships: usize,
 }
 
 /// A failed action, reported as an `error` event.
@@ -228,6 +233,8 @@ impl Hub {
             typing: BinaryHeap::new(),
             typing_compacted: 0,
             serial: 0,
+            history_bytes: 0,
+            memberships: 0,
         }
     }
 
@@ -344,6 +351,7 @@ impl Hub {
         };
         self.live -= 1;
         while let Some(m) = conn.rooms.pop() {
+            self.memberships -= 1;
             self.detach(client, &m);
             if m.joined {
                 rooms::announce(out, &self.rooms[m.room], "left", &conn.user_json, &conn.id);

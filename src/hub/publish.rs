@@ -68,9 +68,10 @@ impl Hub {
                 let Some(key) = self.room_key(&room) else {
                     return Ok(0);
                 };
-                let room = &mut self.rooms_mut()[key];
+                let room = &mut self.rooms[key];
                 Ok(rooms::publish_to(
                     room,
+                    &mut self.history_bytes,
                     SERVER_JSON,
                     now.unix_ms,
                     message,

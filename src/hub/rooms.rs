@@ -4,8 +4,6 @@ use std::cmp::Reverse;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use slab::Slab;
-
 use super::{Failure, Hub, Now, Outbox};
 use crate::ClientId;
 use crate::protocol::{self, Scope};
@@ -27,6 +25,8 @@ pub(crate) struct Room {
     /// The last `history_cap` message events, encoded; entry `i` has seq
     /// `seq - len + 1 + i`, since every message is kept in order.
     pub(crate) history: VecDeque<String>,
+    /// Capacity of the kept history entries, for the memory budget.
+    pub(crate) history_bytes: usize,
     /// The latest message's seq (0: none yet).
     pub(crate) seq: u64,
     /// Set while a `create`d room has not been entered yet.
@@ -67,6 +67,7 @@ impl Room {
             password: password.map(Into::into),
             history_cap,
             history: VecDeque::new(),
+            history_bytes: 0,
             seq: 0,
             creator: None,
         }
@@ -97,8 +98,10 @@ pub(crate) fn announce(out: &mut Outbox, room: &Room, event: &str, user_json: &s
 
 /// Appends a message event to `room`: new seq, kept in history, sent to
 /// members and subscribers. Returns how many connections it reached.
+/// `held` is the hub's count of history bytes, kept exact here.
 pub(crate) fn publish_to(
     room: &mut Room,
+    held: &mut usize,
     from_json: &str,
     ts: u64,
     message: &str,
@@ -113,14 +116,24 @@ pub(crate) fn publish_to(
     protocol::write_message(out.buf(), from_json, scope, ts, message);
     if room.history_cap > 0 {
         // Once full, the oldest entry's buffer is reused for the newest.
+        let before = room.history_bytes;
         let mut entry = if room.history.len() >= room.history_cap {
-            room.history.pop_front().unwrap_or_default()
+            let old = room.history.pop_front().unwrap_or_default();
+            room.history_bytes -= old.capacity();
+            old
         } else {
             String::new()
         };
+        let event = out.written(mark);
+        if entry.capacity() > 2 * event.len() + 64 {
+            // A buffer that once held a big message is not kept for a small one.
+            entry = String::new();
+        }
         entry.clear();
-        entry.push_str(out.written(mark));
+        entry.push_str(event);
+        room.history_bytes += entry.capacity();
         room.history.push_back(entry);
+        *held = *held - before + room.history_bytes;
     }
     out.recipients(&room.members);
     out.recipients(&room.subscribers);
@@ -200,6 +213,7 @@ impl Hub {
         } else {
             &mut room.subscribers
         };
+        self.memberships += 1;
         conn.rooms.push(Membership {
             room: key,
             pos: list.len(),
@@ -230,6 +244,7 @@ impl Hub {
         let Some(m) = found else {
             return Err(Failure::NotMember(name));
         };
+        self.memberships -= 1;
         self.detach(client, &m);
         if m.joined {
             let conn = self.conn(client);
@@ -263,6 +278,7 @@ impl Hub {
         let room = &self.rooms[key];
         if room.members.is_empty() && room.subscribers.is_empty() && room.creator.is_none() {
             let room = self.rooms.remove(key);
+            self.history_bytes -= room.history_bytes;
             self.names.remove(&room.name);
         }
     }
@@ -305,7 +321,8 @@ impl Hub {
         if room.password.is_some() && !conn.rooms.iter().any(|m| m.room == key) {
             return Err(Failure::MembersOnly(name));
         }
-        publish_to(room, &conn.user_json, now.unix_ms, message, out);
+        let held = &mut self.history_bytes;
+        publish_to(room, held, &conn.user_json, now.unix_ms, message, out);
         Ok(())
     }
 
@@ -477,10 +494,5 @@ impl Hub {
     /// Used by `/api/publish`: the room's key, if it exists.
     pub(super) fn room_key(&self, name: &str) -> Option<RoomKey> {
         self.names.get(name).copied()
-    }
-
-    /// Used by `/api/publish`: the rooms slab.
-    pub(super) fn rooms_mut(&mut self) -> &mut Slab<Room> {
-        &mut self.rooms
     }
 }
