@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use lexopt::Arg;
 
+use crate::limits;
+
 use values::{
     EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_count, parse_level,
     parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
@@ -58,9 +60,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_connections: 10_000,
-            max_message: 64 * 1024,
-            max_pending: 1024 * 1024,
+            max_connections: limits::DEFAULT_MAX_CONNECTIONS,
+            max_message: limits::DEFAULT_MAX_MESSAGE,
+            max_pending: limits::DEFAULT_MAX_PENDING,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
@@ -68,12 +70,12 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             auth_secret: None,
             api_key: None,
-            rate_limit: 50,
-            history: 32,
-            max_rooms: 128,
-            max_memory: 64 << 20,
-            broadcast_rate: 5,
-            notify_rate: 20,
+            rate_limit: limits::DEFAULT_RATE_LIMIT,
+            history: limits::DEFAULT_HISTORY,
+            max_rooms: limits::DEFAULT_MAX_ROOMS,
+            max_memory: limits::DEFAULT_MAX_MEMORY,
+            broadcast_rate: limits::DEFAULT_BROADCAST_RATE,
+            notify_rate: limits::DEFAULT_NOTIFY_RATE,
             raw_rate_limit: 0,
             max_connections_per_ip: 0,
         }

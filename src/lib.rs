@@ -25,7 +25,7 @@ pub mod config;
 pub mod handshake;
 pub mod http;
 pub mod hub;
-pub mod memory;
+pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod reactor;

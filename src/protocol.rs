@@ -12,20 +12,9 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-/// Longest room (topic) name in bytes.
-pub const MAX_ROOM_NAME: usize = 64;
-/// Largest `history` a `create` may ask for; more is refused with `bad_field`.
-pub const MAX_HISTORY: u64 = 1024;
-/// Deepest nesting of arrays and objects inside a frame (the frame's own
-/// object not counted): deeper frames get `bad_json`, so a relayed message can
-/// never crash a recipient's recursive parser.
-pub const MAX_DEPTH: usize = 64;
-/// Longest room password in bytes (`bad_field` beyond).
-pub const MAX_PASSWORD: usize = 128;
-/// Longest `ref` in bytes of raw JSON (`bad_field` beyond): it is echoed back.
-pub const MAX_REF: usize = 64;
-/// Longest user name in bytes a `notify` may name (64 characters of up to 4 bytes).
-pub const MAX_USER_BYTES: usize = 256;
+pub use crate::limits::{
+    MAX_DEPTH, MAX_HISTORY, MAX_PASSWORD, MAX_REF, MAX_ROOM_NAME, MAX_USER_BYTES,
+};
 
 /// The `code` of an `error` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use std::collections::BinaryHeap;
 
 use super::Hub;
-use crate::memory::{CONN_STATE, MEMBERSHIP_STATE, ROOM_STATE};
+use crate::limits::memory::{CONN_STATE, MEMBERSHIP_STATE, ROOM_STATE};
 
 impl Hub {
     /// Bytes of history kept in all rooms.

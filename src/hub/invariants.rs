@@ -119,6 +119,7 @@ impl Hub {
                 }
             }
         }
+        self.raw.check()?;
         Ok(())
     }
 }

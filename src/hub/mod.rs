@@ -1,10 +1,13 @@
-//! The sans-IO JSON hub behind `/ws`: users, rooms, topics, presence, history, typing.
+//! The sans-IO hub: who receives what. The JSON hub behind `/ws` (users,
+//! rooms, topics, presence, history, typing) and the raw `/broadcast` fan-out.
 //!
 //! Call order (the reactor's side): `handle_connect` once when a `/ws` upgrade
 //! completes; `handle_text`/`handle_binary` per received message;
 //! `handle_timeout` when `poll_timeout` is due; `handle_disconnect` exactly once
 //! when the connection ends (also after the hub itself asked to close it).
-//! After every `handle_*` call the reactor drains the `Outbox`.
+//! For `/broadcast`: `handle_raw_connect`, `handle_raw_message` per message,
+//! `handle_raw_disconnect` once. After every `handle_*` call the reactor
+//! drains the `Outbox`.
 //!
 //! Answers to what PROTOCOL.md leaves open:
 //! - Success answers: `join` answers `room`, `members` and `rooms` answer with
@@ -44,6 +47,7 @@ mod invariants;
 mod outbox;
 mod publish;
 mod rate;
+mod raw;
 mod rooms;
 #[cfg(test)]
 mod tests;
@@ -51,7 +55,7 @@ mod tests;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use slab::Slab;
 
@@ -71,47 +75,8 @@ pub struct Now {
     pub unix_ms: u64,
 }
 
-/// Limits and sizes of the hub (from `Config`).
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    /// Sustained actions per second per connection (0: unlimited).
-    pub rate_limit: u32,
-    /// Burst allowance (actions) above the sustained rate.
-    pub rate_burst: u32,
-    /// How long a client may stay over the limit (getting `rate_limited`) before close 1008.
-    pub rate_grace: Duration,
-    /// Default history kept per room.
-    pub history: usize,
-    /// Rooms one connection may be in.
-    pub max_rooms: usize,
-    /// A `typing: true` older than this is cleared by the server.
-    pub typing_timeout: Duration,
-    /// `broadcast` actions per second per connection (0: only the rate limit applies).
-    pub broadcast_rate: u32,
-    /// `broadcast` burst allowance.
-    pub broadcast_burst: u32,
-    /// `notify` messages per second one user may receive, from all senders (0: unbounded).
-    pub notify_rate: u32,
-    /// `notify` burst allowance per receiving user.
-    pub notify_burst: u32,
-}
-
-impl Default for HubConfig {
-    fn default() -> Self {
-        HubConfig {
-            rate_limit: 50,
-            rate_burst: 100,
-            rate_grace: Duration::from_secs(5),
-            history: 32,
-            max_rooms: 128,
-            typing_timeout: Duration::from_secs(5),
-            broadcast_rate: 5,
-            broadcast_burst: 10,
-            notify_rate: 20,
-            notify_burst: 40,
-        }
-    }
-}
+/// The hub's caps; they live in `limits` with every other cap.
+pub type HubConfig = crate::limits::HubLimits;
 
 /// Why `/api/publish` was refused: an HTTP status and a reason for the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +130,8 @@ pub struct Hub {
     history_bytes: usize,
     /// Room memberships (joined or subscribed) of all connections.
     memberships: usize,
+    /// `/broadcast` members.
+    raw: raw::RawMembers,
 }
 
 /// A failed action, reported as an `error` event.
@@ -235,6 +202,7 @@ impl Hub {
             serial: 0,
             history_bytes: 0,
             memberships: 0,
+            raw: raw::RawMembers::default(),
         }
     }
 

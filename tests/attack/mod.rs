@@ -116,7 +116,9 @@ pub fn run(addr: SocketAddr, pid: u32, plan: &Plan) -> Outcome {
             attack_closed.clone(),
             plan.clone(),
         );
-        attackers.push(thread::spawn(move || filler(addr, f, &plan, &stop, &n, &closed)));
+        attackers.push(thread::spawn(move || {
+            filler(addr, f, &plan, &stop, &n, &closed)
+        }));
     }
     if plan.sinks > 0 {
         let (stop, n, closed, plan) = (
@@ -125,7 +127,9 @@ pub fn run(addr: SocketAddr, pid: u32, plan: &Plan) -> Outcome {
             attack_closed.clone(),
             plan.clone(),
         );
-        attackers.push(thread::spawn(move || flood(addr, &plan, &stop, &n, &closed)));
+        attackers.push(thread::spawn(move || {
+            flood(addr, &plan, &stop, &n, &closed)
+        }));
     }
     if plan.partials > 0 {
         let (stop, closed, plan) = (stop.clone(), attack_closed.clone(), plan.clone());
@@ -143,7 +147,9 @@ pub fn run(addr: SocketAddr, pid: u32, plan: &Plan) -> Outcome {
     let offered = || attack_messages.load(Ordering::Relaxed) * plan.size as u64;
     while started.elapsed() < plan.duration && offered() < plan.offer {
         let msg = format!(r#"{{"action":"publish","room":"witness","message":{sent}}}"#);
-        publisher.send_text(&msg).expect("witness publisher was cut off");
+        publisher
+            .send_text(&msg)
+            .expect("witness publisher was cut off");
         sent += 1;
         thread::sleep(Duration::from_millis(50));
     }
@@ -211,7 +217,14 @@ impl Witness {
 }
 
 /// Creates rooms with a long history and fills them; reconnects when cut off.
-fn filler(addr: SocketAddr, f: usize, plan: &Plan, stop: &AtomicBool, n: &AtomicU64, closed: &AtomicU64) {
+fn filler(
+    addr: SocketAddr,
+    f: usize,
+    plan: &Plan,
+    stop: &AtomicBool,
+    n: &AtomicU64,
+    closed: &AtomicU64,
+) {
     let pad = "x".repeat(plan.size.saturating_sub(64));
     let mut round = 0;
     'connect: while !stop.load(Ordering::Relaxed) {
@@ -306,7 +319,9 @@ fn partials(addr: SocketAddr, plan: &Plan, stop: &AtomicBool, closed: &AtomicU64
         held.retain_mut(|s| s.drain_alive());
         closed.fetch_add((before - held.len()) as u64, Ordering::Relaxed);
         while held.len() < plan.partials && !stop.load(Ordering::Relaxed) {
-            let Some(mut s) = Ws::open(addr, "/ws") else { break };
+            let Some(mut s) = Ws::open(addr, "/ws") else {
+                break;
+            };
             if s.stream.write_all(&head).is_ok() && s.stream.write_all(&body).is_ok() {
                 held.push(s);
             }
@@ -339,8 +354,12 @@ impl Ws {
     pub fn open(addr: SocketAddr, path: &str) -> Option<Ws> {
         let mut stream = TcpStream::connect(addr).ok()?;
         stream.set_nodelay(true).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        stream.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .ok()?;
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -435,8 +454,14 @@ impl Ws {
 fn parse(b: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
     let len7 = *b.get(1)? & 0x7f;
     let (len, at) = match len7 {
-        126 => (u16::from_be_bytes(b.get(2..4)?.try_into().ok()?) as usize, 4),
-        127 => (u64::from_be_bytes(b.get(2..10)?.try_into().ok()?) as usize, 10),
+        126 => (
+            u16::from_be_bytes(b.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(b.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
         n => (n as usize, 2),
     };
     let payload = b.get(at..at + len)?.to_vec();
