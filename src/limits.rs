@@ -78,6 +78,14 @@ pub const OVERFLOW_SLOTS: usize = 64;
 pub const SPARE_BYTES: usize = 256 * 1024;
 /// Buffers that grew past this are freed rather than kept as spares.
 pub const SPARE_MAX_CAPACITY: usize = 8 * 1024;
+/// The frame scratch buffer keeps this much between turns; one that grew for a
+/// large message is given back at the end of the turn.
+pub const SCRATCH_KEEP: usize = 4 * 1024;
+/// Each outbox buffer keeps at most this much between turns.
+pub const LOOP_BUFFER_KEEP: usize = 16 * 1024;
+/// New connections accepted per loop turn; the rest wait in the listen queue
+/// for the next turn, so a reconnect storm cannot starve connected clients.
+pub const ACCEPTS_PER_TURN: usize = 64;
 
 /// The configurable caps of one server, read by the reactor (and, as
 /// [`HubLimits`], by the hub). Built from `Config` once, at bind.

@@ -29,11 +29,20 @@ fn a_memory_attack_stays_within_the_budget_and_witnesses_get_everything() {
         duration: Duration::from_secs(40),
     };
     let out = attack::run(addr, child.id(), &plan);
+    let metrics = attack::http_get(addr, "/metrics");
     let alive = child.try_wait().unwrap().is_none();
     let _ = child.kill();
     let _ = child.wait();
     eprintln!("{out:?}");
+    let evicted = attack::metric(&metrics, "loopcast_history_evicted_bytes_total");
+    let closed = attack::metric(&metrics, "loopcast_memory_closed_total");
+    let slow = attack::metric(&metrics, "loopcast_slow_consumers_dropped_total");
+    let refused = attack::metric(&metrics, "loopcast_memory_refused_total");
+    eprintln!(
+        "evicted {evicted} B, closed {closed} for memory, {slow} slow consumers, {refused} refused"
+    );
     assert!(alive, "the server died");
+    assert!(evicted > 0, "the budget was never reached: {metrics}");
     // The attack must have offered far more than the budget.
     let offered = out.attack_messages * plan.size as u64;
     assert!(offered >= plan.offer, "only {offered} bytes offered");

@@ -6,6 +6,7 @@
 //! `routes` answers HTTP; `ws` carries decoded WebSocket messages to the hub
 //! and the hub's outbox back to the clients.
 
+mod budget;
 mod conns;
 mod phases;
 mod routes;
@@ -75,6 +76,8 @@ pub struct Server {
     backlog: Vec<ClientId>,
     /// Clients removed while flushing, reaped after it.
     dead: Vec<ClientId>,
+    /// The accept budget ran out with connections possibly still queued.
+    accept_backlog: bool,
     started: Instant,
     now: Millis,
     accept_paused_until: Option<Millis>,
@@ -120,9 +123,10 @@ impl Server {
             timers: Timers::with_capacity(limits.max_connections),
             // Allocated on the first read, so an idle server does not carry it.
             read_buf: Vec::new(),
-            scratch: Vec::with_capacity(4096),
+            scratch: Vec::with_capacity(crate::limits::SCRATCH_KEEP),
             backlog: Vec::new(),
             dead: Vec::new(),
+            accept_backlog: false,
             started: Instant::now(),
             now: 0,
             accept_paused_until: None,
@@ -187,15 +191,19 @@ impl Server {
         }
         self.run_timers();
         self.settle();
+        self.enforce_budget();
         self.flush();
         self.settle();
+        self.shrink_buffers();
+        self.enforce_budget();
+        debug_assert_eq!(self.conns.held(), self.conns.recount());
         debug_assert!(!self.conns.has_dirty() || self.poll_timeout() == Some(Duration::ZERO));
     }
 
     /// How long `poll` may sleep: zero while work is left over (a read backlog,
     /// unflushed output), else until the earliest deadline, or forever when there is none.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.backlog.is_empty() || self.conns.has_dirty() {
+        if !self.backlog.is_empty() || self.conns.has_dirty() || self.accept_backlog {
             return Some(Duration::ZERO);
         }
         let mut next = self.timers.next();

@@ -211,6 +211,8 @@ impl Server {
                     ws_connections: self.hub.connections(),
                     rooms: self.hub.rooms(),
                     uptime_s: self.started.elapsed().as_secs(),
+                    memory: self.usage().total(),
+                    memory_budget: self.limits.max_memory,
                 };
                 let body = self.conns.metrics.render(gauges);
                 let body = if head_only { "" } else { &body };

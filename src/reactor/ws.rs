@@ -116,8 +116,10 @@ impl Server {
                 Output::Text { to, text } => {
                     self.scratch.clear();
                     codec::encode_frame(&mut self.scratch, TEXT, text.as_bytes());
+                    let hub = &mut self.hub;
                     for &id in to {
-                        self.conns.queue(id, &self.scratch);
+                        self.conns
+                            .deliver(id, &self.scratch, &mut |n| hub.evict_history(n));
                     }
                     self.conns.metrics.messages_out += to.len() as u64;
                 }
@@ -129,8 +131,10 @@ impl Server {
                     self.scratch.clear();
                     let opcode = if binary { BINARY } else { TEXT };
                     codec::encode_frame(&mut self.scratch, opcode, payload);
+                    let hub = &mut self.hub;
                     for &id in to {
-                        self.conns.queue(id, &self.scratch);
+                        self.conns
+                            .deliver(id, &self.scratch, &mut |n| hub.evict_history(n));
                     }
                     self.conns.metrics.messages_out += to.len() as u64;
                 }
@@ -142,6 +146,7 @@ impl Server {
             }
         }
         self.outbox.clear();
+        self.enforce_budget();
     }
 
     /// Switches an upgraded client to WebSocket and decodes bytes that came with the request.

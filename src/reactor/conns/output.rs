@@ -14,6 +14,13 @@ impl Conns {
     /// Appends `bytes` (one or more complete frames) to an open client's output,
     /// closing it with 1013 when its backlog would pass the limit.
     pub fn queue(&mut self, id: ClientId, bytes: &[u8]) {
+        self.deliver(id, bytes, &mut |_| 0);
+    }
+
+    /// `queue`, for the hub's deliveries: when the memory budget is passed,
+    /// `evict` is asked to free history (it returns the bytes freed) before
+    /// connections are closed (see `Conns::relieve`).
+    pub fn deliver(&mut self, id: ClientId, bytes: &[u8], evict: &mut dyn FnMut(usize) -> usize) {
         let Some(c) = self.slab.get_mut(id.0) else {
             return;
         };
@@ -27,16 +34,24 @@ impl Conns {
                 id.0,
                 c.pending()
             );
-            self.close_slow(id);
+            self.close_slow(id, "slow consumer");
             return;
         }
         if c.out.capacity() == 0
             && let Some(buf) = self.spare.pop()
         {
+            self.spare_bytes -= buf.capacity();
+            self.held_output += buf.capacity();
             c.out = buf;
         }
+        let before = c.out.capacity();
         c.out.extend_from_slice(bytes);
+        let after = c.out.capacity();
+        self.output_resized(before, after);
         self.mark_dirty(id);
+        if after > before && self.budget.over(&self.usage(), 0).is_some() {
+            self.relieve(id, evict);
+        }
     }
 
     /// Appends raw bytes in any phase (HTTP responses, the 101, a close frame).
@@ -44,7 +59,10 @@ impl Conns {
         let Some(c) = self.slab.get_mut(id.0) else {
             return;
         };
+        let before = c.out.capacity();
         c.out.extend_from_slice(bytes);
+        let after = c.out.capacity();
+        self.output_resized(before, after);
         self.mark_dirty(id);
     }
 
@@ -72,12 +90,17 @@ impl Conns {
     }
 
     /// Closes a slow consumer with 1013 right after the frame in flight: unsent whole
-    /// frames are dropped, so it learns why at once instead of after its backlog.
-    fn close_slow(&mut self, id: ClientId) {
+    /// frames are dropped (and their memory freed), so it learns why at once
+    /// instead of after its backlog.
+    pub(super) fn close_slow(&mut self, id: ClientId, reason: &str) {
         let c = &mut self.slab[id.0];
+        let before = c.out.capacity();
         let keep = frame_boundary_after(&c.out, c.sent);
         c.out.truncate(keep);
-        self.close(id, 1013, "slow consumer");
+        c.out.shrink_to(keep + 128);
+        let after = c.out.capacity();
+        self.output_resized(before, after);
+        self.close(id, 1013, reason);
     }
 
     /// Writes every dirty client's output once, then sets WRITABLE interest exactly
@@ -98,6 +121,7 @@ impl Conns {
                 let buf = std::mem::take(&mut c.out);
                 c.sent = 0;
                 let cap = buf.capacity();
+                self.held_output -= cap;
                 if cap <= SPARE_MAX_CAPACITY && self.spare_bytes + cap <= SPARE_BYTES {
                     let mut buf = buf;
                     buf.clear();
@@ -133,7 +157,7 @@ impl Conns {
 }
 
 /// Hands as much of the client's pending output to its transport as it takes.
-fn flush_one(c: &mut Client, metrics: &mut Metrics) -> io::Result<()> {
+pub(super) fn flush_one(c: &mut Client, metrics: &mut Metrics) -> io::Result<()> {
     c.transport.flush_wire()?;
     while c.sent < c.out.len() {
         match c.transport.write(&c.out[c.sent..]) {
