@@ -42,6 +42,9 @@ pub struct Config {
     pub rate_limit: u32,
     /// `--history` messages kept per room (32).
     pub history: usize,
+    /// `--history-bytes` kept per room; `None`: a quarter of `max_pending`
+    /// (see [`Config::history_bytes`]).
+    pub history_bytes: Option<usize>,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
     /// `--max-memory` bytes (64 MiB): the budget for everything the server buffers.
@@ -72,6 +75,7 @@ impl Default for Config {
             api_key: None,
             rate_limit: limits::DEFAULT_RATE_LIMIT,
             history: limits::DEFAULT_HISTORY,
+            history_bytes: None,
             max_rooms: limits::DEFAULT_MAX_ROOMS,
             max_memory: limits::DEFAULT_MAX_MEMORY,
             broadcast_rate: limits::DEFAULT_BROADCAST_RATE,
@@ -92,6 +96,13 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Bytes of message events kept per room: `--history-bytes`, else a
+    /// quarter of `--max-pending`, so a joiner's `room` answer leaves room
+    /// in its output queue for the messages that follow.
+    pub fn history_bytes(&self) -> usize {
+        self.history_bytes.unwrap_or(self.max_pending / 4)
+    }
+
     /// Parses flags (`args` without the program name) over `LOOPCAST_*` variables
     /// from `env` over the defaults; flags win over env.
     ///
@@ -145,6 +156,7 @@ impl Config {
             Flag::ApiKey => self.api_key = Some(non_empty(value)?),
             Flag::RateLimit => self.rate_limit = parse_count(value)?,
             Flag::History => self.history = parse_count(value)?,
+            Flag::HistoryBytes => self.history_bytes = Some(parse_bytes(value)?),
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
             Flag::MaxMemory => self.max_memory = positive(parse_bytes(value))?,
             Flag::BroadcastRate => self.broadcast_rate = parse_count(value)?,
@@ -215,6 +227,7 @@ enum Flag {
     ApiKey,
     RateLimit,
     History,
+    HistoryBytes,
     MaxRooms,
     MaxMemory,
     BroadcastRate,
@@ -250,7 +263,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 19] = [
+const FLAGS: [Spec; 20] = [
     spec(
         Flag::Listen,
         "listen",
@@ -328,6 +341,12 @@ const FLAGS: [Spec; 19] = [
         "history",
         "N",
         "messages kept per room for late joiners; 0 = none",
+    ),
+    spec(
+        Flag::HistoryBytes,
+        "history-bytes",
+        "BYTES",
+        "bytes of messages kept per room (unset: a quarter of --max-pending)",
     ),
     spec(
         Flag::MaxRooms,
@@ -466,6 +485,7 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::AuthSecret | Flag::ApiKey => return None,
         Flag::RateLimit => config.rate_limit.to_string(),
         Flag::History => config.history.to_string(),
+        Flag::HistoryBytes => show_bytes(config.history_bytes?),
         Flag::MaxRooms => config.max_rooms.to_string(),
         Flag::MaxMemory => show_bytes(config.max_memory),
         Flag::BroadcastRate => config.broadcast_rate.to_string(),

@@ -121,6 +121,7 @@ impl Limits {
                 rate_limit: config.rate_limit,
                 rate_burst: config.rate_limit.saturating_mul(2),
                 history: config.history,
+                history_bytes: config.history_bytes(),
                 max_rooms: config.max_rooms,
                 broadcast_rate: config.broadcast_rate,
                 broadcast_burst: config.broadcast_rate.saturating_mul(2),
@@ -147,8 +148,11 @@ pub struct HubLimits {
     pub rate_burst: u32,
     /// How long a client may stay over the limit (getting `rate_limited`) before close 1008.
     pub rate_grace: Duration,
-    /// Default history kept per room.
+    /// Default history kept per room (message count).
     pub history: usize,
+    /// Most bytes of message events kept per room's history, so a `room`
+    /// answer stays well under a client's pending-output limit.
+    pub history_bytes: usize,
     /// Rooms one connection may be in.
     pub max_rooms: usize,
     /// A `typing: true` older than this is cleared by the server.
@@ -170,6 +174,7 @@ impl Default for HubLimits {
             rate_burst: DEFAULT_RATE_LIMIT * 2,
             rate_grace: RATE_GRACE,
             history: DEFAULT_HISTORY,
+            history_bytes: DEFAULT_MAX_PENDING / 4,
             max_rooms: DEFAULT_MAX_ROOMS,
             typing_timeout: TYPING_TIMEOUT,
             broadcast_rate: DEFAULT_BROADCAST_RATE,

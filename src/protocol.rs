@@ -89,6 +89,8 @@ pub enum Action<'a> {
         room: Cow<'a, str>,
         password: Option<Cow<'a, str>>,
         since: Option<u64>,
+        /// The room's `epoch` that `since` counts in (absent: only `since` is checked).
+        epoch: Option<Cow<'a, str>>,
     },
     /// `leave` / `leave-room`.
     Leave { room: Cow<'a, str> },
@@ -211,6 +213,8 @@ struct Fields<'a> {
     #[serde(borrow, default, deserialize_with = "raw")]
     since: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "raw")]
+    epoch: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw")]
     value: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "raw")]
     max_members: Option<&'a RawValue>,
@@ -289,6 +293,7 @@ fn action<'a>(f: &Fields<'a>) -> Result<Action<'a>, Problem<'a>> {
             room: room()?,
             password: password()?,
             since: opt(f.since).map(|s| number(s, "since")).transpose()?,
+            epoch: opt(f.epoch).map(|e| string(e, "epoch")).transpose()?,
         },
         "leave" | "leave-room" => Action::Leave { room: room()? },
         "subscribe" => Action::Subscribe {

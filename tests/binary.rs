@@ -27,6 +27,7 @@ fn help_lists_every_flag_with_its_default() {
         "--api-key",
         "--rate-limit",
         "--history",
+        "--history-bytes",
         "--max-rooms",
     ] {
         assert!(text.contains(flag), "--help lacks {flag}:\n{text}");

@@ -115,7 +115,7 @@ impl Fuzz {
             };
             map.insert(room_key.into(), room);
         }
-        let fields: [(&str, f64); 8] = [
+        let fields: [(&str, f64); 9] = [
             ("message", 0.8),
             ("message_body", 0.1),
             ("user", 0.5),
@@ -124,6 +124,7 @@ impl Fuzz {
             ("value", 0.5),
             ("max_members", 0.2),
             ("history", 0.2),
+            ("epoch", 0.1),
         ];
         for (field, p) in fields {
             if !self.rng.random_bool(p) {
@@ -136,6 +137,7 @@ impl Fuzz {
                 ("value", _) => json!(self.rng.random_bool(0.5)),
                 ("max_members", _) => json!(self.rng.random_range(0u64..4)),
                 ("since" | "history", _) => json!(self.rng.random_range(0u64..40)),
+                ("epoch", _) => json!(["1", "zz", "not one"].choose(&mut self.rng).unwrap()),
                 _ => self.random_json(1),
             };
             map.insert(field.into(), value);
@@ -431,6 +433,8 @@ fn random_frames_under_tight_limits() {
         rate_burst: 10,
         rate_grace: Duration::from_secs(1),
         history: 3,
+        // Small enough that large random messages leave the history.
+        history_bytes: 400,
         max_rooms: 2,
         typing_timeout: Duration::from_millis(500),
         broadcast_rate: 2,

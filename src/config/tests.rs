@@ -80,6 +80,7 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("api-key", "k-1"),
         ("rate-limit", "0"),
         ("history", "0"),
+        ("history-bytes", "64KiB"),
         ("max-rooms", "7"),
         ("max-memory", "32MiB"),
         ("broadcast-rate", "0"),
@@ -101,6 +102,7 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         api_key: Some("k-1".into()),
         rate_limit: 0,
         history: 0,
+        history_bytes: Some(64 << 10),
         max_rooms: 7,
         max_memory: 32 << 20,
         broadcast_rate: 0,
@@ -503,4 +505,13 @@ fn env_names_follow_the_flag_names() {
     for (i, spec) in FLAGS.iter().enumerate() {
         assert_eq!(spec.flag as usize, i, "FLAGS must be in Flag order");
     }
+}
+
+#[test]
+fn history_bytes_follows_max_pending_unless_given() {
+    assert_eq!(ok(&[]).history_bytes(), 256 << 10);
+    assert_eq!(ok(&["--max-pending", "4MiB"]).history_bytes(), 1 << 20);
+    let given = ok(&["--max-pending", "4MiB", "--history-bytes", "1000"]);
+    assert_eq!(given.history_bytes(), 1000);
+    assert_eq!(ok(&["--history-bytes", "0"]).history_bytes(), 0);
 }

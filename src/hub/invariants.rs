@@ -63,17 +63,6 @@ impl Hub {
         if tabs != live || self.users.values().any(Vec::is_empty) {
             return Err(format!("{tabs} tabs for {live} connections"));
         }
-        let held: usize = self.rooms.iter().map(|(_, r)| r.history_bytes).sum();
-        let exact = self
-            .rooms
-            .iter()
-            .all(|(_, r)| r.history_bytes == r.history.iter().map(String::capacity).sum::<usize>());
-        if held != self.history_bytes || !exact {
-            return Err(format!(
-                "history bytes {} but {held} kept",
-                self.history_bytes
-            ));
-        }
         let memberships: usize = self.conns.iter().flatten().map(|c| c.rooms.len()).sum();
         if memberships != self.memberships {
             return Err(format!(
@@ -84,6 +73,7 @@ impl Hub {
         if self.names.len() != self.rooms.len() {
             return Err("room names and rooms differ".into());
         }
+        let mut kept = 0;
         for (key, room) in &self.rooms {
             if self.names.get(&room.name) != Some(&key) {
                 return Err(format!("room {} is not named", room.name));
@@ -98,9 +88,15 @@ impl Hub {
             if room.max_members.is_some_and(|max| count > max as usize) {
                 return Err(format!("room {} is over max_members", room.name));
             }
-            if room.history.len() > room.history_cap || room.history.len() as u64 > room.seq {
+            let h = &room.history;
+            if h.len() > h.cap()
+                || h.len() as u64 > h.seq()
+                || h.bytes() > self.config.history_bytes
+                || h.bytes() != h.recount()
+            {
                 return Err(format!("room {} keeps too much history", room.name));
             }
+            kept += h.bytes();
             let lists = [(true, &room.members), (false, &room.subscribers)];
             for (joined, list) in lists {
                 for &c in list.iter() {
@@ -118,6 +114,12 @@ impl Hub {
                     }
                 }
             }
+        }
+        if kept != self.history_bytes {
+            return Err(format!(
+                "history bytes {} but rooms keep {kept}",
+                self.history_bytes
+            ));
         }
         self.raw.check()?;
         Ok(())

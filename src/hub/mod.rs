@@ -31,11 +31,12 @@
 //!   repeated `true` just renews the 5 s expiry). `left` implies "stopped
 //!   typing": no `typing false` is sent for a member who leaves.
 //! - `room` carries `seq` (the room's latest) so a client can resume even
-//!   before any message; a `since` above that seq (the room was recreated)
-//!   returns the whole history with `gap: true`.
-//! - Every frame counts against the rate limit, bad ones included. A frame
-//!   over the limit is not parsed at all (parsing is what a flood would cost),
-//!   so its `rate_limited` error carries no `ref`.
+//!   before any message, and `epoch` (which run of the room's history that
+//!   seq counts in). A `since` above that seq, or with another `epoch` (the
+//!   room was recreated), returns the whole history with `gap: true`.
+//! - Every frame counts against the rate limit, bad ones included.
+//!   A frame over the limit is not parsed at all (parsing is what a flood
+//!   would cost), so its `rate_limited` error carries no `ref`.
 //! - Fan-out has its own, lower budgets on top of the rate limit: `broadcast`
 //!   (one frame to every connection) per sending connection, and `notify`
 //!   per receiving user, from all senders together (so many senders cannot
@@ -49,12 +50,15 @@ mod publish;
 mod rate;
 mod raw;
 mod rooms;
+pub mod store;
 #[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::time::Instant;
 
 use slab::Slab;
@@ -65,6 +69,7 @@ use crate::protocol::{self, Action, ErrorCode, Scope};
 pub use outbox::{Outbox, Output};
 use rate::{Bucket, Rate, Verdict};
 use rooms::{Room, RoomKey, TypingDeadline};
+use store::{Epoch, Since};
 
 /// The current time, passed in: monotonic for deadlines, wall clock for `ts`.
 #[derive(Debug, Clone, Copy)]
@@ -124,14 +129,16 @@ pub struct Hub {
     typing: BinaryHeap<Reverse<TypingDeadline>>,
     /// `typing` entries left by the last sweep of stale ones.
     typing_compacted: usize,
-    /// Source of connection ids and membership tokens; never reused.
+    /// Source of connection ids, membership tokens and epochs; never reused.
     serial: u64,
-    /// Bytes of history kept in all rooms (capacities), for the memory budget.
-    history_bytes: usize,
     /// Room memberships (joined or subscribed) of all connections.
     memberships: usize,
     /// `/broadcast` members.
     raw: raw::RawMembers,
+    /// Random per process, so epochs differ across restarts.
+    epoch_seed: u64,
+    /// Bytes kept in every room's history (kept in step by every change).
+    history_bytes: usize,
 }
 
 /// A failed action, reported as an `error` event.
@@ -200,9 +207,11 @@ impl Hub {
             typing: BinaryHeap::new(),
             typing_compacted: 0,
             serial: 0,
-            history_bytes: 0,
             memberships: 0,
             raw: raw::RawMembers::default(),
+            // std seeds `RandomState` from the OS's random source.
+            epoch_seed: RandomState::new().hash_one(0x6c6f_6f70_u64),
+            history_bytes: 0,
         }
     }
 
@@ -463,9 +472,16 @@ impl Hub {
                 room,
                 password,
                 since,
-            } => self.enter(client, room, password.as_deref(), Some(*since), out),
+                epoch,
+            } => {
+                let since = since.map(|seq| Since {
+                    seq,
+                    epoch: epoch.as_deref().map(Epoch::claimed),
+                });
+                self.enter(now, client, room, password.as_deref(), Some(since), out)
+            }
             Action::Subscribe { room, password } => {
-                self.enter(client, room, password.as_deref(), None, out)
+                self.enter(now, client, room, password.as_deref(), None, out)
             }
             Action::Leave { room } | Action::Unsubscribe { room } => self.exit(client, room, out),
             Action::Publish { room, message } => {
@@ -482,7 +498,14 @@ impl Hub {
                 max_members,
                 password,
                 history,
-            } => self.create(client, room, *max_members, password.as_deref(), *history),
+            } => self.create(
+                now,
+                client,
+                room,
+                *max_members,
+                password.as_deref(),
+                *history,
+            ),
         }
     }
 

@@ -69,9 +69,10 @@ impl Hub {
                     return Ok(0);
                 };
                 let room = &mut self.rooms[key];
+                let kept = &mut self.history_bytes;
                 Ok(rooms::publish_to(
                     room,
-                    &mut self.history_bytes,
+                    kept,
                     SERVER_JSON,
                     now.unix_ms,
                     message,

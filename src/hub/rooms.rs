@@ -1,9 +1,10 @@
 //! Rooms (a.k.a. topics): membership, presence, history, typing.
 
 use std::cmp::Reverse;
-use std::collections::VecDeque;
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
+use super::store::{Epoch, History, Since};
 use super::{Failure, Hub, Now, Outbox};
 use crate::ClientId;
 use crate::protocol::{self, Scope};
@@ -21,14 +22,8 @@ pub(crate) struct Room {
     pub(crate) subscribers: Vec<ClientId>,
     pub(crate) max_members: Option<u32>,
     pub(crate) password: Option<Box<str>>,
-    pub(crate) history_cap: usize,
-    /// The last `history_cap` message events, encoded; entry `i` has seq
-    /// `seq - len + 1 + i`, since every message is kept in order.
-    pub(crate) history: VecDeque<String>,
-    /// Capacity of the kept history entries, for the memory budget.
-    pub(crate) history_bytes: usize,
-    /// The latest message's seq (0: none yet).
-    pub(crate) seq: u64,
+    /// The room's state: latest seq, epoch and recent message events.
+    pub(crate) history: History,
     /// Set while a `create`d room has not been entered yet.
     pub(crate) creator: Option<ClientId>,
 }
@@ -58,32 +53,15 @@ pub(crate) struct TypingDeadline {
 }
 
 impl Room {
-    fn new(name: &str, password: Option<&str>, history_cap: usize) -> Room {
+    fn new(name: &str, password: Option<&str>, history: History) -> Room {
         Room {
             name: name.into(),
             members: Vec::new(),
             subscribers: Vec::new(),
             max_members: None,
             password: password.map(Into::into),
-            history_cap,
-            history: VecDeque::new(),
-            history_bytes: 0,
-            seq: 0,
+            history,
             creator: None,
-        }
-    }
-
-    /// Which history entries a joiner gets, and whether older ones were lost.
-    fn window(&self, since: Option<u64>) -> (usize, bool) {
-        let kept = self.history.len();
-        match since {
-            None => (0, false),
-            // A seq from before the room was recreated: position unknown.
-            Some(since) if since > self.seq => (0, true),
-            Some(since) => match usize::try_from(self.seq - since) {
-                Ok(missed) if missed <= kept => (kept - missed, false),
-                _ => (0, true),
-            },
         }
     }
 }
@@ -98,43 +76,25 @@ pub(crate) fn announce(out: &mut Outbox, room: &Room, event: &str, user_json: &s
 
 /// Appends a message event to `room`: new seq, kept in history, sent to
 /// members and subscribers. Returns how many connections it reached.
-/// `held` is the hub's count of history bytes, kept exact here.
-pub(crate) fn publish_to(
+/// The event is encoded once, into the outbox; history keeps a copy of it.
+/// `kept` is the hub's count of history bytes over all rooms.
+pub(super) fn publish_to(
     room: &mut Room,
-    held: &mut usize,
+    kept: &mut usize,
     from_json: &str,
     ts: u64,
     message: &str,
     out: &mut Outbox,
 ) -> usize {
-    room.seq += 1;
+    let before = room.history.bytes();
     let mark = out.mark();
     let scope = Scope::Room {
         room: &room.name,
-        seq: room.seq,
+        seq: room.history.next_seq(),
     };
     protocol::write_message(out.buf(), from_json, scope, ts, message);
-    if room.history_cap > 0 {
-        // Once full, the oldest entry's buffer is reused for the newest.
-        let before = room.history_bytes;
-        let mut entry = if room.history.len() >= room.history_cap {
-            let old = room.history.pop_front().unwrap_or_default();
-            room.history_bytes -= old.capacity();
-            old
-        } else {
-            String::new()
-        };
-        let event = out.written(mark);
-        if entry.capacity() > 2 * event.len() + 64 {
-            // A buffer that once held a big message is not kept for a small one.
-            entry = String::new();
-        }
-        entry.clear();
-        entry.push_str(event);
-        room.history_bytes += entry.capacity();
-        room.history.push_back(entry);
-        *held = *held - before + room.history_bytes;
-    }
+    room.history.push(out.written(mark));
+    *kept = *kept - before + room.history.bytes();
     out.recipients(&room.members);
     out.recipients(&room.subscribers);
     out.commit(mark)
@@ -144,10 +104,11 @@ impl Hub {
     /// `join` (with `since`) or, when `join` is `None`, `subscribe`.
     pub(super) fn enter<'r>(
         &mut self,
+        now: Now,
         client: ClientId,
         name: &'r str,
         password: Option<&str>,
-        join: Option<Option<u64>>,
+        join: Option<Option<Since>>,
         out: &mut Outbox,
     ) -> Result<(), Failure<'r>> {
         let max_rooms = self.config.max_rooms;
@@ -191,9 +152,8 @@ impl Hub {
                 if conn.rooms.len() + conn.created.len() >= max_rooms {
                     return Err(Failure::TooManyRooms(max_rooms));
                 }
-                let key = self
-                    .rooms
-                    .insert(Room::new(name, password, self.config.history));
+                let history = self.new_history(now, self.config.history);
+                let key = self.rooms.insert(Room::new(name, password, history));
                 self.names.insert(name.into(), key);
                 key
             }
@@ -278,15 +238,21 @@ impl Hub {
         let room = &self.rooms[key];
         if room.members.is_empty() && room.subscribers.is_empty() && room.creator.is_none() {
             let room = self.rooms.remove(key);
-            self.history_bytes -= room.history_bytes;
+            self.history_bytes -= room.history.bytes();
             self.names.remove(&room.name);
         }
     }
 
+    /// An empty history for a new room: a new epoch, the configured bounds.
+    fn new_history(&mut self, now: Now, cap: usize) -> History {
+        let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.next_serial());
+        History::new(epoch, cap, self.config.history_bytes)
+    }
+
     /// Queues the `room` answer for a joiner.
-    fn write_room(&self, client: ClientId, key: RoomKey, since: Option<u64>, out: &mut Outbox) {
+    fn write_room(&self, client: ClientId, key: RoomKey, since: Option<Since>, out: &mut Outbox) {
         let room = &self.rooms[key];
-        let (skip, gap) = room.window(since);
+        let (entries, gap) = room.history.after(since);
         let mark = out.mark();
         let buf = out.buf();
         protocol::write_list_open(buf, "room", Some(&room.name), "members");
@@ -295,10 +261,11 @@ impl Hub {
             protocol::write_member(buf, i == 0, &c.user_json, &c.id);
         }
         protocol::write_history_open(buf);
-        for (i, event) in room.history.iter().skip(skip).enumerate() {
+        for (i, event) in entries.enumerate() {
             protocol::write_history_entry(buf, i == 0, event);
         }
-        protocol::write_room_close(buf, gap, room.seq);
+        let history = &room.history;
+        protocol::write_room_close(buf, gap, history.seq(), history.epoch());
         out.recipient(client);
         out.commit(mark);
     }
@@ -321,8 +288,8 @@ impl Hub {
         if room.password.is_some() && !conn.rooms.iter().any(|m| m.room == key) {
             return Err(Failure::MembersOnly(name));
         }
-        let held = &mut self.history_bytes;
-        publish_to(room, held, &conn.user_json, now.unix_ms, message, out);
+        let kept = &mut self.history_bytes;
+        publish_to(room, kept, &conn.user_json, now.unix_ms, message, out);
         Ok(())
     }
 
@@ -468,6 +435,7 @@ impl Hub {
     /// `create`: a room with properties, empty until someone enters.
     pub(super) fn create<'r>(
         &mut self,
+        now: Now,
         client: ClientId,
         name: &'r str,
         max_members: Option<u32>,
@@ -478,15 +446,17 @@ impl Hub {
             return Err(Failure::RoomExists(name));
         }
         let max_rooms = self.config.max_rooms;
-        let conn = self.conns[client.0].as_mut().expect("client is connected");
+        let conn = self.conn(client);
         if conn.rooms.len() + conn.created.len() >= max_rooms {
             return Err(Failure::TooManyRooms(max_rooms));
         }
-        let mut room = Room::new(name, password, history.unwrap_or(self.config.history));
+        let history = self.new_history(now, history.unwrap_or(self.config.history));
+        let mut room = Room::new(name, password, history);
         room.max_members = max_members;
         room.creator = Some(client);
         let key = self.rooms.insert(room);
         self.names.insert(name.into(), key);
+        let conn = self.conns[client.0].as_mut().expect("client is connected");
         conn.created.push(key);
         Ok(())
     }
@@ -494,5 +464,36 @@ impl Hub {
     /// Used by `/api/publish`: the room's key, if it exists.
     pub(super) fn room_key(&self, name: &str) -> Option<RoomKey> {
         self.names.get(name).copied()
+    }
+
+    /// Bytes of message events kept in every room's history.
+    pub fn history_bytes(&self) -> usize {
+        self.history_bytes
+    }
+
+    /// Frees at least `want` bytes of history (or all there is), oldest
+    /// events of the largest rooms first; returns the bytes freed. For the
+    /// memory budget: a room that keeps the most loses its oldest first, so
+    /// small rooms keep their whole history as long as possible.
+    pub fn evict_history(&mut self, want: usize) -> usize {
+        let mut largest: BinaryHeap<(usize, RoomKey)> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.history.bytes() > 0)
+            .map(|(key, r)| (r.history.bytes(), key))
+            .collect();
+        let mut freed = 0;
+        while freed < want {
+            let Some((_, key)) = largest.pop() else {
+                break;
+            };
+            let history = &mut self.rooms[key].history;
+            freed += history.evict_oldest();
+            if history.bytes() > 0 {
+                largest.push((history.bytes(), key));
+            }
+        }
+        self.history_bytes -= freed;
+        freed
     }
 }

@@ -144,9 +144,9 @@ pub fn write_history_entry(buf: &mut String, first: bool, event: &str) {
     buf.push_str(event);
 }
 
-/// Closes a `room` answer: `],"gap":..,"seq":..}`.
-pub fn write_room_close(buf: &mut String, gap: bool, seq: u64) {
-    let _ = write!(buf, r#"],"gap":{gap},"seq":{seq}}}"#);
+/// Closes a `room` answer: `],"gap":..,"seq":..,"epoch":".."}`.
+pub fn write_room_close(buf: &mut String, gap: bool, seq: u64, epoch: impl fmt::Display) {
+    let _ = write!(buf, r#"],"gap":{gap},"seq":{seq},"epoch":"{epoch}"}}"#);
 }
 
 /// `{"event":"ack","ref":..}`; `reference` is raw JSON.

@@ -3,6 +3,7 @@
 
 mod basics;
 mod budgets;
+mod history;
 mod limits;
 mod rooms;
 
