@@ -99,8 +99,6 @@ pub struct Limits {
     pub max_pending: usize,
     /// The memory budget in bytes (see [`memory`]).
     pub max_memory: usize,
-    /// Messages per second per `/broadcast` connection (0: unlimited).
-    pub raw_rate_limit: u32,
     /// Connections one client address may hold (0: no cap).
     pub max_connections_per_ip: usize,
     /// The hub's caps.
@@ -115,7 +113,6 @@ impl Limits {
             max_message: config.max_message,
             max_pending: config.max_pending,
             max_memory: config.max_memory,
-            raw_rate_limit: config.raw_rate_limit,
             max_connections_per_ip: config.max_connections_per_ip,
             hub: HubLimits {
                 rate_limit: config.rate_limit,
@@ -127,6 +124,8 @@ impl Limits {
                 broadcast_burst: config.broadcast_rate.saturating_mul(2),
                 notify_rate: config.notify_rate,
                 notify_burst: config.notify_rate.saturating_mul(2),
+                raw_rate_limit: config.raw_rate_limit,
+                raw_rate_burst: config.raw_rate_limit.saturating_mul(2),
                 ..HubLimits::default()
             },
         }
@@ -165,6 +164,10 @@ pub struct HubLimits {
     pub notify_rate: u32,
     /// `notify` burst allowance per receiving user.
     pub notify_burst: u32,
+    /// Messages per second per `/broadcast` connection (0: unlimited).
+    pub raw_rate_limit: u32,
+    /// `/broadcast` burst allowance.
+    pub raw_rate_burst: u32,
 }
 
 impl Default for HubLimits {
@@ -181,6 +184,8 @@ impl Default for HubLimits {
             broadcast_burst: DEFAULT_BROADCAST_RATE * 2,
             notify_rate: DEFAULT_NOTIFY_RATE,
             notify_burst: DEFAULT_NOTIFY_RATE * 2,
+            raw_rate_limit: 0,
+            raw_rate_burst: 0,
         }
     }
 }

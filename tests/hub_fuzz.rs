@@ -441,6 +441,7 @@ fn random_frames_under_tight_limits() {
         broadcast_burst: 3,
         notify_rate: 2,
         notify_burst: 3,
+        ..HubConfig::default()
     };
     let seen = run(99, 8000, config);
     assert!(seen.contains_key("error:rate_limited"), "{seen:?}");

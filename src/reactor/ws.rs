@@ -79,8 +79,9 @@ impl Server {
         self.conns.metrics.messages_in += 1;
         match kind {
             Kind::Broadcast => {
+                let now = self.hub_now();
                 self.hub
-                    .handle_raw_message(id, opcode == BINARY, payload, &mut self.outbox);
+                    .handle_raw_message(now, id, opcode == BINARY, payload, &mut self.outbox);
                 self.drain_outbox();
             }
             Kind::Echo => {
@@ -161,7 +162,10 @@ impl Server {
         let ping = self.config.ping_interval.as_millis() as u64;
         self.timers.arm(self.now + ping, id.0, generation);
         match kind {
-            Kind::Broadcast => self.hub.handle_raw_connect(id),
+            Kind::Broadcast => {
+                let now = self.hub_now();
+                self.hub.handle_raw_connect(now, id);
+            }
             Kind::Ws => {
                 let now = self.hub_now();
                 self.hub
