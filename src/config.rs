@@ -207,6 +207,15 @@ impl Config {
                 show_bytes(self.max_message),
             )));
         }
+        if self.max_memory < 4 * self.max_pending {
+            return Err(ConfigError::Invalid(format!(
+                "{} {} must be at least 4 x {} {}, or a few slow clients take the whole budget",
+                from(Flag::MaxMemory),
+                show_bytes(self.max_memory),
+                from(Flag::MaxPending),
+                show_bytes(self.max_pending),
+            )));
+        }
         Ok(())
     }
 }

@@ -405,6 +405,20 @@ fn pending_must_hold_one_message() {
 }
 
 #[test]
+fn memory_must_hold_a_few_backlogs() {
+    assert_eq!(
+        error(&["--max-memory", "3MiB"], &[]),
+        "--max-memory 3MiB must be at least 4 x default --max-pending 1MiB, \
+         or a few slow clients take the whole budget"
+    );
+    assert_eq!(
+        ok(&["--max-memory", "3MiB", "--max-pending", "512K"]).max_memory,
+        3 << 20
+    );
+    assert_eq!(ok(&["--max-memory", "32MiB"]).max_memory, 32 << 20);
+}
+
+#[test]
 fn unknown_options_and_arguments() {
     assert_eq!(error(&["--foo"], &[]), "unknown option --foo (see --help)");
     assert_eq!(

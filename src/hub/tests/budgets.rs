@@ -228,3 +228,33 @@ fn history_is_counted_and_evicted_oldest_first_from_the_largest_rooms() {
     sim.disconnect(2);
     assert_eq!(sim.hub.state_bytes(), sim.hub.typing_state_bytes());
 }
+
+#[test]
+fn the_outbox_gives_back_what_one_large_message_took() {
+    let mut sim = Sim::with(HubConfig {
+        broadcast_rate: 0,
+        ..HubConfig::default()
+    });
+    for c in 0..50 {
+        sim.connect(c, None);
+    }
+    let now = sim.now();
+    let big = json!({"action": "broadcast", "message": "b".repeat(60_000)}).to_string();
+    sim.hub
+        .handle_text(now, crate::ClientId(0), &big, &mut sim.out);
+    let grown = sim.out.heap_bytes();
+    assert!(grown > 60_000, "{grown}");
+    sim.out.clear();
+    sim.out.shrink(16 * 1024);
+    let kept = sim.out.heap_bytes();
+    assert!(kept <= 4 * 16 * 1024, "{kept}");
+    // Small output afterwards fits in what was kept: nothing grows again.
+    let small = r#"{"action":"broadcast","message":"s"}"#;
+    for _ in 0..10 {
+        sim.hub
+            .handle_text(now, crate::ClientId(1), small, &mut sim.out);
+        sim.out.clear();
+        sim.out.shrink(16 * 1024);
+        assert_eq!(sim.out.heap_bytes(), kept);
+    }
+}
