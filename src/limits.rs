@@ -43,6 +43,10 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_ROOM_NAME: usize = 64;
 /// Largest `history` a `create` may ask for; more is refused with `bad_field`.
 pub const MAX_HISTORY: u64 = 1024;
+/// Most bytes of history or list entries in one answer (`room`, `history`,
+/// `members`, `rooms`); the rest follows on request (`more: true`). Well under
+/// `--max-pending`, so an answer never makes its asker a slow consumer.
+pub const ANSWER_BYTES: usize = 64 * 1024;
 /// How long a client may stay over the rate limit (getting `rate_limited`) before close 1008.
 pub const RATE_GRACE: Duration = Duration::from_secs(5);
 /// A `typing: true` older than this is cleared by the server.
@@ -60,6 +64,10 @@ pub const MAX_USER_BYTES: usize = 256;
 
 // ---- Fixed caps of the reactor. ----
 
+/// Connections the kernel queues for us before `accept` (capped by
+/// `net.core.somaxconn`): room for a reconnect storm, or for the clients that
+/// wait while every slot is taken, instead of dropped SYNs and retries.
+pub const LISTEN_BACKLOG: i32 = 1024;
 /// Size of the one read buffer shared by every connection.
 pub const READ_BUF: usize = 64 * 1024;
 /// Reads per readiness event before moving on, so one flooding client cannot starve the rest.
@@ -126,6 +134,8 @@ impl Limits {
                 notify_burst: config.notify_rate.saturating_mul(2),
                 raw_rate_limit: config.raw_rate_limit,
                 raw_rate_burst: config.raw_rate_limit.saturating_mul(2),
+                // An answer stays a fraction of what a client may have pending.
+                answer_bytes: ANSWER_BYTES.min(config.max_pending / 4),
                 ..HubLimits::default()
             },
         }
@@ -168,6 +178,8 @@ pub struct HubLimits {
     pub raw_rate_limit: u32,
     /// `/broadcast` burst allowance.
     pub raw_rate_burst: u32,
+    /// Most bytes of history or list entries in one answer (at least one entry is sent).
+    pub answer_bytes: usize,
 }
 
 impl Default for HubLimits {
@@ -186,6 +198,7 @@ impl Default for HubLimits {
             notify_burst: DEFAULT_NOTIFY_RATE * 2,
             raw_rate_limit: 0,
             raw_rate_burst: 0,
+            answer_bytes: ANSWER_BYTES,
         }
     }
 }

@@ -52,8 +52,10 @@ const SIGNALS: Token = Token(2);
 /// 4. **settle**: the hub hears of clients that stopped being open (which may
 ///    queue presence events), linger deadlines are armed for clients that
 ///    started closing;
-/// 5. **flush**: every dirty client is written once ("cork"); clients whose
-///    write failed or whose close is done are removed;
+/// 5. **flush**: every dirty client is written once ("cork"; a client whose
+///    queue passed half of `--max-pending` was already written to when it did);
+///    clients whose write failed or whose close is done are removed, and an
+///    accept paused for want of slots resumes;
 /// 6. **settle** again, for the clients removed while flushing.
 ///
 /// The invariant that ends a turn: after the last settle, no client is dirty,
@@ -81,6 +83,8 @@ pub struct Server {
     started: Instant,
     now: Millis,
     accept_paused_until: Option<Millis>,
+    /// Accepting stopped with connections left queued, because no slot was free.
+    accept_blocked: bool,
     shutdown_flag: Arc<AtomicBool>,
     waker: Arc<Waker>,
     signals: Option<Signals>,
@@ -108,7 +112,7 @@ impl Server {
     /// Binds the listener of `config.listen` (port 0 picks a free port).
     pub fn bind(config: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
+        let mut listener = listen(config.listen)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -130,6 +134,7 @@ impl Server {
             started: Instant::now(),
             now: 0,
             accept_paused_until: None,
+            accept_blocked: false,
             shutdown_flag: Arc::new(AtomicBool::new(false)),
             waker,
             signals: None,
@@ -193,11 +198,11 @@ impl Server {
         self.settle();
         self.enforce_budget();
         self.flush();
+        // Output this settle queues is flushed next turn: `poll_timeout` is zero while any is.
         self.settle();
         self.shrink_buffers();
         self.enforce_budget();
         debug_assert_eq!(self.conns.held(), self.conns.recount());
-        debug_assert!(!self.conns.has_dirty() || self.poll_timeout() == Some(Duration::ZERO));
     }
 
     /// How long `poll` may sleep: zero while work is left over (a read backlog,
@@ -233,5 +238,53 @@ impl Server {
             mono: self.started + Duration::from_millis(self.now),
             unix_ms,
         }
+    }
+}
+
+/// A non-blocking listener on `addr` with a backlog of `LISTEN_BACKLOG` (std and
+/// mio use 128, which a reconnect storm overflows).
+fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Restarting must not wait for the old connections' TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(crate::limits::LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_queued_after_the_flush_makes_the_next_poll_immediate() {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Config::default()
+        };
+        let mut server = Server::bind(config).unwrap();
+        let _peer = std::net::TcpStream::connect(server.local_addr()).unwrap();
+        let mut events = Events::with_capacity(8);
+        for _ in 0..50 {
+            if !server.conns.is_empty() {
+                break;
+            }
+            server
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            server.turn(&events);
+        }
+        let id = server.conns.ids()[0];
+        // Only the handshake deadline is armed: poll may sleep.
+        assert!(server.poll_timeout() > Some(Duration::from_secs(1)));
+        // What the last settle may queue (a `left` event after a write error)
+        // must not wait for that deadline.
+        server.conns.queue_raw(id, b"HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(server.poll_timeout(), Some(Duration::ZERO));
+        server.flush();
+        assert!(server.poll_timeout() > Some(Duration::from_secs(1)));
     }
 }

@@ -50,7 +50,8 @@ impl Server {
         }
     }
 
-    /// Phase 5: writes every dirty client once and removes those that failed.
+    /// Phase 5: writes every dirty client once and removes those that failed
+    /// or are done; resumes a blocked accept once slots are free again.
     pub(super) fn flush(&mut self) {
         let mut dead = std::mem::take(&mut self.dead);
         self.conns.flush_dirty(self.poll.registry(), &mut dead);
@@ -58,6 +59,9 @@ impl Server {
             self.conns.remove(self.poll.registry(), id);
         }
         self.dead = dead;
+        if self.accept_blocked && self.conns.has_room() {
+            self.accept();
+        }
     }
 
     fn accept(&mut self) {
@@ -67,7 +71,14 @@ impl Server {
         self.accept_paused_until = None;
         // The hub must hear of departed clients before their slots are reused.
         self.settle();
+        self.accept_blocked = false;
         for _ in 0..ACCEPTS_PER_TURN {
+            if !self.conns.has_room() {
+                // Leave the rest in the listen backlog: they get an answer (503
+                // or service) when slots free up, instead of being dropped.
+                self.accept_blocked = true;
+                return;
+            }
             let Some(listener) = &self.listener else {
                 return;
             };
@@ -121,6 +132,7 @@ impl Server {
             buf = vec![0; READ_BUF];
         }
         let mut more = true;
+        self.conns.take_pressure();
         for _ in 0..READS_PER_TURN {
             let Some(c) = self.conns.get_mut(id) else {
                 more = false;
@@ -137,6 +149,11 @@ impl Server {
                     c.pinged = false;
                     self.conns.metrics.bytes_in += n as u64;
                     self.ingest(id, &mut buf[..n]);
+                    if self.conns.take_pressure() {
+                        // What this input queued is more than a receiver could take
+                        // now: let the flush run before reading more of it.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     more = false;
@@ -191,7 +208,7 @@ impl Server {
     /// EOF from the peer: a closing connection is done; anything else was abandoned.
     fn peer_closed(&mut self, id: ClientId) {
         log::debug!("client {}: disconnected", id.0);
-        self.conns.remove(self.poll.registry(), id);
+        self.conns.peer_closed(self.poll.registry(), id);
     }
 
     fn signalled(&mut self) {

@@ -160,72 +160,22 @@ fn passwords_refs_and_user_names_have_byte_caps() {
 }
 
 #[test]
-fn history_is_counted_and_evicted_oldest_first_from_the_largest_rooms() {
+fn state_is_counted_by_connections_rooms_and_memberships() {
     let mut sim = Sim::new();
+    let empty = sim.hub.state_bytes();
     sim.connect(1, None);
-    // A silent subscriber keeps the rooms alive while client 1 joins and leaves.
+    let one = sim.hub.state_bytes();
+    assert!(one > empty);
+    sim.act(1, json!({"action": "join", "room": "a"}));
+    let joined = sim.hub.state_bytes();
+    assert!(joined > one, "a room and a membership cost state");
     sim.connect(2, None);
-    assert_eq!(sim.hub.history_bytes(), 0);
-    let big = "x".repeat(10_000);
-    for (room, n) in [("big", 20), ("mid", 10), ("small", 2)] {
-        sim.act(
-            1,
-            json!({"action": "create", "room": room, "history": 1024}),
-        );
-        sim.act(2, json!({"action": "subscribe", "topic": room}));
-        for i in 0..n {
-            let message = json!({"i": i, "pad": big});
-            sim.act(
-                1,
-                json!({"action": "publish", "room": room, "message": message}),
-            );
-        }
-    }
-    let held = sim.hub.history_bytes();
-    assert!(held >= 32 * 10_000, "{held}");
-    let state = sim.hub.state_bytes();
-    assert!(state > 0);
-    // Ask for about 15 entries: they come from "big" until it is level with "mid".
-    let freed = sim.hub.evict_history(15 * 10_000);
-    assert!(freed >= 15 * 10_000, "{freed}");
-    assert_eq!(sim.hub.history_bytes(), held - freed);
-    sim.hub.check_invariants().unwrap();
-    let kept = |sim: &mut Sim, room: &str| {
-        sim.act(1, json!({"action": "join", "room": room}));
-        let answer = sim.one(1);
-        sim.act(1, json!({"action": "leave", "room": room}));
-        let history = answer["history"].as_array().unwrap().clone();
-        history
-            .iter()
-            .map(|e| e["message"]["i"].as_u64().unwrap())
-            .collect::<Vec<_>>()
-    };
-    let big_left = kept(&mut sim, "big");
-    let mid_left = kept(&mut sim, "mid");
-    assert_eq!(
-        kept(&mut sim, "small"),
-        [0, 1],
-        "the smallest room is untouched"
-    );
-    // The newest are kept, and the two largest rooms were levelled down together.
-    assert_eq!(big_left.last(), Some(&19));
-    assert_eq!(mid_left.last(), Some(&9));
-    assert!(
-        big_left.len() + mid_left.len() <= 15,
-        "{big_left:?} {mid_left:?}"
-    );
-    assert!(
-        big_left.len().abs_diff(mid_left.len()) <= 1,
-        "{big_left:?} {mid_left:?}"
-    );
-    // A resuming joiner learns that it missed evicted messages.
-    sim.act(1, json!({"action": "join", "room": "big", "since": 0}));
-    assert_eq!(sim.one(1)["gap"], true);
-    // Everything can go; counts stay exact.
-    sim.hub.evict_history(usize::MAX);
-    assert_eq!(sim.hub.history_bytes(), 0);
-    sim.disconnect(1);
+    sim.act(2, json!({"action": "subscribe", "topic": "a"}));
+    assert!(sim.hub.state_bytes() > joined);
+    sim.act(2, json!({"action": "unsubscribe", "topic": "a"}));
     sim.disconnect(2);
+    assert_eq!(sim.hub.state_bytes(), joined);
+    sim.disconnect(1);
     assert_eq!(sim.hub.state_bytes(), sim.hub.typing_state_bytes());
 }
 

@@ -5,6 +5,7 @@ mod basics;
 mod budgets;
 mod history;
 mod limits;
+mod pages;
 mod rooms;
 
 use std::collections::{HashMap, HashSet};

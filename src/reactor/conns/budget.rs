@@ -140,6 +140,7 @@ impl Conns {
             if flush_one(c, &mut self.metrics).is_ok() && c.pending() == 0 {
                 c.out = Vec::new();
                 c.sent = 0;
+                c.frames_at = 0;
             }
             let after = c.out.capacity();
             self.output_resized(before, after);

@@ -79,6 +79,9 @@ pub struct Conns {
     /// Connections per address, when `--max-connections-per-ip` is set.
     per_ip: Option<budget::PerIp>,
     max_per_ip: usize,
+    /// Some client's output passed the high-water mark this turn even after an
+    /// early flush: the reader of the input that caused it should pause.
+    pressure: bool,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
 }
@@ -104,8 +107,16 @@ impl Conns {
             others: 0,
             per_ip: (limits.max_connections_per_ip > 0).then(budget::PerIp::default),
             max_per_ip: limits.max_connections_per_ip,
+            pressure: false,
             metrics: Metrics::default(),
         }
+    }
+
+    /// Whether a new connection can get a slot now (served, or answered 503).
+    /// When not, the caller leaves connections queued in the listen backlog
+    /// rather than dropping them unanswered.
+    pub fn has_room(&self) -> bool {
+        self.slab.len() < self.max_connections + OVERFLOW_SLOTS
     }
 
     /// Takes a freshly accepted stream in, registered for reading. `None` when it
@@ -118,8 +129,9 @@ impl Conns {
         now: Millis,
     ) -> Option<Admitted> {
         let over_limit = self.slab.len() >= self.max_connections;
-        // Past the limit a few extra slots let us answer 503 politely; beyond them, drop.
-        if over_limit && self.slab.len() >= self.max_connections + OVERFLOW_SLOTS {
+        // Past the limit a few extra slots let us answer 503 politely; callers
+        // check `has_room` first, so this drop is only a last resort.
+        if !self.has_room() {
             return None;
         }
         if let Err(e) = stream.set_nodelay(true) {
@@ -154,6 +166,8 @@ impl Conns {
         c.phase = Phase::Open(DecodeState::default());
         c.kind = kind;
         c.generation = generation;
+        // Whatever is queued now (the 101) is raw HTTP; frames start after it.
+        c.frames_at = c.out.len() as u32;
         self.open += 1;
         self.metrics.connections_total += 1;
         generation
@@ -189,6 +203,22 @@ impl Conns {
         c.phase = Phase::Closing;
         self.mark_dirty(id);
         self.closing.push(id);
+    }
+
+    /// The peer ended its stream. A client with nothing queued is dropped now;
+    /// one with an answer still queued (a response, the 101) gets it first, then
+    /// FIN, and is dropped once it is out (or at the linger deadline).
+    pub fn peer_closed(&mut self, registry: &Registry, id: ClientId) {
+        let Some(c) = self.slab.get_mut(id.0) else {
+            return;
+        };
+        if c.pending() == 0 && !c.transport.wants_write() {
+            self.remove(registry, id);
+            return;
+        }
+        c.eof = true;
+        self.enter_closing(id);
+        self.mark_dirty(id);
     }
 
     /// Drops a client now: deregisters and closes the socket.
