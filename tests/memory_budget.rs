@@ -25,7 +25,7 @@ fn a_memory_attack_stays_within_the_budget_and_witnesses_get_everything() {
         sinks: 4,
         partials: 100,
         churners: 2,
-        offer: 96 << 20,
+        offer: 64 << 20,
         duration: Duration::from_secs(40),
     };
     let out = attack::run(addr, child.id(), &plan);
