@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lexopt::Arg;
@@ -57,6 +58,10 @@ pub struct Config {
     pub raw_rate_limit: u32,
     /// `--max-connections-per-ip` (0: no per-address cap).
     pub max_connections_per_ip: usize,
+    /// `--tls-cert` PEM chain: with `tls_key`, the listener speaks TLS (feature `tls`).
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -82,6 +87,8 @@ impl Default for Config {
             notify_rate: limits::DEFAULT_NOTIFY_RATE,
             raw_rate_limit: 0,
             max_connections_per_ip: 0,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -163,6 +170,8 @@ impl Config {
             Flag::NotifyRate => self.notify_rate = parse_count(value)?,
             Flag::RawRateLimit => self.raw_rate_limit = parse_count(value)?,
             Flag::MaxConnectionsPerIp => self.max_connections_per_ip = parse_count(value)?,
+            Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
+            Flag::TlsKey => self.tls_key = Some(non_empty(value)?.into()),
         }
         return Ok(());
 
@@ -216,7 +225,7 @@ impl Config {
                 show_bytes(self.max_pending),
             )));
         }
-        Ok(())
+        self.check_tls(&from)
     }
 }
 
@@ -243,6 +252,8 @@ enum Flag {
     NotifyRate,
     RawRateLimit,
     MaxConnectionsPerIp,
+    TlsCert,
+    TlsKey,
 }
 
 /// A flag as `--help` shows it.
@@ -272,7 +283,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 20] = [
+const FLAGS: [Spec; 22] = [
     spec(
         Flag::Listen,
         "listen",
@@ -393,6 +404,18 @@ const FLAGS: [Spec; 20] = [
         "N",
         "connections one client address may hold; more get 503; 0 = no cap",
     ),
+    spec(
+        Flag::TlsCert,
+        "tls-cert",
+        "FILE",
+        "PEM certificate chain: serve https:// and wss:// (with --tls-key; SIGHUP reloads)",
+    ),
+    spec(
+        Flag::TlsKey,
+        "tls-key",
+        "FILE",
+        "PEM private key for --tls-cert",
+    ),
 ];
 
 /// Collects `(flag, value)` pairs in order; `--help` and `--version` end parsing at once.
@@ -501,10 +524,15 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::NotifyRate => config.notify_rate.to_string(),
         Flag::RawRateLimit => config.raw_rate_limit.to_string(),
         Flag::MaxConnectionsPerIp => config.max_connections_per_ip.to_string(),
+        Flag::TlsCert | Flag::TlsKey => return None,
     })
 }
 
 mod values;
 
+mod tls;
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

@@ -30,6 +30,8 @@ pub mod metrics;
 pub mod protocol;
 pub mod reactor;
 pub mod timers;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 /// A connected client, by its slab key. Keys are reused after a client leaves,
 /// so anything that outlives a connection uses the hub's connection serial instead.

@@ -94,6 +94,10 @@ pub const LOOP_BUFFER_KEEP: usize = 16 * 1024;
 /// New connections accepted per loop turn; the rest wait in the listen queue
 /// for the next turn, so a reconnect storm cannot starve connected clients.
 pub const ACCEPTS_PER_TURN: usize = 64;
+/// Encrypted bytes rustls may hold per TLS client (records the socket has not
+/// taken yet); past it, plaintext waits in the client's output, where
+/// `--max-pending` counts it. rustls's own default, made explicit.
+pub const TLS_BUFFERED: usize = 64 * 1024;
 
 /// The configurable caps of one server, read by the reactor (and, as
 /// [`HubLimits`], by the hub). Built from `Config` once, at bind.

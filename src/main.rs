@@ -79,6 +79,11 @@ fn run() -> c_int {
     let listen = config.listen;
     let mut server = match Server::bind(config) {
         Ok(s) => s,
+        // A certificate or key that cannot be used (one line naming the file).
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            eprintln!("loopcast: {e}");
+            return 2;
+        }
         Err(e) => {
             eprintln!("loopcast: cannot listen on {listen}: {e}");
             return 1;
@@ -89,8 +94,9 @@ fn run() -> c_int {
         return 1;
     }
     log::info!(
-        "{} listening on http://{}",
+        "{} listening on {}://{}",
         loopcast::VERSION,
+        if server.is_tls() { "https" } else { "http" },
         server.local_addr()
     );
     match server.run() {

@@ -63,7 +63,8 @@ fn no_flags_no_env_gives_documented_defaults() {
 
 /// Every flag once, as `--flag value`, with the config it should give.
 fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
-    let pairs = vec![
+    #[allow(unused_mut)]
+    let mut pairs = vec![
         ("listen", "0.0.0.0:9000"),
         ("max-connections", "5"),
         ("max-message", "1K"),
@@ -109,6 +110,17 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         notify_rate: 3,
         raw_rate_limit: 100,
         max_connections_per_ip: 16,
+        ..Config::default()
+    };
+    // Without the `tls` feature the TLS flags are refused (see tls_tests).
+    #[cfg(feature = "tls")]
+    let expected = {
+        pairs.extend([("tls-cert", "/etc/c.pem"), ("tls-key", "k.pem")]);
+        Config {
+            tls_cert: Some("/etc/c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..expected
+        }
     };
     (pairs, expected)
 }

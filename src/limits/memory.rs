@@ -92,6 +92,10 @@ pub const CONN_STATE: usize = 256;
 pub const ROOM_STATE: usize = 256;
 /// Estimated bytes per room membership (both sides of the index).
 pub const MEMBERSHIP_STATE: usize = 48;
+/// Estimated bytes per TLS connection: the rustls session with its record
+/// buffers near their bound (`limits::TLS_BUFFERED` of outgoing records plus
+/// incoming records and keys), counted whether or not they are full.
+pub const TLS_STATE: usize = 96 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,8 @@
 //! The mio reactor: the only loop and the only place with sockets and syscalls.
 //!
 //! Layout: `conns` owns every connection's lifecycle and its output (corked
-//! write buffers); `transport` is the byte pipe under a connection (plain TCP
-//! today); `phases` holds the steps of one loop turn (see [`Server::turn`]);
+//! write buffers); `transport` is the byte pipe under a connection (plain TCP,
+//! or TLS from `tls`); `phases` holds the steps of one loop turn (see [`Server::turn`]);
 //! `routes` answers HTTP; `ws` carries decoded WebSocket messages to the hub
 //! and the hub's outbox back to the clients.
 
@@ -10,6 +10,8 @@ mod budget;
 mod conns;
 mod phases;
 mod routes;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 mod ws;
 
@@ -20,8 +22,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
+use transport::Transport;
 
 use crate::ClientId;
 use crate::config::Config;
@@ -89,6 +92,9 @@ pub struct Server {
     waker: Arc<Waker>,
     signals: Option<Signals>,
     shutdown_deadline: Option<Millis>,
+    /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Acceptor>,
 }
 
 /// Asks a running server to shut down gracefully, as SIGTERM does.
@@ -109,8 +115,18 @@ impl ShutdownHandle {
 }
 
 impl Server {
-    /// Binds the listener of `config.listen` (port 0 picks a free port).
+    /// Binds the listener of `config.listen` (port 0 picks a free port). With
+    /// `--tls-cert`/`--tls-key` it loads them first; a bad file is an
+    /// `InvalidData` error whose message is one line naming the file.
     pub fn bind(config: Config) -> io::Result<Server> {
+        #[cfg(feature = "tls")]
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                crate::tls::Acceptor::load(cert, key)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+            ),
+            _ => None,
+        };
         let poll = Poll::new()?;
         let mut listener = listen(config.listen)?;
         poll.registry()
@@ -139,9 +155,51 @@ impl Server {
             waker,
             signals: None,
             shutdown_deadline: None,
+            #[cfg(feature = "tls")]
+            tls,
             limits,
             config,
         })
+    }
+
+    /// The transport for a freshly accepted socket: TLS when configured. `None`
+    /// drops the connection (a TLS session could not be made).
+    fn transport_for(&self, stream: mio::net::TcpStream) -> Option<Transport> {
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("set_nodelay failed: {e}");
+        }
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = &self.tls {
+            return match acceptor.session() {
+                Ok(session) => Some(Transport::Tls(Box::new(tls::TlsStream::new(
+                    stream, session,
+                )))),
+                Err(e) => {
+                    log::warn!("cannot start a TLS session: {e}");
+                    None
+                }
+            };
+        }
+        Some(Transport::Plain(stream))
+    }
+
+    /// SIGHUP: reload the certificate for new connections; keep the old one on error.
+    fn hangup(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = &mut self.tls {
+            match acceptor.reload() {
+                Ok(()) => log::info!("SIGHUP: certificate reloaded for new connections"),
+                Err(e) => log::warn!("SIGHUP: {e}; keeping the old certificate"),
+            }
+        }
+    }
+
+    /// Whether the listener speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// The address actually bound.
@@ -160,6 +218,10 @@ impl Server {
     /// Also shut down gracefully on SIGINT and SIGTERM (the binary does this).
     pub fn handle_signals(&mut self) -> io::Result<()> {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        if self.is_tls() {
+            // SIGHUP reloads the certificate (certbot deploy hooks send it).
+            signals.add_signal(SIGHUP)?;
+        }
         self.poll
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;

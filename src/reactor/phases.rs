@@ -13,6 +13,7 @@ use crate::timers::Millis;
 
 use super::conns::{self, Kind, Phase};
 use super::{LISTENER, SIGNALS, Server, WAKER, routes, ws};
+use signal_hook::consts::SIGHUP;
 
 impl Server {
     /// Phase 1: reads the clients whose read budget ran out last turn, and
@@ -96,8 +97,11 @@ impl Server {
                     return;
                 }
             };
+            let Some(transport) = self.transport_for(stream) else {
+                continue;
+            };
             let registry = self.poll.registry();
-            let Some(admitted) = self.conns.admit(registry, stream, addr.ip(), self.now) else {
+            let Some(admitted) = self.conns.admit(registry, transport, addr.ip(), self.now) else {
                 log::debug!("{addr}: dropped (over the connection limit)");
                 continue;
             };
@@ -213,11 +217,19 @@ impl Server {
 
     fn signalled(&mut self) {
         let mut stop = false;
+        let mut hangup = false;
         if let Some(signals) = &mut self.signals {
             for signal in signals.pending() {
+                if signal == SIGHUP {
+                    hangup = true;
+                    continue;
+                }
                 log::info!("signal {signal}: shutting down");
                 stop = true;
             }
+        }
+        if hangup {
+            self.hangup();
         }
         if stop {
             self.begin_shutdown();

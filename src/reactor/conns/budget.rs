@@ -91,9 +91,11 @@ impl Conns {
         (output + self.spare_bytes, input)
     }
 
-    /// Bytes of the slab and its per-connection state, for the budget's `state`.
+    /// Bytes of the slab and its per-connection state (transport sessions
+    /// included), for the budget's `state`.
     pub fn state_bytes(&self) -> usize {
-        self.slab.capacity() * std::mem::size_of::<Client>()
+        self.held_transport
+            + self.slab.capacity() * std::mem::size_of::<Client>()
             + self.per_ip.as_ref().map_or(0, |p| {
                 p.of.capacity() * std::mem::size_of::<Option<IpAddr>>() + p.counts.len() * 64
             })

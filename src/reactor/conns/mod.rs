@@ -11,7 +11,6 @@ mod budget;
 mod client;
 mod output;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
@@ -76,6 +75,8 @@ pub struct Conns {
     held_input: usize,
     /// What the rest of the process holds, as last told by `set_others`.
     others: usize,
+    /// Transport state of every client (TLS sessions), as estimated by the transport.
+    held_transport: usize,
     /// Connections per address, when `--max-connections-per-ip` is set.
     per_ip: Option<budget::PerIp>,
     max_per_ip: usize,
@@ -104,6 +105,7 @@ impl Conns {
             budget: Budget::new(limits.max_memory),
             held_output: 0,
             held_input: 0,
+            held_transport: 0,
             others: 0,
             per_ip: (limits.max_connections_per_ip > 0).then(budget::PerIp::default),
             max_per_ip: limits.max_connections_per_ip,
@@ -124,7 +126,7 @@ impl Conns {
     pub fn admit(
         &mut self,
         registry: &Registry,
-        stream: TcpStream,
+        mut transport: Transport,
         ip: std::net::IpAddr,
         now: Millis,
     ) -> Option<Admitted> {
@@ -134,16 +136,13 @@ impl Conns {
         if !self.has_room() {
             return None;
         }
-        if let Err(e) = stream.set_nodelay(true) {
-            log::debug!("set_nodelay failed: {e}");
-        }
         let id = ClientId(self.slab.vacant_entry().key());
-        let mut transport = Transport::Plain(stream);
         if let Err(e) = registry.register(&mut transport, token(id), Interest::READABLE) {
             log::warn!("register failed: {e}");
             return None;
         }
         let generation = self.bump_generation();
+        self.held_transport += transport.heap_estimate();
         self.slab.insert(Client::new(transport, now, generation));
         let max_per_ip = self.max_per_ip;
         let over_ip = !over_limit
@@ -230,6 +229,7 @@ impl Conns {
         let mut c = self.slab.remove(id.0);
         self.output_resized(c.out.capacity(), 0);
         self.input_resized(budget::input_of(&c), 0);
+        self.held_transport -= c.transport.heap_estimate();
         if let Some(p) = &mut self.per_ip {
             p.leave(id);
         }
