@@ -57,3 +57,83 @@ fn a_memory_attack_stays_within_the_budget_and_witnesses_get_everything() {
         assert_eq!(got, &all, "witness {i} missed messages");
     }
 }
+
+/// Sends the upgrade and most of a 60 000-byte frame; returns the stream and
+/// the status line of the answer.
+fn hold_partial(addr: std::net::SocketAddr) -> (std::net::TcpStream, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let upgrade = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    s.write_all(upgrade.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    let status = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    if status.contains("101") {
+        let mut frame = vec![0x81u8, 0x80 | 126];
+        frame.extend_from_slice(&60_000u16.to_be_bytes());
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        frame.extend(std::iter::repeat_n(b'a', 59_000));
+        s.write_all(&frame).unwrap();
+    }
+    (s, status)
+}
+
+#[test]
+fn near_the_budget_new_connections_get_503_until_memory_is_freed() {
+    let bin = env!("CARGO_BIN_EXE_loopcast");
+    let args = [
+        "--max-memory",
+        "4MiB",
+        "--max-pending",
+        "1MiB",
+        "--max-connections",
+        "200",
+    ];
+    let (mut child, addr) = attack::spawn(bin, &args);
+    // Each holder keeps 59 KB of an unfinished frame: the budget fills up.
+    let mut held = Vec::new();
+    let mut refused = None;
+    for i in 0..120 {
+        let (s, status) = hold_partial(addr);
+        if status.contains("503") {
+            refused = Some((i, s));
+            break;
+        }
+        assert!(status.contains("101"), "{status}");
+        held.push(s);
+        // Let the server read the partial frame before the next connection.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (at, mut s) = refused.expect("never refused");
+    let mut body = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut body);
+    assert!(body.contains("memory budget"), "{body}");
+    // 7/8 of 4 MiB is about 60 holders; fixed state takes some of it.
+    assert!((30..=62).contains(&at), "refused after {at} holders");
+    let metrics = attack::http_get(addr, "/metrics");
+    let memory = attack::metric(&metrics, "loopcast_memory_bytes");
+    assert!(memory <= 4 << 20, "{memory} bytes counted");
+    assert!(attack::metric(&metrics, "loopcast_memory_refused_total") >= 1);
+    // The holders leave: service resumes.
+    drop(held);
+    let mut status = String::new();
+    for _ in 0..200 {
+        status = hold_partial(addr).1;
+        if status.contains("101") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(status.contains("101"), "{status}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -6,8 +6,9 @@
 //! of what the server chose to keep, which is what an attacker can grow.
 //!
 //! Degradation, in this order:
-//! 1. From [`Budget::refuse_at`] (7/8 of the budget) new connections are
-//!    answered `503` and closed, so what is left goes to clients already served.
+//! 1. From [`Budget::refuse_at`] (7/8 of the budget) new WebSocket upgrades and
+//!    publish requests are answered `503` and closed, so what is left goes to
+//!    clients already served (health checks and metrics still answer).
 //! 2. Past the budget, the oldest history of the largest rooms is evicted.
 //! 3. If that is not enough, the connections holding the most bytes (unsent
 //!    output, unfinished input) are closed, the largest first (`1013`).

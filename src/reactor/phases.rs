@@ -111,9 +111,6 @@ impl Server {
                 Some(b"server full\n")
             } else if admitted.over_ip {
                 Some(b"too many connections from your address\n")
-            } else if !self.memory_admits() {
-                self.conns.metrics.memory_refused += 1;
-                Some(b"server busy: memory budget reached\n")
             } else {
                 None
             };

@@ -113,6 +113,14 @@ impl Server {
     /// The head is complete: wait for a body if one is due, else answer.
     fn with_head(&mut self, id: ClientId, req: Request, head_len: usize, bytes: &mut [u8]) {
         let route = route(&req.path);
+        if matches!(route, Route::Upgrade(_) | Route::Publish) && !self.memory_admits() {
+            // Near the memory budget nothing new is taken on; health checks,
+            // metrics and the page still answer.
+            self.conns.metrics.memory_refused += 1;
+            self.conns.metrics.handshake_failures += 1;
+            let body = b"server busy: memory budget reached\n";
+            return respond(&mut self.conns, id, 503, "text/plain", &[], body);
+        }
         if route == Route::Publish && req.method == Some(Method::Post) {
             let limit = self.limits.max_message;
             let Some(len) = req.content_length else {
