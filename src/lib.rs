@@ -26,9 +26,12 @@ pub mod handshake;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod logger;
 pub mod metrics;
+pub mod policy;
 pub mod protocol;
 pub mod reactor;
+pub mod secret;
 pub mod timers;
 #[cfg(feature = "tls")]
 pub mod tls;

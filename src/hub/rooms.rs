@@ -8,6 +8,7 @@ use super::store::{Epoch, History, Since};
 use super::{Failure, Hub, Now, Outbox};
 use crate::ClientId;
 use crate::protocol::{self, Scope};
+use crate::secret::PasswordHash;
 
 /// A room's index in the hub's slab (names are interned to these).
 pub(crate) type RoomKey = usize;
@@ -21,7 +22,8 @@ pub(crate) struct Room {
     /// Subscribers: silent, they get messages only.
     pub(crate) subscribers: Vec<ClientId>,
     pub(crate) max_members: Option<u32>,
-    pub(crate) password: Option<Box<str>>,
+    /// Salted hash, never the password itself (boxed: most rooms have none).
+    pub(crate) password: Option<Box<PasswordHash>>,
     /// The room's state: latest seq, epoch and recent message events.
     pub(crate) history: History,
     /// Set while a `create`d room has not been entered yet.
@@ -59,7 +61,7 @@ impl Room {
             members: Vec::new(),
             subscribers: Vec::new(),
             max_members: None,
-            password: password.map(Into::into),
+            password: password.map(|p| Box::new(PasswordHash::new(p))),
             history,
             creator: None,
         }
@@ -138,7 +140,9 @@ impl Hub {
                 {
                     return Err(Failure::TooManyRooms(max_rooms));
                 }
-                if room.password.is_some() && room.password.as_deref() != password {
+                if let Some(hash) = &room.password
+                    && !password.is_some_and(|p| hash.matches(p))
+                {
                     return Err(Failure::WrongPassword(name));
                 }
                 if let Some(max) = room.max_members

@@ -30,6 +30,7 @@ use crate::ClientId;
 use crate::config::Config;
 use crate::hub::{Hub, Now, Outbox};
 use crate::limits::Limits;
+use crate::policy::FailureBudget;
 use crate::timers::{Millis, Timers};
 use conns::Conns;
 
@@ -45,7 +46,9 @@ const SIGNALS: Token = Token(2);
 /// ([`Server::poll_timeout`]), then runs [`Server::turn`], whose phases are,
 /// in order:
 ///
-/// 1. **catch up**: read clients whose read budget ran out last turn (the backlog);
+/// 1. **catch up**: read clients whose read budget ran out last turn (the
+///    backlog), and clients paused because their input outran its receivers,
+///    once those drained (or the pause is over);
 /// 2. **dispatch** each event: accept (after a settle, so a slot is never reused
 ///    before the hub heard its previous owner left), read and ingest
 ///    (http / codec / hub only append to write buffers), writable readiness
@@ -79,6 +82,9 @@ pub struct Server {
     scratch: Vec<u8>,
     /// Clients that still had unread input when their read budget ran out.
     backlog: Vec<ClientId>,
+    /// Clients not read until their receivers drain (or `stalled_until`).
+    stalled: Vec<ClientId>,
+    stalled_until: Option<Millis>,
     /// Clients removed while flushing, reaped after it.
     dead: Vec<ClientId>,
     /// The accept budget ran out with connections possibly still queued.
@@ -95,6 +101,8 @@ pub struct Server {
     /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::Acceptor>,
+    /// Failed tokens and API keys per address (route policy: 429 when used up).
+    failures: FailureBudget,
 }
 
 /// Asks a running server to shut down gracefully, as SIGTERM does.
@@ -145,6 +153,8 @@ impl Server {
             read_buf: Vec::new(),
             scratch: Vec::with_capacity(crate::limits::SCRATCH_KEEP),
             backlog: Vec::new(),
+            stalled: Vec::new(),
+            stalled_until: None,
             dead: Vec::new(),
             accept_backlog: false,
             started: Instant::now(),
@@ -157,6 +167,7 @@ impl Server {
             shutdown_deadline: None,
             #[cfg(feature = "tls")]
             tls,
+            failures: FailureBudget::default(),
             limits,
             config,
         })
@@ -280,6 +291,7 @@ impl Server {
             }
         };
         consider(self.accept_paused_until);
+        consider(self.stalled_until);
         consider(self.shutdown_deadline);
         consider(self.hub.poll_timeout().map(|t| self.millis_of(t)));
         let now = self.started.elapsed().as_millis() as Millis;

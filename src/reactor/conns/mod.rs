@@ -83,6 +83,9 @@ pub struct Conns {
     /// Some client's output passed the high-water mark this turn even after an
     /// early flush: the reader of the input that caused it should pause.
     pressure: bool,
+    /// Clients whose queue passed the high-water mark even after an early
+    /// flush; input that feeds them waits until they drain (or briefly).
+    pressured: Vec<ClientId>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
 }
@@ -110,6 +113,7 @@ impl Conns {
             per_ip: (limits.max_connections_per_ip > 0).then(budget::PerIp::default),
             max_per_ip: limits.max_connections_per_ip,
             pressure: false,
+            pressured: Vec::new(),
             metrics: Metrics::default(),
         }
     }
