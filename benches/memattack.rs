@@ -60,9 +60,8 @@ fn main() {
         );
         let out = attack::run(addr, child.id(), &plan);
         let metrics = attack::http_get(addr, "/metrics");
-        let alive = child.try_wait().ok().flatten().is_none();
-        let _ = child.kill();
-        let _ = child.wait();
+        let alive = child.alive();
+        drop(child);
         let got: Vec<String> = out
             .received
             .iter()

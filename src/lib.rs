@@ -8,6 +8,7 @@
 //!                              │ bytes in                  ▲ bytes out (one write per client per turn)
 //!                              ▼                           │
 //!                          http / handshake   (pure: bytes -> request / upgrade / response bytes)
+//!                          policy + auth      (pure: may this host, origin, key, token, name pass?)
 //!                              ▼
 //!                          codec              (pure: bytes -> frames -> messages; encode once)
 //!                              ▼

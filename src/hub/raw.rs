@@ -6,9 +6,22 @@
 //! a message over the rate is dropped (the raw protocol has no error event),
 //! and a member still over it after the grace period is closed with 1008.
 
+use std::time::Instant;
+
+use super::Hub;
 use super::rate::{Rate, Verdict};
-use super::{CLOSE_POLICY, Hub, Now, Outbox};
 use crate::ClientId;
+
+/// What to do with one message from a `/broadcast` member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawAdmit {
+    /// Within the rate (or no limit): deliver it.
+    Deliver,
+    /// Over the rate: drop it (the raw protocol has no error event).
+    Drop,
+    /// Over the rate for the whole grace period: close the sender with 1008.
+    Close,
+}
 
 /// Marks a client that is not a `/broadcast` member in `RawMembers::at`.
 const NOT_MEMBER: u32 = u32::MAX;
@@ -87,8 +100,8 @@ impl RawMembers {
 
 impl Hub {
     /// A `/broadcast` connection was opened: it receives every member's frames.
-    pub fn handle_raw_connect(&mut self, now: Now, client: ClientId) {
-        let rate = (self.config.raw_rate_limit > 0).then(|| Rate::new(now.mono));
+    pub fn handle_raw_connect(&mut self, now: Instant, client: ClientId) {
+        let rate = (self.config.raw_rate_limit > 0).then(|| Rate::new(now));
         self.raw.join(client, rate);
     }
 
@@ -97,29 +110,34 @@ impl Hub {
         self.raw.leave(client);
     }
 
-    /// A `/broadcast` member sent a message: every member gets it as is (unless
-    /// the sender is over `--raw-rate-limit`). Returns how many recipients it has.
-    pub fn handle_raw_message(
-        &mut self,
-        now: Now,
-        client: ClientId,
-        binary: bool,
-        payload: &[u8],
-        out: &mut Outbox,
-    ) -> usize {
-        let at = self.raw.at.get(client.0).copied().unwrap_or(NOT_MEMBER);
-        if let Some(rate) = self.raw.rates.get_mut(at as usize) {
-            let c = &self.config;
-            match rate.check(now.mono, c.raw_rate_limit, c.raw_rate_burst, c.rate_grace) {
-                Verdict::Pass => {}
-                Verdict::Limited => return 0,
-                Verdict::Close => {
-                    out.close(client, CLOSE_POLICY, "rate limit exceeded");
-                    return 0;
-                }
-            }
+    /// Whether `/broadcast` members are rate limited (`--raw-rate-limit`), so the
+    /// reactor asks [`Hub::raw_admit`] first; without a limit it never needs to.
+    pub fn raw_limited(&self) -> bool {
+        self.config.raw_rate_limit > 0
+    }
+
+    /// Charges one message from `sender` against `--raw-rate-limit`.
+    pub fn raw_admit(&mut self, now: Instant, sender: ClientId) -> RawAdmit {
+        let at = self.raw.at.get(sender.0).copied().unwrap_or(NOT_MEMBER);
+        let Some(rate) = self.raw.rates.get_mut(at as usize) else {
+            return RawAdmit::Deliver;
+        };
+        let c = &self.config;
+        match rate.check(now, c.raw_rate_limit, c.raw_rate_burst, c.rate_grace) {
+            Verdict::Pass => RawAdmit::Deliver,
+            Verdict::Limited => RawAdmit::Drop,
+            Verdict::Close => RawAdmit::Close,
         }
-        out.frame(binary, payload, &self.raw.list)
+    }
+
+    /// Who receives a message a `/broadcast` member sent: every member, the
+    /// sender included. The reactor frames the message once and queues it for
+    /// each (a slice, not an outbox entry: this is the hottest fan-out, and the
+    /// list only changes in `handle_raw_*connect`, never during delivery).
+    pub fn raw_recipients(&self, sender: ClientId) -> &[ClientId] {
+        // Every member gets every frame; a per-sender policy would decide here.
+        let _ = sender;
+        &self.raw.list
     }
 
     /// `/broadcast` members now.
@@ -131,59 +149,29 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{HubConfig, Output};
-    use std::time::{Duration, Instant};
-
-    fn now() -> Now {
-        Now {
-            mono: Instant::now(),
-            unix_ms: 0,
-        }
-    }
+    use crate::hub::HubConfig;
+    use std::time::Duration;
 
     #[test]
     fn members_get_every_frame_and_leave_in_constant_time() {
         let mut hub = Hub::new(HubConfig::default());
-        let mut out = Outbox::new();
         for k in [3, 0, 7, 5] {
-            hub.handle_raw_connect(now(), ClientId(k));
+            hub.handle_raw_connect(Instant::now(), ClientId(k));
         }
-        hub.handle_raw_connect(now(), ClientId(7));
+        hub.handle_raw_connect(Instant::now(), ClientId(7));
         assert_eq!(hub.raw_members(), 4);
         hub.handle_raw_disconnect(ClientId(0));
         hub.handle_raw_disconnect(ClientId(0));
         hub.raw.check().unwrap();
-        assert_eq!(
-            hub.handle_raw_message(now(), ClientId(3), true, b"\x01\x02", &mut out),
-            3
-        );
-        let items: Vec<_> = out.iter().collect();
-        let [
-            Output::Frame {
-                to,
-                binary,
-                payload,
-            },
-        ] = items.as_slice()
-        else {
-            panic!("{items:?}");
-        };
-        let mut to = to.to_vec();
+        let mut to = hub.raw_recipients(ClientId(3)).to_vec();
         to.sort();
         assert_eq!(to, [ClientId(3), ClientId(5), ClientId(7)]);
-        assert!(*binary);
-        assert_eq!(*payload, b"\x01\x02");
         for k in [3, 5, 7] {
             hub.handle_raw_disconnect(ClientId(k));
         }
         hub.raw.check().unwrap();
         assert!(hub.raw.at.is_empty());
-        out.clear();
-        assert_eq!(
-            hub.handle_raw_message(now(), ClientId(3), false, b"x", &mut out),
-            0
-        );
-        assert!(out.is_empty());
+        assert!(hub.raw_recipients(ClientId(3)).is_empty());
     }
 
     #[test]
@@ -194,42 +182,22 @@ mod tests {
             rate_grace: Duration::from_secs(1),
             ..HubConfig::default()
         });
-        let mut out = Outbox::new();
-        let t0 = now();
+        assert!(hub.raw_limited());
+        assert!(!Hub::new(HubConfig::default()).raw_limited());
+        let t0 = Instant::now();
         hub.handle_raw_connect(t0, ClientId(1));
         hub.handle_raw_connect(t0, ClientId(2));
-        let sent: usize = (0..30)
-            .map(|_| hub.handle_raw_message(t0, ClientId(1), false, b"m", &mut out))
-            .sum();
-        assert_eq!(sent, 20 * 2, "the burst of 20 reached both members");
-        assert_eq!(out.len(), 20);
-        assert!(out.iter().all(|o| matches!(o, Output::Frame { .. })));
+        let verdicts: Vec<RawAdmit> = (0..30).map(|_| hub.raw_admit(t0, ClientId(1))).collect();
+        assert!(verdicts[..20].iter().all(|v| *v == RawAdmit::Deliver));
+        assert!(verdicts[20..].iter().all(|v| *v == RawAdmit::Drop));
         // The other member's budget is its own.
-        assert_eq!(
-            hub.handle_raw_message(t0, ClientId(2), false, b"x", &mut out),
-            2
-        );
+        assert_eq!(hub.raw_admit(t0, ClientId(2)), RawAdmit::Deliver);
         // Flooding on at 100 per second past the 1 s grace: closed with 1008.
-        out.clear();
-        for ms in (10..1500).step_by(10) {
-            let later = Now {
-                mono: t0.mono + Duration::from_millis(ms),
-                ..t0
-            };
-            hub.handle_raw_message(later, ClientId(1), false, b"m", &mut out);
-        }
-        assert!(
-            out.iter().any(|o| matches!(
-                o,
-                Output::Close {
-                    client: ClientId(1),
-                    code: 1008,
-                    ..
-                }
-            )),
-            "{:?}",
-            out.iter().collect::<Vec<_>>()
-        );
+        let last = (10..1500)
+            .step_by(10)
+            .map(|ms| hub.raw_admit(t0 + Duration::from_millis(ms), ClientId(1)))
+            .last();
+        assert_eq!(last, Some(RawAdmit::Close));
         hub.handle_raw_disconnect(ClientId(1));
         hub.raw.check().unwrap();
         assert_eq!(hub.raw.rates.len(), 1);

@@ -2,7 +2,7 @@
 
 use crate::ClientId;
 use crate::codec::{self, CodecError, Message, OpCode};
-use crate::hub::Output;
+use crate::hub::{Output, RawAdmit};
 use tungstenite::protocol::frame::coding::{Control, Data};
 
 use super::Server;
@@ -79,10 +79,24 @@ impl Server {
         self.conns.metrics.messages_in += 1;
         match kind {
             Kind::Broadcast => {
-                let now = self.hub_now();
-                self.hub
-                    .handle_raw_message(now, id, opcode == BINARY, payload, &mut self.outbox);
-                self.drain_outbox();
+                if self.hub.raw_limited() {
+                    let mono = self.started + std::time::Duration::from_millis(self.now);
+                    match self.hub.raw_admit(mono, id) {
+                        RawAdmit::Deliver => {}
+                        RawAdmit::Drop => return,
+                        RawAdmit::Close => {
+                            return self.conns.close(id, 1008, "rate limit exceeded");
+                        }
+                    }
+                }
+                self.scratch.clear();
+                codec::encode_frame(&mut self.scratch, opcode, payload);
+                // The hub says who; membership changes only after delivery (in `settle`).
+                let to = self.hub.raw_recipients(id);
+                for &member in to {
+                    self.conns.queue(member, &self.scratch);
+                }
+                self.conns.metrics.messages_out += to.len() as u64;
             }
             Kind::Echo => {
                 self.conns.metrics.messages_out += 1;
@@ -124,21 +138,6 @@ impl Server {
                     }
                     self.conns.metrics.messages_out += to.len() as u64;
                 }
-                Output::Frame {
-                    to,
-                    binary,
-                    payload,
-                } => {
-                    self.scratch.clear();
-                    let opcode = if binary { BINARY } else { TEXT };
-                    codec::encode_frame(&mut self.scratch, opcode, payload);
-                    let hub = &mut self.hub;
-                    for &id in to {
-                        self.conns
-                            .deliver(id, &self.scratch, &mut |n| hub.evict_history(n));
-                    }
-                    self.conns.metrics.messages_out += to.len() as u64;
-                }
                 Output::Close {
                     client,
                     code,
@@ -163,8 +162,8 @@ impl Server {
         self.timers.arm(self.now + ping, id.0, generation);
         match kind {
             Kind::Broadcast => {
-                let now = self.hub_now();
-                self.hub.handle_raw_connect(now, id);
+                let mono = self.started + std::time::Duration::from_millis(self.now);
+                self.hub.handle_raw_connect(mono, id);
             }
             Kind::Ws => {
                 let now = self.hub_now();

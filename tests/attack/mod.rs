@@ -54,8 +54,31 @@ pub struct Outcome {
     pub churned: u64,
 }
 
+/// A server process that is killed when dropped, so a failed assertion never
+/// leaves it running.
+pub struct Server(pub Child);
+
+impl Server {
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        self.0.try_wait().ok().flatten().is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `bin` on a free loopback port with `args`; waits until it accepts.
-pub fn spawn(bin: &str, args: &[&str]) -> (Child, SocketAddr) {
+pub fn spawn(bin: &str, args: &[&str]) -> (Server, SocketAddr) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -70,12 +93,13 @@ pub fn spawn(bin: &str, args: &[&str]) -> (Child, SocketAddr) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start the server");
+    let server = Server(child);
     let started = Instant::now();
     while TcpStream::connect(addr).is_err() {
         assert!(started.elapsed() < Duration::from_secs(10), "no server");
         thread::sleep(Duration::from_millis(20));
     }
-    (child, addr)
+    (server, addr)
 }
 
 /// A `GET path` answer's body (empty when the server does not answer).
