@@ -196,7 +196,7 @@ fn a_reconnect_storm_is_served_and_witnesses_keep_chatting() {
         assert_eq!(answered, 75);
         held.extend(conns);
     }
-    let health = common::http(addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let health = common::http(addr, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     assert!(health.contains("\"connections\":"), "{health}");
     let open: usize = health
         .split("\"connections\":")
