@@ -185,6 +185,11 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     log::debug!("client {}: read failed: {e}", id.0);
+                    // InvalidData comes only from the TLS transport: a bad or
+                    // missing ClientHello is a failed handshake.
+                    if e.kind() == io::ErrorKind::InvalidData && matches!(c.phase, Phase::Http(_)) {
+                        self.conns.metrics.handshake_failures += 1;
+                    }
                     self.conns.remove(self.poll.registry(), id);
                     more = false;
                     break;
