@@ -34,6 +34,9 @@ pub const DEFAULT_MAX_MEMORY: usize = 64 << 20;
 pub const DEFAULT_BROADCAST_RATE: u32 = 5;
 /// `--notify-rate`: notifications per second one user may receive from all senders.
 pub const DEFAULT_NOTIFY_RATE: u32 = 20;
+/// `--compression-threshold`: shorter messages go out uncompressed; under it,
+/// the deflate block overhead and the CPU outweigh the few bytes saved.
+pub const DEFAULT_COMPRESSION_THRESHOLD: usize = 256;
 
 // ---- Fixed caps of the protocol. ----
 
@@ -61,6 +64,12 @@ pub const MAX_PASSWORD: usize = 128;
 pub const MAX_REF: usize = 64;
 /// Longest user name in bytes a `notify` may name (64 characters of up to 4 bytes).
 pub const MAX_USER_BYTES: usize = 256;
+/// A held `typing: true` is forwarded again after this long, so receivers see
+/// a live typist renewed well inside their own timeout.
+pub const TYPING_RENEW: Duration = Duration::from_secs(2);
+/// `typing` frames per second, and burst, that do not count against the
+/// message rate (past them, typing counts like any other frame).
+pub const TYPING_RATE: (u32, u32) = (2, 5);
 
 // ---- Fixed caps of the reactor. ----
 
@@ -143,6 +152,7 @@ impl Limits {
                 notify_burst: config.notify_rate.saturating_mul(2),
                 raw_rate_limit: config.raw_rate_limit,
                 raw_rate_burst: config.raw_rate_limit.saturating_mul(2),
+                max_message: config.max_message,
                 // An answer stays a fraction of what a client may have pending.
                 answer_bytes: ANSWER_BYTES.min(config.max_pending / 4),
                 ..HubLimits::default()
@@ -187,6 +197,8 @@ pub struct HubLimits {
     pub raw_rate_limit: u32,
     /// `/broadcast` burst allowance.
     pub raw_rate_burst: u32,
+    /// Largest message a client may send (bytes), announced in `welcome`.
+    pub max_message: usize,
     /// Most bytes of history or list entries in one answer (at least one entry is sent).
     pub answer_bytes: usize,
 }
@@ -207,6 +219,7 @@ impl Default for HubLimits {
             notify_burst: DEFAULT_NOTIFY_RATE * 2,
             raw_rate_limit: 0,
             raw_rate_burst: 0,
+            max_message: DEFAULT_MAX_MESSAGE,
             answer_bytes: ANSWER_BYTES,
         }
     }

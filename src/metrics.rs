@@ -20,6 +20,10 @@ pub struct Metrics {
     pub memory_closed: u64,
     /// History bytes evicted to bring memory back under the budget.
     pub history_evicted_bytes: u64,
+    /// Messages queued as permessage-deflate frames (one per recipient).
+    pub compressed_out: u64,
+    /// Bytes those frames saved against the plain frames.
+    pub compressed_saved: u64,
 }
 
 /// Values that are read at render time rather than counted.
@@ -147,6 +151,18 @@ impl Metrics {
             "counter",
             "Bytes of room history evicted to bring memory back under the budget.",
             self.history_evicted_bytes,
+        );
+        metric(
+            "compressed_messages_out_total",
+            "counter",
+            "Messages queued compressed with permessage-deflate (one per recipient).",
+            self.compressed_out,
+        );
+        metric(
+            "compressed_bytes_saved_total",
+            "counter",
+            "Bytes permessage-deflate saved against the plain frames of those messages.",
+            self.compressed_saved,
         );
         s
     }

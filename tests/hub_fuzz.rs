@@ -443,6 +443,7 @@ fn random_frames_under_tight_limits() {
         broadcast_burst: 3,
         notify_rate: 2,
         notify_burst: 3,
+        max_message: 1024,
         // Answers of a few entries, so paging (`more`) is exercised.
         answer_bytes: 200,
         ..HubConfig::default()

@@ -89,6 +89,8 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("notify-rate", "3"),
         ("raw-rate-limit", "100"),
         ("max-connections-per-ip", "16"),
+        ("compression", "off"),
+        ("compression-threshold", "1KiB"),
     ];
     let expected = Config {
         listen: "0.0.0.0:9000".parse().unwrap(),
@@ -112,6 +114,8 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         notify_rate: 3,
         raw_rate_limit: 100,
         max_connections_per_ip: 16,
+        compression: false,
+        compression_threshold: 1024,
         ..Config::default()
     };
     // Without the `tls` feature the TLS flags are refused (see tls_tests).

@@ -8,8 +8,10 @@
 
 mod budget;
 mod conns;
+mod pack;
 mod phases;
 mod routes;
+mod service;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -80,6 +82,8 @@ pub struct Server {
     read_buf: Vec<u8>,
     /// Frames are encoded here once, then copied to each recipient.
     scratch: Vec<u8>,
+    /// permessage-deflate: the shared deflater and inflater.
+    pack: pack::Pack,
     /// Clients that still had unread input when their read budget ran out.
     backlog: Vec<ClientId>,
     /// Clients not read until their receivers drain (or `stalled_until`).
@@ -98,6 +102,10 @@ pub struct Server {
     waker: Arc<Waker>,
     signals: Option<Signals>,
     shutdown_deadline: Option<Millis>,
+    /// The service manager to notify (`Type=notify`), when there is one.
+    notifier: Option<crate::systemd::Notifier>,
+    /// When the next `WATCHDOG=1` is due.
+    watchdog_due: Option<Millis>,
     /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::Acceptor>,
@@ -124,9 +132,15 @@ impl ShutdownHandle {
 
 impl Server {
     /// Binds the listener of `config.listen` (port 0 picks a free port). With
-    /// `--tls-cert`/`--tls-key` it loads them first; a bad file is an
+    /// `--tls-cert`/`--tls-key` it loads them too; a bad file is an
     /// `InvalidData` error whose message is one line naming the file.
     pub fn bind(config: Config) -> io::Result<Server> {
+        let listener = listen(config.listen)?;
+        Server::on_listener(config, listener)
+    }
+
+    /// A server on a listener that is already bound (see `from_listener`).
+    fn on_listener(config: Config, mut listener: TcpListener) -> io::Result<Server> {
         #[cfg(feature = "tls")]
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(
@@ -136,7 +150,6 @@ impl Server {
             _ => None,
         };
         let poll = Poll::new()?;
-        let mut listener = listen(config.listen)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -152,6 +165,7 @@ impl Server {
             // Allocated on the first read, so an idle server does not carry it.
             read_buf: Vec::new(),
             scratch: Vec::with_capacity(crate::limits::SCRATCH_KEEP),
+            pack: pack::Pack::new(&config),
             backlog: Vec::new(),
             stalled: Vec::new(),
             stalled_until: None,
@@ -165,6 +179,8 @@ impl Server {
             waker,
             signals: None,
             shutdown_deadline: None,
+            notifier: None,
+            watchdog_due: None,
             #[cfg(feature = "tls")]
             tls,
             failures: FailureBudget::default(),
@@ -293,6 +309,7 @@ impl Server {
         consider(self.accept_paused_until);
         consider(self.stalled_until);
         consider(self.shutdown_deadline);
+        consider(self.watchdog_due);
         consider(self.hub.poll_timeout().map(|t| self.millis_of(t)));
         let now = self.started.elapsed().as_millis() as Millis;
         // Round up by a millisecond so we never wake just before a deadline and spin.

@@ -270,6 +270,7 @@ impl Server {
         if self.shutdown_deadline.is_some() {
             return;
         }
+        self.notify_stopping();
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -312,6 +313,9 @@ impl Server {
         }
         if self.accept_paused_until.is_some_and(|at| at <= now) {
             self.accept();
+        }
+        if self.watchdog_due.is_some_and(|at| at <= now) {
+            self.feed_watchdog();
         }
         let conns = &self.conns;
         self.timers

@@ -4,6 +4,7 @@
 mod basics;
 mod budgets;
 mod history;
+mod identity;
 mod limits;
 mod pages;
 mod rooms;
