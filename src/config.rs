@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use lexopt::Arg;
 
+use crate::limits;
+
 use values::{
     EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_count, parse_level,
     parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
@@ -51,9 +53,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_connections: 10_000,
-            max_message: 64 * 1024,
-            max_pending: 1024 * 1024,
+            max_connections: limits::DEFAULT_MAX_CONNECTIONS,
+            max_message: limits::DEFAULT_MAX_MESSAGE,
+            max_pending: limits::DEFAULT_MAX_PENDING,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
@@ -61,10 +63,10 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             auth_secret: None,
             api_key: None,
-            rate_limit: 50,
-            history: 32,
+            rate_limit: limits::DEFAULT_RATE_LIMIT,
+            history: limits::DEFAULT_HISTORY,
             history_bytes: None,
-            max_rooms: 128,
+            max_rooms: limits::DEFAULT_MAX_ROOMS,
         }
     }
 }
@@ -83,7 +85,8 @@ impl Config {
     /// quarter of `--max-pending`, so a joiner's `room` answer leaves room
     /// in its output queue for the messages that follow.
     pub fn history_bytes(&self) -> usize {
-        self.history_bytes.unwrap_or(self.max_pending / 4)
+        self.history_bytes
+            .unwrap_or(self.max_pending / limits::HISTORY_BYTES_SHARE)
     }
 
     /// Parses flags (`args` without the program name) over `LOOPCAST_*` variables

@@ -2,8 +2,8 @@
 
 use std::io::Write as _;
 
-/// Largest request head we accept (request line + headers + blank line).
-pub const MAX_HEAD: usize = 8 * 1024;
+/// Largest request head we accept (the cap lives in `limits`).
+pub use crate::limits::MAX_HEAD;
 
 /// Most header lines we look at; browsers send about 20 on an upgrade.
 const MAX_HEADERS: usize = 64;

@@ -25,6 +25,7 @@ pub mod config;
 pub mod handshake;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod reactor;

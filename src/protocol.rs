@@ -12,10 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-/// Longest room (topic) name in bytes.
-pub const MAX_ROOM_NAME: usize = 64;
-/// Largest `history` a `create` may ask for; more is refused with `bad_field`.
-pub const MAX_HISTORY: u64 = 1024;
+pub use crate::limits::{MAX_HISTORY, MAX_ROOM_NAME};
 
 /// The `code` of an `error` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 //! child process (this binary again, `LOOPCAST_BENCH_ROLE=server:<name>`) pinned to CPU 0.
 //! `cargo bench -- fanout idle` runs only scenarios whose name contains a word given;
 //! `LOOPCAST_BENCH_QUICK=1` makes one short run; `LOOPCAST_BENCH_SERVERS=tokio,fastws`
-//! picks servers. Writes `target/bench-report/report.md` and one SVG per chart.
+//! picks servers; `LOOPCAST_BENCH_BASELINE=/path/to/loopcast` adds an older build as a
+//! peer for before/after ratios. Writes `target/bench-report/report.md` and one SVG per chart.
 #![forbid(unsafe_code)]
 
 mod loadgen;
@@ -95,6 +96,12 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             .collect(),
         Err(_) => Kind::ALL.to_vec(),
     };
+    // The baseline runs only when a binary is named for it.
+    let baseline = env::var_os(peers::BASELINE_VAR).is_some();
+    let servers: Vec<Kind> = servers
+        .into_iter()
+        .filter(|&k| k != Kind::Baseline || baseline)
+        .collect();
     let chosen = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
     if !scenarios::ALL.iter().any(|sc| chosen(sc.name)) {
         // A filter meant for another bench target (e.g. `cargo bench -- ws_churn`).

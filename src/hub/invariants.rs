@@ -114,6 +114,7 @@ impl Hub {
                 self.history_bytes
             ));
         }
+        self.raw.check()?;
         Ok(())
     }
 }

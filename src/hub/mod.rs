@@ -1,10 +1,13 @@
-//! The sans-IO JSON hub behind `/ws`: users, rooms, topics, presence, history, typing.
+//! The sans-IO hub: who receives what. The JSON hub behind `/ws` (users,
+//! rooms, topics, presence, history, typing) and the raw `/broadcast` fan-out.
 //!
 //! Call order (the reactor's side): `handle_connect` once when a `/ws` upgrade
 //! completes; `handle_text`/`handle_binary` per received message;
 //! `handle_timeout` when `poll_timeout` is due; `handle_disconnect` exactly once
 //! when the connection ends (also after the hub itself asked to close it).
-//! After every `handle_*` call the reactor drains the `Outbox`.
+//! For `/broadcast`: `handle_raw_connect`, `handle_raw_message` per message,
+//! `handle_raw_disconnect` once. After every `handle_*` call the reactor
+//! drains the `Outbox`.
 //!
 //! Answers to what PROTOCOL.md leaves open:
 //! - Success answers: `join` answers `room`, `members` and `rooms` answer with
@@ -37,6 +40,7 @@ mod invariants;
 mod outbox;
 mod publish;
 mod rate;
+mod raw;
 mod rooms;
 pub mod store;
 #[cfg(test)]
@@ -47,7 +51,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::hash::BuildHasher;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use slab::Slab;
 
@@ -68,39 +72,8 @@ pub struct Now {
     pub unix_ms: u64,
 }
 
-/// Limits and sizes of the hub (from `Config`).
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    /// Sustained actions per second per connection (0: unlimited).
-    pub rate_limit: u32,
-    /// Burst allowance (actions) above the sustained rate.
-    pub rate_burst: u32,
-    /// How long a client may stay over the limit (getting `rate_limited`) before close 1008.
-    pub rate_grace: Duration,
-    /// Default history kept per room (message count).
-    pub history: usize,
-    /// Most bytes of message events kept per room's history, so a `room`
-    /// answer stays well under a client's pending-output limit.
-    pub history_bytes: usize,
-    /// Rooms one connection may be in.
-    pub max_rooms: usize,
-    /// A `typing: true` older than this is cleared by the server.
-    pub typing_timeout: Duration,
-}
-
-impl Default for HubConfig {
-    fn default() -> Self {
-        HubConfig {
-            rate_limit: 50,
-            rate_burst: 100,
-            rate_grace: Duration::from_secs(5),
-            history: 32,
-            history_bytes: 256 * 1024,
-            max_rooms: 128,
-            typing_timeout: Duration::from_secs(5),
-        }
-    }
-}
+/// The hub's caps; they live in `limits` with every other cap.
+pub type HubConfig = crate::limits::HubLimits;
 
 /// Why `/api/publish` was refused: an HTTP status and a reason for the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +123,8 @@ pub struct Hub {
     epoch_seed: u64,
     /// Bytes kept in every room's history (kept in step by every change).
     history_bytes: usize,
+    /// `/broadcast` members.
+    raw: raw::RawMembers,
 }
 
 /// A failed action, reported as an `error` event.
@@ -207,6 +182,7 @@ impl Hub {
             // std seeds `RandomState` from the OS's random source.
             epoch_seed: RandomState::new().hash_one(0x6c6f_6f70_u64),
             history_bytes: 0,
+            raw: raw::RawMembers::default(),
         }
     }
 

@@ -6,7 +6,8 @@ use crate::http::{self, Method, Request};
 use crate::metrics::Gauges;
 
 use super::Server;
-use super::client::{Conns, HttpConn, Kind, Phase};
+use super::conns::{Conns, HttpConn, Kind, Phase};
+use crate::ClientId;
 
 /// The chat page, compiled into the binary.
 const PAGE: &str = include_str!("../../assets/index.html");
@@ -38,7 +39,7 @@ fn route(path: &str) -> Route {
 /// Queues a complete response and starts closing the connection behind it.
 pub(super) fn respond(
     conns: &mut Conns,
-    key: usize,
+    id: ClientId,
     status: u16,
     content_type: &str,
     extra: &[&str],
@@ -46,70 +47,72 @@ pub(super) fn respond(
 ) {
     let mut out = Vec::with_capacity(160 + body.len());
     http::write_response(&mut out, status, content_type, extra, body);
-    conns.queue_raw(key, &out);
-    conns.enter_closing(key);
+    conns.queue_raw(id, &out);
+    conns.enter_closing(id);
 }
 
 impl Server {
     /// Accumulates a request (head, then body) and answers it once complete.
-    pub(super) fn ingest_http(&mut self, key: usize, bytes: &mut [u8]) {
-        let Phase::Http(pending) = &mut self.conns.slab[key].phase else {
+    pub(super) fn ingest_http(&mut self, id: ClientId, bytes: &mut [u8]) {
+        let Some(Phase::Http(pending)) = self.conns.get_mut(id).map(|c| &mut c.phase) else {
             return;
         };
         match pending.take() {
             // Common case: the whole request arrived in one read; parse it in place.
-            None => self.request_bytes(key, bytes),
+            None => self.request_bytes(id, bytes),
             Some(mut conn) => {
                 conn.buf.extend_from_slice(bytes);
                 let mut buf = std::mem::take(&mut conn.buf);
-                self.request_bytes_buffered(key, conn, &mut buf);
+                self.request_bytes_buffered(id, conn, &mut buf);
             }
         }
     }
 
-    fn request_bytes(&mut self, key: usize, bytes: &mut [u8]) {
+    fn request_bytes(&mut self, id: ClientId, bytes: &mut [u8]) {
         match http::parse_request(bytes, http::MAX_HEAD) {
-            Ok(Some((req, head_len))) => self.with_head(key, req, head_len, bytes),
-            Ok(None) => self.keep_partial(key, HttpConn::default(), bytes.to_vec()),
-            Err(e) => self.bad_request(key, e),
+            Ok(Some((req, head_len))) => self.with_head(id, req, head_len, bytes),
+            Ok(None) => self.keep_partial(id, HttpConn::default(), bytes.to_vec()),
+            Err(e) => self.bad_request(id, e),
         }
     }
 
-    fn request_bytes_buffered(&mut self, key: usize, mut conn: Box<HttpConn>, buf: &mut Vec<u8>) {
+    fn request_bytes_buffered(&mut self, id: ClientId, mut conn: Box<HttpConn>, buf: &mut Vec<u8>) {
         if let Some((req, head_len)) = conn.head.take() {
-            return self.with_head(key, req, head_len, buf);
+            return self.with_head(id, req, head_len, buf);
         }
         match http::parse_request(buf, http::MAX_HEAD) {
-            Ok(Some((req, head_len))) => self.with_head(key, req, head_len, buf),
-            Ok(None) => self.keep_partial(key, *std::mem::take(&mut conn), std::mem::take(buf)),
-            Err(e) => self.bad_request(key, e),
+            Ok(Some((req, head_len))) => self.with_head(id, req, head_len, buf),
+            Ok(None) => self.keep_partial(id, *std::mem::take(&mut conn), std::mem::take(buf)),
+            Err(e) => self.bad_request(id, e),
         }
     }
 
-    fn keep_partial(&mut self, key: usize, mut conn: HttpConn, buf: Vec<u8>) {
+    fn keep_partial(&mut self, id: ClientId, mut conn: HttpConn, buf: Vec<u8>) {
         conn.buf = buf;
-        self.conns.slab[key].phase = Phase::Http(Some(Box::new(conn)));
+        if let Some(c) = self.conns.get_mut(id) {
+            c.phase = Phase::Http(Some(Box::new(conn)));
+        }
     }
 
-    fn bad_request(&mut self, key: usize, e: http::HttpError) {
+    fn bad_request(&mut self, id: ClientId, e: http::HttpError) {
         self.conns.metrics.handshake_failures += 1;
         let body: &[u8] = match e {
             http::HttpError::HeadTooLarge => b"request head too large\n",
             http::HttpError::Malformed(why) => why.as_bytes(),
         };
-        respond(&mut self.conns, key, e.status(), "text/plain", &[], body);
+        respond(&mut self.conns, id, e.status(), "text/plain", &[], body);
     }
 
     /// The head is complete: wait for a body if one is due, else answer.
-    fn with_head(&mut self, key: usize, req: Request, head_len: usize, bytes: &mut [u8]) {
+    fn with_head(&mut self, id: ClientId, req: Request, head_len: usize, bytes: &mut [u8]) {
         let route = route(&req.path);
         if route == Route::Publish && req.method == Some(Method::Post) {
-            let limit = self.config.max_message;
+            let limit = self.limits.max_message;
             let Some(len) = req.content_length else {
                 // Chunked bodies are not supported: a backend can always send a length.
                 return respond(
                     &mut self.conns,
-                    key,
+                    id,
                     411,
                     "text/plain",
                     &[],
@@ -119,7 +122,7 @@ impl Server {
             if len > limit {
                 return respond(
                     &mut self.conns,
-                    key,
+                    id,
                     413,
                     "text/plain",
                     &[],
@@ -131,26 +134,26 @@ impl Server {
                     buf: Vec::new(),
                     head: Some((req, head_len)),
                 };
-                return self.keep_partial(key, conn, bytes.to_vec());
+                return self.keep_partial(id, conn, bytes.to_vec());
             }
             let body = &bytes[head_len..head_len + len];
-            return self.publish(key, &req, body);
+            return self.publish(id, &req, body);
         }
         let (_, rest) = bytes.split_at_mut(head_len);
-        self.answer(key, route, &req, rest);
+        self.answer(id, route, &req, rest);
     }
 
-    fn answer(&mut self, key: usize, route: Route, req: &Request, rest: &mut [u8]) {
+    fn answer(&mut self, id: ClientId, route: Route, req: &Request, rest: &mut [u8]) {
         self.conns.metrics.http_requests += 1;
         let get = matches!(req.method, Some(Method::Get | Method::Head));
         let head_only = req.method == Some(Method::Head);
         let text = "text/plain; charset=utf-8";
         match route {
-            Route::NotFound => respond(&mut self.conns, key, 404, text, &[], b"not found\n"),
-            Route::Upgrade(kind) => self.upgrade(key, kind, req, rest),
+            Route::NotFound => respond(&mut self.conns, id, 404, text, &[], b"not found\n"),
+            Route::Upgrade(kind) => self.upgrade(id, kind, req, rest),
             Route::Publish => respond(
                 &mut self.conns,
-                key,
+                id,
                 405,
                 text,
                 &["Allow: POST"],
@@ -158,7 +161,7 @@ impl Server {
             ),
             _ if !get => respond(
                 &mut self.conns,
-                key,
+                id,
                 405,
                 text,
                 &["Allow: GET, HEAD"],
@@ -168,7 +171,7 @@ impl Server {
                 let body = if head_only { &b""[..] } else { PAGE.as_bytes() };
                 respond(
                     &mut self.conns,
-                    key,
+                    id,
                     200,
                     "text/html; charset=utf-8",
                     &["Cache-Control: no-cache"],
@@ -178,14 +181,14 @@ impl Server {
             Route::Healthz => {
                 let body = format!(
                     "{{\"status\":\"ok\",\"connections\":{},\"rooms\":{},\"uptime_s\":{}}}\n",
-                    self.conns.open,
+                    self.conns.open_count(),
                     self.hub.rooms(),
                     self.started.elapsed().as_secs()
                 );
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,
-                    key,
+                    id,
                     200,
                     "application/json",
                     &[],
@@ -194,7 +197,7 @@ impl Server {
             }
             Route::Metrics => {
                 let gauges = Gauges {
-                    connections: self.conns.open,
+                    connections: self.conns.open_count(),
                     ws_connections: self.hub.connections(),
                     rooms: self.hub.rooms(),
                     uptime_s: self.started.elapsed().as_secs(),
@@ -203,7 +206,7 @@ impl Server {
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,
-                    key,
+                    id,
                     200,
                     "text/plain; version=0.0.4; charset=utf-8",
                     &[],
@@ -214,18 +217,11 @@ impl Server {
     }
 
     /// Validates origin, token and handshake, answers 101 and opens the WebSocket.
-    fn upgrade(&mut self, key: usize, kind: Kind, req: &Request, rest: &mut [u8]) {
+    fn upgrade(&mut self, id: ClientId, kind: Kind, req: &Request, rest: &mut [u8]) {
         let text = "text/plain; charset=utf-8";
         if !origin_allowed(&self.config.allowed_origins, req) {
             self.conns.metrics.handshake_failures += 1;
-            return respond(
-                &mut self.conns,
-                key,
-                403,
-                text,
-                &[],
-                b"origin not allowed\n",
-            );
+            return respond(&mut self.conns, id, 403, text, &[], b"origin not allowed\n");
         }
         let accept = match handshake::accept_key(req) {
             Ok(accept) => accept,
@@ -238,7 +234,7 @@ impl Server {
                 };
                 return respond(
                     &mut self.conns,
-                    key,
+                    id,
                     e.status(),
                     text,
                     extra,
@@ -261,7 +257,7 @@ impl Server {
                     let body = format!("unauthorized: {e:?}\n");
                     return respond(
                         &mut self.conns,
-                        key,
+                        id,
                         401,
                         text,
                         &["WWW-Authenticate: Bearer"],
@@ -280,7 +276,7 @@ impl Server {
             self.conns.metrics.handshake_failures += 1;
             return respond(
                 &mut self.conns,
-                key,
+                id,
                 400,
                 text,
                 &[],
@@ -289,13 +285,13 @@ impl Server {
         }
         let mut out = Vec::with_capacity(160);
         handshake::write_101(&mut out, &accept);
-        self.conns.queue_raw(key, &out);
-        log::debug!("client {key}: upgraded on {}", req.path);
-        self.open_ws(key, kind, user, rest);
+        self.conns.queue_raw(id, &out);
+        log::debug!("client {}: upgraded on {}", id.0, req.path);
+        self.open_ws(id, kind, user, rest);
     }
 
-    /// `POST /api/publish`: checks the API key, hands the body to the hub.
-    fn publish(&mut self, key: usize, req: &Request, body: &[u8]) {
+    /// `POST /api/publish`: checks the API id, hands the body to the hub.
+    fn publish(&mut self, id: ClientId, req: &Request, body: &[u8]) {
         self.conns.metrics.http_requests += 1;
         let json = "application/json";
         if let Some(api_key) = &self.config.api_key
@@ -304,7 +300,7 @@ impl Server {
         {
             return respond(
                 &mut self.conns,
-                key,
+                id,
                 401,
                 json,
                 &["WWW-Authenticate: Bearer"],
@@ -317,11 +313,11 @@ impl Server {
         match result {
             Ok(delivered) => {
                 let body = format!("{{\"delivered\":{delivered}}}\n");
-                respond(&mut self.conns, key, 200, json, &[], body.as_bytes());
+                respond(&mut self.conns, id, 200, json, &[], body.as_bytes());
             }
             Err(e) => {
                 let body = serde_json::json!({ "error": e.message }).to_string() + "\n";
-                respond(&mut self.conns, key, e.status, json, &[], body.as_bytes());
+                respond(&mut self.conns, id, e.status, json, &[], body.as_bytes());
             }
         }
     }

@@ -1,12 +1,13 @@
 //! What WebSocket messages do once decoded: raw broadcast, echo, or the JSON hub.
 
 use crate::ClientId;
-use crate::codec::{self, CodecError, DecodeState, Message, OpCode};
+use crate::codec::{self, CodecError, Message, OpCode};
 use crate::hub::Output;
 use tungstenite::protocol::frame::coding::{Control, Data};
 
 use super::Server;
-use super::client::{Kind, Phase};
+use super::conns::Kind;
+use super::conns::Phase;
 
 pub const PING: OpCode = OpCode::Control(Control::Ping);
 const PONG: OpCode = OpCode::Control(Control::Pong);
@@ -16,45 +17,47 @@ const CLOSE: OpCode = OpCode::Control(Control::Close);
 
 impl Server {
     /// Decodes WebSocket bytes in place and acts on each complete message.
-    pub(super) fn ingest_ws(&mut self, key: usize, bytes: &mut [u8]) {
-        let c = &mut self.conns.slab[key];
-        let kind = c.kind;
+    pub(super) fn ingest_ws(&mut self, id: ClientId, bytes: &mut [u8]) {
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        let kind = c.kind();
         let Phase::Open(state) = &mut c.phase else {
             return;
         };
         // The state leaves the slab while the callback runs, which may touch any client.
         let mut state = std::mem::take(state);
-        let max = self.config.max_message;
-        let result = state.decode(bytes, max, |msg| self.on_message(key, kind, msg));
+        let max = self.limits.max_message;
+        let result = state.decode(bytes, max, |msg| self.on_message(id, kind, msg));
         if let Err(e) = result {
-            self.protocol_error(key, e);
+            self.protocol_error(id, e);
             return;
         }
-        if let Some(c) = self.conns.slab.get_mut(key)
+        if let Some(c) = self.conns.get_mut(id)
             && let Phase::Open(slot) = &mut c.phase
         {
             *slot = state;
         }
     }
 
-    fn protocol_error(&mut self, key: usize, e: CodecError) {
-        log::debug!("client {key}: {e:?}, closing with {}", e.close_code());
+    fn protocol_error(&mut self, id: ClientId, e: CodecError) {
+        log::debug!("client {}: {e:?}, closing with {}", id.0, e.close_code());
         self.conns.metrics.protocol_errors += 1;
         let reason = match e {
             CodecError::Protocol(why) => why,
             CodecError::InvalidUtf8 => "invalid UTF-8",
             CodecError::TooBig => "message too big",
         };
-        self.conns.close(key, e.close_code(), reason);
+        self.conns.close(id, e.close_code(), reason);
     }
 
     /// Handles one message; returns whether to keep decoding this client's input.
-    fn on_message(&mut self, key: usize, kind: Kind, msg: Message<'_>) -> bool {
+    fn on_message(&mut self, id: ClientId, kind: Kind, msg: Message<'_>) -> bool {
         match msg {
-            Message::Text(text) => self.on_data(key, kind, TEXT, text.as_bytes()),
-            Message::Binary(data) => self.on_data(key, kind, BINARY, data),
+            Message::Text(text) => self.on_data(id, kind, TEXT, text.as_bytes()),
+            Message::Binary(data) => self.on_data(id, kind, BINARY, data),
             Message::Ping(payload) => {
-                self.frame_to(key, PONG, payload);
+                self.frame_to(id, PONG, payload);
             }
             Message::Pong(_) => {}
             Message::Close(close) => {
@@ -64,41 +67,34 @@ impl Server {
                     Some((code, _)) => codec::encode_close(&mut self.scratch, code, ""),
                     None => codec::encode_frame(&mut self.scratch, CLOSE, b""),
                 }
-                self.conns.queue(key, &self.scratch);
-                self.conns.enter_closing(key);
+                self.conns.queue(id, &self.scratch);
+                self.conns.enter_closing(id);
                 return false;
             }
         }
-        self.conns.slab.get(key).is_some_and(|c| c.is_open())
+        self.conns.get(id).is_some_and(|c| c.is_open())
     }
 
-    fn on_data(&mut self, key: usize, kind: Kind, opcode: OpCode, payload: &[u8]) {
+    fn on_data(&mut self, id: ClientId, kind: Kind, opcode: OpCode, payload: &[u8]) {
         self.conns.metrics.messages_in += 1;
         match kind {
             Kind::Broadcast => {
-                self.scratch.clear();
-                codec::encode_frame(&mut self.scratch, opcode, payload);
-                // The list is only shortened in `remove`, which delivery never calls.
-                let members = std::mem::take(&mut self.conns.broadcast);
-                for &m in &members {
-                    self.conns.queue(m as usize, &self.scratch);
-                }
-                self.conns.metrics.messages_out += members.len() as u64;
-                self.conns.broadcast = members;
+                self.hub
+                    .handle_raw_message(id, opcode == BINARY, payload, &mut self.outbox);
+                self.drain_outbox();
             }
             Kind::Echo => {
                 self.conns.metrics.messages_out += 1;
-                self.frame_to(key, opcode, payload);
+                self.frame_to(id, opcode, payload);
             }
             Kind::Ws => {
                 let now = self.hub_now();
                 if opcode == TEXT {
                     // The codec has checked UTF-8 already.
                     let text = std::str::from_utf8(payload).unwrap_or_default();
-                    self.hub
-                        .handle_text(now, ClientId(key), text, &mut self.outbox);
+                    self.hub.handle_text(now, id, text, &mut self.outbox);
                 } else {
-                    self.hub.handle_binary(now, ClientId(key), &mut self.outbox);
+                    self.hub.handle_binary(now, id, &mut self.outbox);
                 }
                 self.drain_outbox();
             }
@@ -107,10 +103,10 @@ impl Server {
     }
 
     /// Encodes one frame and queues it for one client.
-    fn frame_to(&mut self, key: usize, opcode: OpCode, payload: &[u8]) {
+    fn frame_to(&mut self, id: ClientId, opcode: OpCode, payload: &[u8]) {
         self.scratch.clear();
         codec::encode_frame(&mut self.scratch, opcode, payload);
-        self.conns.queue(key, &self.scratch);
+        self.conns.queue(id, &self.scratch);
     }
 
     /// Carries out what the hub asked for: each text framed once, copied to its recipients.
@@ -120,8 +116,21 @@ impl Server {
                 Output::Text { to, text } => {
                     self.scratch.clear();
                     codec::encode_frame(&mut self.scratch, TEXT, text.as_bytes());
-                    for id in to {
-                        self.conns.queue(id.0, &self.scratch);
+                    for &id in to {
+                        self.conns.queue(id, &self.scratch);
+                    }
+                    self.conns.metrics.messages_out += to.len() as u64;
+                }
+                Output::Frame {
+                    to,
+                    binary,
+                    payload,
+                } => {
+                    self.scratch.clear();
+                    let opcode = if binary { BINARY } else { TEXT };
+                    codec::encode_frame(&mut self.scratch, opcode, payload);
+                    for &id in to {
+                        self.conns.queue(id, &self.scratch);
                     }
                     self.conns.metrics.messages_out += to.len() as u64;
                 }
@@ -129,7 +138,7 @@ impl Server {
                     client,
                     code,
                     reason,
-                } => self.conns.close(client.0, code, reason),
+                } => self.conns.close(client, code, reason),
             }
         }
         self.outbox.clear();
@@ -138,33 +147,26 @@ impl Server {
     /// Switches an upgraded client to WebSocket and decodes bytes that came with the request.
     pub(super) fn open_ws(
         &mut self,
-        key: usize,
+        id: ClientId,
         kind: Kind,
         user: Option<String>,
         rest: &mut [u8],
     ) {
-        let c = &mut self.conns.slab[key];
-        c.phase = Phase::Open(DecodeState::default());
-        c.kind = kind;
-        c.generation = self.next_generation.wrapping_add(1);
-        self.next_generation = c.generation;
-        let generation = c.generation;
+        let generation = self.conns.open(id, kind);
         let ping = self.config.ping_interval.as_millis() as u64;
-        self.timers.arm(self.now + ping, key, generation);
-        self.conns.open += 1;
-        self.conns.metrics.connections_total += 1;
+        self.timers.arm(self.now + ping, id.0, generation);
         match kind {
-            Kind::Broadcast => self.conns.join_broadcast(key),
+            Kind::Broadcast => self.hub.handle_raw_connect(id),
             Kind::Ws => {
                 let now = self.hub_now();
                 self.hub
-                    .handle_connect(now, ClientId(key), user.as_deref(), &mut self.outbox);
+                    .handle_connect(now, id, user.as_deref(), &mut self.outbox);
                 self.drain_outbox();
             }
             Kind::Echo | Kind::Http => {}
         }
         if !rest.is_empty() {
-            self.ingest_ws(key, rest);
+            self.ingest_ws(id, rest);
         }
     }
 }

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 /// Environment variable that turns the bench binary into a server process.
 pub const ROLE_VAR: &str = "LOOPCAST_BENCH_ROLE";
+/// Environment variable naming an older loopcast binary to run as `Kind::Baseline`.
+pub const BASELINE_VAR: &str = "LOOPCAST_BENCH_BASELINE";
 
 /// The servers compared, ours first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,11 +24,14 @@ pub enum Kind {
     Loopcast,
     Tokio,
     Fastws,
+    /// An older loopcast binary named by `LOOPCAST_BENCH_BASELINE`, for before/after
+    /// figures taken in the same run as the current build.
+    Baseline,
 }
 
 impl Kind {
     /// All of them, in table order.
-    pub const ALL: [Kind; 3] = [Kind::Loopcast, Kind::Tokio, Kind::Fastws];
+    pub const ALL: [Kind; 4] = [Kind::Loopcast, Kind::Tokio, Kind::Fastws, Kind::Baseline];
 
     /// Short name used in roles and file names.
     pub fn role(self) -> &'static str {
@@ -34,6 +39,7 @@ impl Kind {
             Kind::Loopcast => "loopcast",
             Kind::Tokio => "tokio",
             Kind::Fastws => "fastws",
+            Kind::Baseline => "baseline",
         }
     }
 
@@ -43,6 +49,7 @@ impl Kind {
             Kind::Loopcast => "loopcast",
             Kind::Tokio => "tokio-tungstenite",
             Kind::Fastws => "fastwebsockets",
+            Kind::Baseline => "loopcast (baseline)",
         }
     }
 
@@ -80,8 +87,15 @@ pub struct Server {
 impl Server {
     /// Starts a fresh `kind` server pinned to CPU 0 and waits for its port.
     pub fn start(kind: Kind) -> io::Result<Server> {
-        if kind == Kind::Loopcast {
-            return Server::start_loopcast();
+        match kind {
+            Kind::Loopcast => return Server::start_loopcast(env!("CARGO_BIN_EXE_loopcast")),
+            Kind::Baseline => {
+                let exe = std::env::var(BASELINE_VAR).map_err(|_| {
+                    io::Error::other(format!("{BASELINE_VAR} names no loopcast binary"))
+                })?;
+                return Server::start_loopcast(&exe);
+            }
+            Kind::Tokio | Kind::Fastws => {}
         }
         let exe = std::env::current_exe()?;
         let mut child = Command::new("taskset")
@@ -115,15 +129,15 @@ impl Server {
         })
     }
 
-    /// Runs the `loopcast` binary built by cargo for this bench (same profile).
-    fn start_loopcast() -> io::Result<Server> {
+    /// Runs a loopcast binary: the one cargo built for this bench (same profile), or the baseline.
+    fn start_loopcast(exe: &str) -> io::Result<Server> {
         // The port is free when picked; nothing else on this machine races for it here.
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let child = Command::new("taskset")
             .arg("-c")
             .arg("0")
-            .arg(env!("CARGO_BIN_EXE_loopcast"))
+            .arg(exe)
             .args(["--listen", &addr.to_string(), "--max-connections", "20000"])
             .args(["--log-level", "warn"])
             .stdin(Stdio::null())

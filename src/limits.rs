@@ -1,0 +1,168 @@
+//! Every cap the server enforces, with its value and the reason for it, in one place.
+//!
+//! `Config` parses the flags that set some of these; everything else reads the
+//! caps from here (`Limits` for the configurable ones, constants for the fixed
+//! ones), so a reader finds every bound of the process in this file. The
+//! memory budget (`--max-memory`) and its accounting belong here as well.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::timers::Millis;
+
+// ---- Defaults of the configurable caps (documented in `Config` and --help). ----
+
+/// `--max-connections`: further clients get 503.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// `--max-message`: larger WebSocket messages (and publish bodies) are refused.
+pub const DEFAULT_MAX_MESSAGE: usize = 64 * 1024;
+/// `--max-pending`: a client with more unsent output is a slow consumer (1013).
+pub const DEFAULT_MAX_PENDING: usize = 1024 * 1024;
+/// `--rate-limit`: sustained actions per second per `/ws` connection.
+pub const DEFAULT_RATE_LIMIT: u32 = 50;
+/// `--history`: messages kept per room unless `create` says otherwise.
+pub const DEFAULT_HISTORY: usize = 32;
+/// `--max-rooms`: rooms (and subscriptions) one connection may hold.
+pub const DEFAULT_MAX_ROOMS: usize = 128;
+/// `--history-bytes` defaults to `--max-pending` divided by this, so a
+/// joiner's `room` answer leaves room in its output queue for what follows.
+pub const HISTORY_BYTES_SHARE: usize = 4;
+
+// ---- Fixed caps of the protocol. ----
+
+/// Largest request head we accept (request line + headers + blank line).
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Longest room (topic) name in bytes.
+pub const MAX_ROOM_NAME: usize = 64;
+/// Largest `history` a `create` may ask for; more is refused with `bad_field`.
+pub const MAX_HISTORY: u64 = 1024;
+/// How long a client may stay over the rate limit (getting `rate_limited`) before close 1008.
+pub const RATE_GRACE: Duration = Duration::from_secs(5);
+/// A `typing: true` older than this is cleared by the server.
+pub const TYPING_TIMEOUT: Duration = Duration::from_secs(5);
+
+// ---- Fixed caps of the reactor. ----
+
+/// Size of the one read buffer shared by every connection.
+pub const READ_BUF: usize = 64 * 1024;
+/// Reads per readiness event before moving on, so one flooding client cannot starve the rest.
+pub const READS_PER_TURN: usize = 16;
+/// How long a closing connection may take to drain and answer our FIN.
+pub const LINGER_MS: Millis = 5_000;
+/// How long graceful shutdown waits for clients to take their close frames.
+pub const SHUTDOWN_MS: Millis = 2_000;
+/// Pause before accepting again when the process is out of file descriptors.
+pub const ACCEPT_BACKOFF_MS: Millis = 100;
+/// Connections admitted past `--max-connections` only to be answered 503; beyond
+/// these a new connection is dropped unanswered (it would cost a slot anyway).
+pub const OVERFLOW_SLOTS: usize = 64;
+/// Bytes of drained write buffers kept for reuse, so a busy turn does not malloc
+/// per client; small enough not to matter on a small device.
+pub const SPARE_BYTES: usize = 256 * 1024;
+/// Buffers that grew past this are freed rather than kept as spares.
+pub const SPARE_MAX_CAPACITY: usize = 8 * 1024;
+
+/// The configurable caps of one server, read by the reactor (and, as
+/// [`HubLimits`], by the hub). Built from `Config` once, at bind.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections served; past this, 503 (see [`OVERFLOW_SLOTS`]).
+    pub max_connections: usize,
+    /// Largest WebSocket message or publish body, in bytes.
+    pub max_message: usize,
+    /// Unsent output one client may have before it is closed with 1013.
+    pub max_pending: usize,
+    /// The hub's caps.
+    pub hub: HubLimits,
+}
+
+impl Limits {
+    /// The caps `config` asks for.
+    pub fn from_config(config: &Config) -> Limits {
+        Limits {
+            max_connections: config.max_connections,
+            max_message: config.max_message,
+            max_pending: config.max_pending,
+            hub: HubLimits {
+                rate_limit: config.rate_limit,
+                rate_burst: config.rate_limit.saturating_mul(2),
+                history: config.history,
+                history_bytes: config.history_bytes(),
+                max_rooms: config.max_rooms,
+                ..HubLimits::default()
+            },
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::from_config(&Config::default())
+    }
+}
+
+/// The hub's caps (also known as `hub::HubConfig`).
+#[derive(Debug, Clone)]
+pub struct HubLimits {
+    /// Sustained actions per second per connection (0: unlimited).
+    pub rate_limit: u32,
+    /// Burst allowance (actions) above the sustained rate.
+    pub rate_burst: u32,
+    /// How long a client may stay over the limit (getting `rate_limited`) before close 1008.
+    pub rate_grace: Duration,
+    /// Default history kept per room (message count).
+    pub history: usize,
+    /// Most bytes of message events kept per room's history, so a `room`
+    /// answer stays well under a client's pending-output limit.
+    pub history_bytes: usize,
+    /// Rooms one connection may be in.
+    pub max_rooms: usize,
+    /// A `typing: true` older than this is cleared by the server.
+    pub typing_timeout: Duration,
+}
+
+impl Default for HubLimits {
+    fn default() -> Self {
+        HubLimits {
+            rate_limit: DEFAULT_RATE_LIMIT,
+            rate_burst: DEFAULT_RATE_LIMIT * 2,
+            rate_grace: RATE_GRACE,
+            history: DEFAULT_HISTORY,
+            history_bytes: DEFAULT_MAX_PENDING / HISTORY_BYTES_SHARE,
+            max_rooms: DEFAULT_MAX_ROOMS,
+            typing_timeout: TYPING_TIMEOUT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_the_config() {
+        let config = Config {
+            max_connections: 7,
+            max_pending: 2 << 20,
+            rate_limit: 10,
+            history: 3,
+            ..Config::default()
+        };
+        let l = Limits::from_config(&config);
+        assert_eq!(l.max_connections, 7);
+        assert_eq!(l.max_pending, 2 << 20);
+        assert_eq!(l.hub.rate_limit, 10);
+        assert_eq!(l.hub.rate_burst, 20);
+        assert_eq!(l.hub.history, 3);
+        assert_eq!(l.hub.typing_timeout, TYPING_TIMEOUT);
+    }
+
+    #[test]
+    fn defaults_agree() {
+        let l = Limits::default();
+        assert_eq!(l.max_message, DEFAULT_MAX_MESSAGE);
+        assert_eq!(l.hub.history, HubLimits::default().history);
+        assert_eq!(l.hub.history_bytes, HubLimits::default().history_bytes);
+        assert_eq!(l.hub.rate_burst, HubLimits::default().rate_burst);
+    }
+}

@@ -1,0 +1,118 @@
+//! One connection's state: kept small, because an idle one should cost almost nothing.
+
+use crate::codec::DecodeState;
+use crate::timers::Millis;
+
+use super::super::transport::Transport;
+
+/// What the connection is, which decides what its messages do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Still an HTTP request (or a plain HTTP response being sent).
+    Http,
+    /// `/broadcast`: raw hub.
+    Broadcast,
+    /// `/echo`.
+    Echo,
+    /// `/ws` and `/socket`: the JSON hub.
+    Ws,
+}
+
+/// Where the connection is in its life. Moves forward only, and only through
+/// `Conns` (`open`, `enter_closing`); the reactor may update the data inside
+/// a phase (the partial request, the decoder state).
+#[derive(Debug)]
+pub enum Phase {
+    /// Reading the request head (and body); the box exists only while bytes are partial.
+    Http(Option<Box<HttpConn>>),
+    /// WebSocket open.
+    Open(DecodeState),
+    /// A close frame or an HTTP response is queued: flush, send FIN, drop at EOF or deadline.
+    Closing,
+}
+
+/// A request whose head (or body) is still arriving.
+#[derive(Debug, Default)]
+pub struct HttpConn {
+    /// Bytes received so far, from the start of the request.
+    pub buf: Vec<u8>,
+    /// The parsed head and its length, once complete (the body is still arriving).
+    pub head: Option<(crate::http::Request, usize)>,
+}
+
+/// One connection. Lifecycle fields are private to `Conns`, which owns them.
+#[derive(Debug)]
+pub struct Client {
+    pub(in crate::reactor) transport: Transport,
+    pub(in crate::reactor) phase: Phase,
+    /// Unsent output is `out[sent..]`; the Vec has no allocation while nothing is pending.
+    pub(super) out: Vec<u8>,
+    pub(super) sent: usize,
+    /// When the peer last sent anything (for keepalive), in reactor milliseconds.
+    pub(in crate::reactor) last_seen: Millis,
+    /// Bumped whenever the slot's timer is re-armed for another purpose; stale timers are skipped.
+    pub(super) generation: u32,
+    pub(super) kind: Kind,
+    /// WRITABLE interest is registered (only while output is pending).
+    pub(super) writable: bool,
+    /// Queued in the dirty list for this turn's flush.
+    pub(super) dirty: bool,
+    /// FIN already sent in the Closing phase.
+    pub(super) fin_sent: bool,
+    /// A ping is out and unanswered (avoids pinging a silent client twice per interval).
+    pub(in crate::reactor) pinged: bool,
+}
+
+impl Client {
+    pub(super) fn new(transport: Transport, now: Millis, generation: u32) -> Client {
+        Client {
+            transport,
+            phase: Phase::Http(None),
+            out: Vec::new(),
+            sent: 0,
+            last_seen: now,
+            generation,
+            kind: Kind::Http,
+            writable: false,
+            dirty: false,
+            fin_sent: false,
+            pinged: false,
+        }
+    }
+
+    /// Output queued but not yet handed to the transport.
+    pub fn pending(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// An open WebSocket.
+    pub fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open(_))
+    }
+
+    /// What the connection is.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The generation its current timer was armed for.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_state_stays_small() {
+        // The idle-connection budget is 256 bytes in user space, slab entry included.
+        assert!(std::mem::size_of::<slab::Slab<Client>>() > 0);
+        assert!(
+            std::mem::size_of::<Client>() <= 96,
+            "{}",
+            std::mem::size_of::<Client>()
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! The one owner of connection lifecycles: admission, generations, the phase
+//! moves (Http -> Open -> Closing), open/close counting, and removal.
+//!
+//! Everything that changes whether a client exists or what it is goes through
+//! here, so the counts (`open`, metrics) and the lists the loop acts on later
+//! (`left`: the hub must hear of it; `closing`: a linger deadline is due) can
+//! never disagree with the slab. The output side (queueing, corked flushing,
+//! the spare-buffer pool) is in `output`.
+
+mod client;
+mod output;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use slab::Slab;
+
+use crate::ClientId;
+use crate::codec::{self, DecodeState};
+use crate::limits::{Limits, OVERFLOW_SLOTS};
+use crate::metrics::Metrics;
+use crate::timers::Millis;
+
+pub use client::{Client, HttpConn, Kind, Phase};
+
+use super::transport::Transport;
+
+/// Tokens below this are the listener, the waker and the signal pipe.
+const FIRST_CLIENT: usize = 3;
+
+/// The mio token of a client.
+pub fn token(id: ClientId) -> Token {
+    Token(id.0 + FIRST_CLIENT)
+}
+
+/// The client a token names, if it names one.
+pub fn client_of(token: Token) -> Option<ClientId> {
+    token.0.checked_sub(FIRST_CLIENT).map(ClientId)
+}
+
+/// A connection that was let in.
+#[derive(Debug, Clone, Copy)]
+pub struct Admitted {
+    pub id: ClientId,
+    pub generation: u32,
+    /// Past `--max-connections`: it is to be answered 503 and closed.
+    pub over_limit: bool,
+}
+
+/// Every connection plus what the output path needs: the dirty list, spare buffers, limits.
+pub struct Conns {
+    slab: Slab<Client>,
+    /// Source of generations; never reused within a slot's lifetime of timers.
+    next_generation: u32,
+    /// Open WebSocket connections (all kinds).
+    open: usize,
+    /// Clients with output appended this turn (flushed once at the end of the turn).
+    dirty: Vec<ClientId>,
+    /// Clients that left the Open phase; the hub hears of them after the current delivery.
+    left: Vec<(ClientId, Kind)>,
+    /// Clients that entered Closing and need a linger deadline armed.
+    closing: Vec<ClientId>,
+    spare: Vec<Vec<u8>>,
+    /// Sum of the spare buffers' capacities.
+    spare_bytes: usize,
+    max_pending: usize,
+    max_connections: usize,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+}
+
+impl Conns {
+    /// No connections yet; room for `limits.max_connections` of them.
+    pub fn new(limits: &Limits) -> Conns {
+        let capacity = limits.max_connections;
+        Conns {
+            slab: Slab::with_capacity(capacity),
+            next_generation: 0,
+            open: 0,
+            dirty: Vec::with_capacity(capacity.min(4096)),
+            left: Vec::new(),
+            closing: Vec::new(),
+            spare: Vec::new(),
+            spare_bytes: 0,
+            max_pending: limits.max_pending,
+            max_connections: limits.max_connections,
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Takes a freshly accepted stream in, registered for reading. `None` when it
+    /// was dropped (too many past the limit to even answer, or registration failed).
+    pub fn admit(
+        &mut self,
+        registry: &Registry,
+        stream: TcpStream,
+        now: Millis,
+    ) -> Option<Admitted> {
+        let over_limit = self.slab.len() >= self.max_connections;
+        // Past the limit a few extra slots let us answer 503 politely; beyond them, drop.
+        if over_limit && self.slab.len() >= self.max_connections + OVERFLOW_SLOTS {
+            return None;
+        }
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("set_nodelay failed: {e}");
+        }
+        let id = ClientId(self.slab.vacant_entry().key());
+        let mut transport = Transport::Plain(stream);
+        if let Err(e) = registry.register(&mut transport, token(id), Interest::READABLE) {
+            log::warn!("register failed: {e}");
+            return None;
+        }
+        let generation = self.bump_generation();
+        self.slab.insert(Client::new(transport, now, generation));
+        Some(Admitted {
+            id,
+            generation,
+            over_limit,
+        })
+    }
+
+    /// Switches an upgraded client to WebSocket; returns the generation to arm its keepalive with.
+    pub fn open(&mut self, id: ClientId, kind: Kind) -> u32 {
+        let generation = self.bump_generation();
+        let c = &mut self.slab[id.0];
+        c.phase = Phase::Open(DecodeState::default());
+        c.kind = kind;
+        c.generation = generation;
+        self.open += 1;
+        self.metrics.connections_total += 1;
+        generation
+    }
+
+    /// Starts closing an open WebSocket: the close frame follows everything queued.
+    pub fn close(&mut self, id: ClientId, code: u16, reason: &str) {
+        let Some(c) = self.slab.get_mut(id.0) else {
+            return;
+        };
+        if !c.is_open() {
+            return;
+        }
+        codec::encode_close(&mut c.out, code, reason);
+        self.enter_closing(id);
+    }
+
+    /// Moves a client to the Closing phase (its output is flushed, then FIN, then dropped).
+    pub fn enter_closing(&mut self, id: ClientId) {
+        let Some(c) = self.slab.get_mut(id.0) else {
+            return;
+        };
+        if matches!(c.phase, Phase::Closing) {
+            return;
+        }
+        self.leave_open(id);
+        let c = &mut self.slab[id.0];
+        c.phase = Phase::Closing;
+        self.mark_dirty(id);
+        self.closing.push(id);
+    }
+
+    /// Drops a client now: deregisters and closes the socket.
+    pub fn remove(&mut self, registry: &Registry, id: ClientId) {
+        if !self.slab.contains(id.0) {
+            return;
+        }
+        self.leave_open(id);
+        let mut c = self.slab.remove(id.0);
+        let _ = registry.deregister(&mut c.transport);
+    }
+
+    /// Bookkeeping for a client that stops being an open WebSocket.
+    fn leave_open(&mut self, id: ClientId) {
+        let c = &self.slab[id.0];
+        if c.is_open() {
+            self.open -= 1;
+            if matches!(c.kind, Kind::Ws | Kind::Broadcast) {
+                self.left.push((id, c.kind));
+            }
+        }
+    }
+
+    /// Gives a client's slot a new generation (its pending timers go stale).
+    pub fn rearm(&mut self, id: ClientId) -> Option<u32> {
+        let generation = self.bump_generation();
+        let c = self.slab.get_mut(id.0)?;
+        c.generation = generation;
+        Some(generation)
+    }
+
+    fn bump_generation(&mut self) -> u32 {
+        self.next_generation = self.next_generation.wrapping_add(1);
+        self.next_generation
+    }
+
+    /// Clients (of hub kinds) that stopped being open since the last call.
+    pub fn take_left(&mut self) -> Vec<(ClientId, Kind)> {
+        std::mem::take(&mut self.left)
+    }
+
+    /// Clients that started closing since the last call.
+    pub fn take_closing(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.closing)
+    }
+
+    /// Some client's departure has not been told to the hub yet.
+    pub fn has_left(&self) -> bool {
+        !self.left.is_empty()
+    }
+
+    /// A client, if it is still connected.
+    pub fn get(&self, id: ClientId) -> Option<&Client> {
+        self.slab.get(id.0)
+    }
+
+    /// A client, if it is still connected.
+    pub fn get_mut(&mut self, id: ClientId) -> Option<&mut Client> {
+        self.slab.get_mut(id.0)
+    }
+
+    /// Connections of any phase.
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// No connections at all.
+    pub fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    /// Open WebSocket connections (all kinds).
+    pub fn open_count(&self) -> usize {
+        self.open
+    }
+
+    /// Every connected client.
+    pub fn ids(&self) -> Vec<ClientId> {
+        self.slab.iter().map(|(k, _)| ClientId(k)).collect()
+    }
+
+    /// Whether `id` still holds the timer generation `generation`.
+    pub fn is_current(&self, id: ClientId, generation: u32) -> bool {
+        self.slab
+            .get(id.0)
+            .is_some_and(|c| c.generation == generation)
+    }
+}

@@ -1,0 +1,194 @@
+//! The output side of connections: corked write buffers, flushing, the spare-buffer pool.
+
+use std::io;
+
+use mio::{Interest, Registry};
+
+use crate::ClientId;
+use crate::limits::{SPARE_BYTES, SPARE_MAX_CAPACITY};
+use crate::metrics::Metrics;
+
+use super::{Client, Conns, Phase, token};
+
+impl Conns {
+    /// Appends `bytes` (one or more complete frames) to an open client's output,
+    /// closing it with 1013 when its backlog would pass the limit.
+    pub fn queue(&mut self, id: ClientId, bytes: &[u8]) {
+        let Some(c) = self.slab.get_mut(id.0) else {
+            return;
+        };
+        if !c.is_open() {
+            return;
+        }
+        if c.pending() + bytes.len() > self.max_pending {
+            self.metrics.slow_consumers_dropped += 1;
+            log::debug!(
+                "client {}: {} bytes pending, closing as slow consumer",
+                id.0,
+                c.pending()
+            );
+            self.close_slow(id);
+            return;
+        }
+        if c.out.capacity() == 0
+            && let Some(buf) = self.spare.pop()
+        {
+            c.out = buf;
+        }
+        c.out.extend_from_slice(bytes);
+        self.mark_dirty(id);
+    }
+
+    /// Appends raw bytes in any phase (HTTP responses, the 101, a close frame).
+    pub fn queue_raw(&mut self, id: ClientId, bytes: &[u8]) {
+        let Some(c) = self.slab.get_mut(id.0) else {
+            return;
+        };
+        c.out.extend_from_slice(bytes);
+        self.mark_dirty(id);
+    }
+
+    /// Puts a client on this turn's flush list (once).
+    pub(super) fn mark_dirty(&mut self, id: ClientId) {
+        let c = &mut self.slab[id.0];
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(id);
+        }
+    }
+
+    /// A client asked to be written (WRITABLE readiness, or its transport holds wire bytes).
+    pub fn want_flush(&mut self, id: ClientId) {
+        if let Some(c) = self.slab.get(id.0)
+            && (c.pending() > 0 || c.transport.wants_write())
+        {
+            self.mark_dirty(id);
+        }
+    }
+
+    /// Some client has output that this turn has not flushed yet.
+    pub fn has_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// Closes a slow consumer with 1013 right after the frame in flight: unsent whole
+    /// frames are dropped, so it learns why at once instead of after its backlog.
+    fn close_slow(&mut self, id: ClientId) {
+        let c = &mut self.slab[id.0];
+        let keep = frame_boundary_after(&c.out, c.sent);
+        c.out.truncate(keep);
+        self.close(id, 1013, "slow consumer");
+    }
+
+    /// Writes every dirty client's output once, then sets WRITABLE interest exactly
+    /// for those that did not drain. Returns clients to drop (write error, or done closing).
+    pub fn flush_dirty(&mut self, registry: &Registry, dead: &mut Vec<ClientId>) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for &id in &dirty {
+            let Some(c) = self.slab.get_mut(id.0) else {
+                continue;
+            };
+            c.dirty = false;
+            if let Err(e) = flush_one(c, &mut self.metrics) {
+                log::debug!("client {}: write failed: {e}", id.0);
+                dead.push(id);
+                continue;
+            }
+            if c.pending() == 0 {
+                let buf = std::mem::take(&mut c.out);
+                c.sent = 0;
+                let cap = buf.capacity();
+                if cap <= SPARE_MAX_CAPACITY && self.spare_bytes + cap <= SPARE_BYTES {
+                    let mut buf = buf;
+                    buf.clear();
+                    self.spare_bytes += cap;
+                    self.spare.push(buf);
+                }
+            }
+            let drained = c.pending() == 0 && !c.transport.wants_write();
+            if drained && matches!(c.phase, Phase::Closing) && !c.fin_sent {
+                c.fin_sent = true;
+                // FIN after the close frame or response; we keep reading until the peer's EOF.
+                let _ = c.transport.shutdown_write();
+            }
+            if drained == c.writable {
+                c.writable = !drained;
+                let interest = if c.writable {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                if let Err(e) = registry.reregister(&mut c.transport, token(id), interest) {
+                    log::warn!("client {}: reregister failed: {e}", id.0);
+                    dead.push(id);
+                }
+            }
+        }
+        dirty.clear();
+        // Keep the list's allocation for the next turn.
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+}
+
+/// Hands as much of the client's pending output to its transport as it takes.
+fn flush_one(c: &mut Client, metrics: &mut Metrics) -> io::Result<()> {
+    c.transport.flush_wire()?;
+    while c.sent < c.out.len() {
+        match c.transport.write(&c.out[c.sent..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                c.sent += n;
+                metrics.bytes_out += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The end of the server frame that contains byte `sent` of `out` (or `sent` itself
+/// when it sits on a boundary): everything after it can be dropped without
+/// corrupting the stream. Our own frames are unmasked, so headers are easy to walk.
+fn frame_boundary_after(out: &[u8], sent: usize) -> usize {
+    let mut at = 0;
+    while at < out.len() && at < sent {
+        let Some(len) = server_frame_len(&out[at..]) else {
+            return out.len();
+        };
+        at += len;
+    }
+    at.min(out.len())
+}
+
+/// Total length of the unmasked frame at the start of `b`, if its header is complete.
+fn server_frame_len(b: &[u8]) -> Option<usize> {
+    let len7 = (*b.get(1)? & 0x7f) as usize;
+    match len7 {
+        126 => Some(4 + u16::from_be_bytes([*b.get(2)?, *b.get(3)?]) as usize),
+        127 => {
+            let bytes: [u8; 8] = b.get(2..10)?.try_into().ok()?;
+            Some(10 + u64::from_be_bytes(bytes) as usize)
+        }
+        n => Some(2 + n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_boundary_keeps_the_frame_in_flight() {
+        // Two frames: 2+3 bytes and 2+126 (via the 16-bit form: 4+126 bytes).
+        let mut out = vec![0x81, 3, b'a', b'b', b'c', 0x82, 126, 0, 126];
+        out.extend(std::iter::repeat_n(7u8, 126));
+        assert_eq!(frame_boundary_after(&out, 0), 0);
+        assert_eq!(frame_boundary_after(&out, 1), 5);
+        assert_eq!(frame_boundary_after(&out, 5), 5);
+        assert_eq!(frame_boundary_after(&out, 6), out.len());
+    }
+}

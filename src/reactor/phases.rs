@@ -1,0 +1,298 @@
+//! The phases of one loop turn (their order and invariant are documented at `Server`).
+
+use std::io;
+use std::sync::atomic::Ordering;
+
+use mio::event::Event;
+
+use crate::ClientId;
+use crate::limits::{ACCEPT_BACKOFF_MS, LINGER_MS, READ_BUF, READS_PER_TURN, SHUTDOWN_MS};
+use crate::timers::Millis;
+
+use super::conns::{self, Kind, Phase};
+use super::{LISTENER, SIGNALS, Server, WAKER, routes, ws};
+
+impl Server {
+    /// Phase 1: reads the clients whose read budget ran out last turn.
+    pub(super) fn catch_up(&mut self) {
+        for id in std::mem::take(&mut self.backlog) {
+            self.readable(id);
+        }
+    }
+
+    /// Phase 2: acts on one readiness event.
+    pub(super) fn dispatch(&mut self, event: &Event) {
+        match event.token() {
+            LISTENER => self.accept(),
+            WAKER => {
+                if self.shutdown_flag.load(Ordering::SeqCst) {
+                    self.begin_shutdown();
+                }
+            }
+            SIGNALS => self.signalled(),
+            token => {
+                let Some(id) = conns::client_of(token) else {
+                    return;
+                };
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    self.readable(id);
+                }
+                if event.is_writable() {
+                    self.conns.want_flush(id);
+                }
+            }
+        }
+    }
+
+    /// Phase 5: writes every dirty client once and removes those that failed.
+    pub(super) fn flush(&mut self) {
+        let mut dead = std::mem::take(&mut self.dead);
+        self.conns.flush_dirty(self.poll.registry(), &mut dead);
+        for id in dead.drain(..) {
+            self.conns.remove(self.poll.registry(), id);
+        }
+        self.dead = dead;
+    }
+
+    fn accept(&mut self) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        self.accept_paused_until = None;
+        // The hub must hear of departed clients before their slots are reused.
+        self.settle();
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let (stream, addr) = match listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => {
+                    // EMFILE/ENFILE/ENOBUFS: the pending connection stays queued and
+                    // epoll (edge-triggered) will not repeat itself, so retry on a timer
+                    // instead of spinning or stalling.
+                    log::warn!("accept failed: {e}; retrying in {ACCEPT_BACKOFF_MS} ms");
+                    self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF_MS);
+                    return;
+                }
+            };
+            let Some(admitted) = self.conns.admit(self.poll.registry(), stream, self.now) else {
+                log::debug!("{addr}: dropped (over the connection limit)");
+                continue;
+            };
+            let id = admitted.id;
+            log::debug!("client {}: connected from {addr}", id.0);
+            if admitted.over_limit {
+                self.conns.metrics.handshake_failures += 1;
+                routes::respond(
+                    &mut self.conns,
+                    id,
+                    503,
+                    "text/plain",
+                    &[],
+                    b"server full\n",
+                );
+                continue;
+            }
+            let deadline = self.now + self.config.handshake_timeout.as_millis() as Millis;
+            self.timers.arm(deadline, id.0, admitted.generation);
+        }
+    }
+
+    /// Reads a client until `WouldBlock` (or its per-turn budget) and feeds every chunk on.
+    fn readable(&mut self, id: ClientId) {
+        let mut buf = std::mem::take(&mut self.read_buf);
+        if buf.is_empty() {
+            buf = vec![0; READ_BUF];
+        }
+        let mut more = true;
+        for _ in 0..READS_PER_TURN {
+            let Some(c) = self.conns.get_mut(id) else {
+                more = false;
+                break;
+            };
+            match c.transport.read(&mut buf) {
+                Ok(0) => {
+                    self.peer_closed(id);
+                    more = false;
+                    break;
+                }
+                Ok(n) => {
+                    c.last_seen = self.now;
+                    c.pinged = false;
+                    self.conns.metrics.bytes_in += n as u64;
+                    self.ingest(id, &mut buf[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    more = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("client {}: read failed: {e}", id.0);
+                    self.conns.remove(self.poll.registry(), id);
+                    more = false;
+                    break;
+                }
+            }
+        }
+        if let Some(c) = self.conns.get(id) {
+            // Reading may leave the transport with wire bytes to send (a TLS handshake).
+            if c.transport.wants_write() {
+                self.conns.want_flush(id);
+            }
+            if more && !self.backlog.contains(&id) {
+                // Budget used up with data possibly left: edge-triggered epoll will not
+                // tell us again, so come back next turn.
+                self.backlog.push(id);
+            }
+        }
+        self.read_buf = buf;
+    }
+
+    /// Routes bytes by the connection's phase.
+    fn ingest(&mut self, id: ClientId, bytes: &mut [u8]) {
+        let Some(c) = self.conns.get(id) else {
+            return;
+        };
+        match &c.phase {
+            Phase::Http(_) => self.ingest_http(id, bytes),
+            Phase::Open(_) => self.ingest_ws(id, bytes),
+            // After our close frame or response, input is only drained until EOF.
+            Phase::Closing => {}
+        }
+    }
+
+    /// EOF from the peer: a closing connection is done; anything else was abandoned.
+    fn peer_closed(&mut self, id: ClientId) {
+        log::debug!("client {}: disconnected", id.0);
+        self.conns.remove(self.poll.registry(), id);
+    }
+
+    fn signalled(&mut self) {
+        let mut stop = false;
+        if let Some(signals) = &mut self.signals {
+            for signal in signals.pending() {
+                log::info!("signal {signal}: shutting down");
+                stop = true;
+            }
+        }
+        if stop {
+            self.begin_shutdown();
+        }
+    }
+
+    /// Stops accepting, sends 1001 to every open client, and gives them a short
+    /// deadline to take it; the loop returns when all are gone or the time is up.
+    fn begin_shutdown(&mut self) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        for id in self.conns.ids() {
+            match self.conns.get(id).map(|c| &c.phase) {
+                Some(Phase::Open(_)) => self.conns.close(id, 1001, "server shutting down"),
+                Some(Phase::Http(_)) => self.conns.remove(self.poll.registry(), id),
+                Some(Phase::Closing) | None => {}
+            }
+        }
+        self.shutdown_deadline = Some(self.now + SHUTDOWN_MS);
+    }
+
+    /// Phase 3: fires every due deadline: handshake timeouts, keepalive, lingering
+    /// closes, the hub's timers, a paused accept.
+    pub(super) fn run_timers(&mut self) {
+        let now = self.now;
+        while let Some(due) = self.timers.pop_due(now) {
+            let id = ClientId(due.key);
+            if !self.conns.is_current(id, due.generation) {
+                continue;
+            }
+            match self.conns.get(id).map(|c| &c.phase) {
+                Some(Phase::Http(_)) => {
+                    log::debug!("client {}: handshake timed out", id.0);
+                    self.conns.metrics.handshake_failures += 1;
+                    self.conns.remove(self.poll.registry(), id);
+                }
+                Some(Phase::Open(_)) => self.keepalive(id),
+                Some(Phase::Closing) => self.conns.remove(self.poll.registry(), id),
+                None => {}
+            }
+        }
+        if let Some(at) = self.hub.poll_timeout()
+            && self.millis_of(at) <= now
+        {
+            let hub_now = self.hub_now();
+            self.hub.handle_timeout(hub_now, &mut self.outbox);
+            self.drain_outbox();
+        }
+        if self.accept_paused_until.is_some_and(|at| at <= now) {
+            self.accept();
+        }
+        let conns = &self.conns;
+        self.timers
+            .compact(|key, generation| conns.is_current(ClientId(key), generation));
+    }
+
+    /// Pings a quiet client, closes a silent one, and re-arms its next check.
+    fn keepalive(&mut self, id: ClientId) {
+        let ping = self.config.ping_interval.as_millis() as Millis;
+        let idle_limit = self.config.idle_timeout.as_millis() as Millis;
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        let idle = self.now.saturating_sub(c.last_seen);
+        if idle >= idle_limit {
+            log::debug!("client {}: idle for {idle} ms, closing", id.0);
+            self.conns.close(id, 1000, "idle timeout");
+            return;
+        }
+        let generation = c.generation();
+        let next = if idle < ping {
+            c.last_seen + ping
+        } else {
+            let send_ping = !c.pinged;
+            c.pinged = true;
+            let next = c.last_seen + idle_limit;
+            if send_ping {
+                // If the ping tips a slow consumer over its limit, the close re-arms
+                // the slot with a new generation and this entry goes stale.
+                self.scratch.clear();
+                crate::codec::encode_frame(&mut self.scratch, ws::PING, b"");
+                self.conns.queue(id, &self.scratch);
+            }
+            next
+        };
+        self.timers.arm(next, id.0, generation);
+    }
+
+    /// Phases 4 and 6: tell the hub about clients that stopped being open (which
+    /// may queue presence events), and arm linger deadlines for clients that
+    /// started closing.
+    pub(super) fn settle(&mut self) {
+        while self.conns.has_left() {
+            let hub_now = self.hub_now();
+            for (id, kind) in self.conns.take_left() {
+                match kind {
+                    Kind::Ws => self.hub.handle_disconnect(hub_now, id, &mut self.outbox),
+                    Kind::Broadcast => self.hub.handle_raw_disconnect(id),
+                    Kind::Echo | Kind::Http => {}
+                }
+                self.drain_outbox();
+            }
+        }
+        for id in self.conns.take_closing() {
+            if !matches!(self.conns.get(id).map(|c| &c.phase), Some(Phase::Closing)) {
+                continue;
+            }
+            if let Some(generation) = self.conns.rearm(id) {
+                self.timers.arm(self.now + LINGER_MS, id.0, generation);
+            }
+        }
+    }
+}
