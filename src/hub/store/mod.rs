@@ -6,11 +6,87 @@
 //! The in-memory history is the default and the hot path; stores that keep
 //! state elsewhere too (disk, Redis) sit behind the same calls.
 
+#[cfg(feature = "storage")]
+pub mod disk;
 mod memory;
 
 use std::fmt;
+use std::time::Instant;
 
 pub use memory::History;
+
+/// A room's settings as kept beyond memory, with the start of its history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The history's epoch.
+    pub epoch: Epoch,
+    /// History kept (messages).
+    pub cap: usize,
+    /// `max_members`, if any.
+    pub max_members: Option<u32>,
+    /// `create`d: kept until deleted, not only for the room TTL.
+    pub created: bool,
+    /// The creator's user (may `delete` the room).
+    pub owner: Option<Box<str>>,
+    /// The password's salted hash in its storage form, if the room has one.
+    pub password: Option<Vec<u8>>,
+}
+
+/// A room read back from a store: its settings and its history.
+#[derive(Debug)]
+pub struct Saved {
+    /// Settings (the epoch is the history's).
+    pub settings: Settings,
+    /// Seq and kept events, bounded as the caller asked.
+    pub history: History,
+}
+
+/// How a store is doing, for `/healthz` and `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// `None` while writes succeed; else why the store stopped writing (the
+    /// server then runs from memory only).
+    pub failed: Option<String>,
+    /// Write or sync errors since start.
+    pub errors: u64,
+    /// Bytes the store uses on disk now.
+    pub disk_bytes: u64,
+    /// Rooms the store keeps (in memory or not).
+    pub rooms: usize,
+}
+
+/// Room state kept beyond memory (`--data-dir`). The hub keeps every room
+/// that is in use as a [`History`] in memory and tells the store each change;
+/// the store hands back rooms that are not in memory.
+///
+/// Call order: `started` before a room's first `appended` (and again when
+/// its history starts over); `emptied` when a room leaves memory;
+/// `commit` once per loop turn, before that turn's output is written to
+/// sockets (group commit), and `handle_timeout` when `poll_timeout` is due.
+pub trait Store: fmt::Debug {
+    /// A room that is not in memory, if the store keeps it; its history is
+    /// bounded by its own count and `max_bytes`. The room is in use from now on.
+    fn load(&mut self, name: &str, max_bytes: usize) -> Option<Saved>;
+    /// Whether the store keeps a room of that name.
+    fn contains(&self, name: &str) -> bool;
+    /// A room's history starts (a new epoch), with these settings.
+    fn started(&mut self, name: &str, settings: &Settings);
+    /// `event` was appended to the room as `seq`.
+    fn appended(&mut self, name: &str, seq: u64, event: &str);
+    /// The room left memory at `unix_ms` (its last member left): from now
+    /// its TTL runs, unless it was `create`d.
+    fn emptied(&mut self, name: &str, unix_ms: u64);
+    /// The room is deleted: forget it.
+    fn deleted(&mut self, name: &str);
+    /// Makes the changes since the last commit durable as configured.
+    fn commit(&mut self, now: Instant);
+    /// Timed work (periodic sync, expiring idle rooms, compaction).
+    fn handle_timeout(&mut self, now: Instant, unix_ms: u64);
+    /// When `handle_timeout` has work next.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Errors and sizes, for health and metrics.
+    fn health(&self) -> StoreHealth;
+}
 
 /// Identifies one run of a room's history: chosen when the history starts, so
 /// a `seq` from another run (a server restart without `--data-dir`, a room
