@@ -119,12 +119,12 @@ pub struct Hub {
     typing_compacted: usize,
     /// Source of connection ids, membership tokens and epochs; never reused.
     serial: u64,
+    /// `/broadcast` members.
+    raw: raw::RawMembers,
     /// Random per process, so epochs differ across restarts.
     epoch_seed: u64,
     /// Bytes kept in every room's history (kept in step by every change).
     history_bytes: usize,
-    /// `/broadcast` members.
-    raw: raw::RawMembers,
 }
 
 /// A failed action, reported as an `error` event.
@@ -179,10 +179,10 @@ impl Hub {
             typing: BinaryHeap::new(),
             typing_compacted: 0,
             serial: 0,
+            raw: raw::RawMembers::default(),
             // std seeds `RandomState` from the OS's random source.
             epoch_seed: RandomState::new().hash_one(0x6c6f_6f70_u64),
             history_bytes: 0,
-            raw: raw::RawMembers::default(),
         }
     }
 
