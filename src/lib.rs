@@ -29,6 +29,7 @@ pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod reactor;
+pub mod secret;
 pub mod timers;
 
 /// A connected client, by its slab key. Keys are reused after a client leaves,

@@ -41,6 +41,8 @@ pub enum ErrorCode {
     NotMember,
     /// `create` of a name that exists.
     RoomExists,
+    /// `delete` of a room that does not exist.
+    NoSuchRoom,
 }
 
 impl ErrorCode {
@@ -59,6 +61,7 @@ impl ErrorCode {
             ErrorCode::TooManyRooms => "too_many_rooms",
             ErrorCode::NotMember => "not_member",
             ErrorCode::RoomExists => "room_exists",
+            ErrorCode::NoSuchRoom => "no_such_room",
         }
     }
 }
@@ -110,6 +113,8 @@ pub enum Action<'a> {
     Members { room: Cow<'a, str> },
     /// `rooms`.
     Rooms,
+    /// `delete`: removes a room with its history (the creator's user only).
+    Delete { room: Cow<'a, str> },
     /// `create`.
     Create {
         room: Cow<'a, str>,
@@ -296,6 +301,7 @@ fn action<'a>(f: &Fields<'a>) -> Result<Action<'a>, Problem<'a>> {
             },
         },
         "members" => Action::Members { room: room()? },
+        "delete" => Action::Delete { room: room()? },
         "rooms" => Action::Rooms,
         "create" => Action::Create {
             room: room()?,

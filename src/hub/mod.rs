@@ -42,6 +42,7 @@ mod publish;
 mod rate;
 mod raw;
 mod rooms;
+mod state;
 pub mod store;
 #[cfg(test)]
 mod tests;
@@ -125,6 +126,10 @@ pub struct Hub {
     epoch_seed: u64,
     /// Bytes kept in every room's history (kept in step by every change).
     history_bytes: usize,
+    /// Where room state is kept beyond memory (`--data-dir`), if anywhere.
+    store: Option<Box<dyn store::Store>>,
+    /// The wall clock of the latest call (for what the store records).
+    clock_ms: u64,
 }
 
 /// A failed action, reported as an `error` event.
@@ -137,6 +142,8 @@ enum Failure<'r> {
     TooManyRooms(usize),
     NotMember(&'r str),
     RoomExists(&'r str),
+    NoSuchRoom(&'r str),
+    NotOwner(&'r str),
 }
 
 impl Failure<'_> {
@@ -148,6 +155,8 @@ impl Failure<'_> {
             Failure::TooManyRooms(_) => ErrorCode::TooManyRooms,
             Failure::NotMember(_) => ErrorCode::NotMember,
             Failure::RoomExists(_) => ErrorCode::RoomExists,
+            Failure::NoSuchRoom(_) => ErrorCode::NoSuchRoom,
+            Failure::NotOwner(_) => ErrorCode::Forbidden,
         }
     }
 }
@@ -162,6 +171,10 @@ impl fmt::Display for Failure<'_> {
             Failure::TooManyRooms(max) => write!(f, "at most {max} rooms per connection"),
             Failure::NotMember(room) => write!(f, "not a member of room {room}"),
             Failure::RoomExists(room) => write!(f, "room {room} exists"),
+            Failure::NoSuchRoom(room) => write!(f, "no room {room}"),
+            Failure::NotOwner(room) => {
+                write!(f, "only the user who created room {room} may delete it")
+            }
         }
     }
 }
@@ -183,6 +196,8 @@ impl Hub {
             // std seeds `RandomState` from the OS's random source.
             epoch_seed: RandomState::new().hash_one(0x6c6f_6f70_u64),
             history_bytes: 0,
+            store: None,
+            clock_ms: 0,
         }
     }
 
@@ -234,6 +249,7 @@ impl Hub {
 
     /// A text message arrived from `client`.
     pub fn handle_text(&mut self, now: Now, client: ClientId, text: &str, out: &mut Outbox) {
+        self.clock_ms = now.unix_ms;
         let Some(verdict) = self.admit(now, client) else {
             return;
         };
@@ -289,7 +305,7 @@ impl Hub {
 
     /// `client` is gone: leave its rooms (presence `left`), clear its typing.
     pub fn handle_disconnect(&mut self, now: Now, client: ClientId, out: &mut Outbox) {
-        let _ = now;
+        self.clock_ms = now.unix_ms;
         let Some(mut conn) = self.conns.get_mut(client.0).and_then(Option::take) else {
             return;
         };
@@ -317,8 +333,10 @@ impl Hub {
         }
     }
 
-    /// Expires timers due at `now` (stale typing).
+    /// Expires timers due at `now` (stale typing), and the store's (sync,
+    /// room TTL).
     pub fn handle_timeout(&mut self, now: Now, out: &mut Outbox) {
+        self.clock_ms = now.unix_ms;
         while let Some(Reverse(due)) = self.typing.peek() {
             if due.at > now.mono {
                 break;
@@ -326,12 +344,22 @@ impl Hub {
             let due = self.typing.pop().expect("peeked").0;
             self.expire_typing(now, due, out);
         }
+        if let Some(store) = self.store.as_deref_mut()
+            && store.poll_timeout().is_some_and(|at| at <= now.mono)
+        {
+            store.handle_timeout(now.mono, now.unix_ms);
+        }
     }
 
     /// The next instant `handle_timeout` has work, if any (possibly a timer
     /// that turns out to have nothing left to do).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.typing.peek().map(|Reverse(due)| due.at)
+        let typing = self.typing.peek().map(|Reverse(due)| due.at);
+        let store = self.store.as_ref().and_then(|s| s.poll_timeout());
+        match (typing, store) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Live `/ws` connections.
@@ -429,6 +457,7 @@ impl Hub {
                 self.enter(now, client, room, password.as_deref(), None, out)
             }
             Action::Leave { room } | Action::Unsubscribe { room } => self.exit(client, room, out),
+            Action::Delete { room } => self.delete(client, room, out),
             Action::Publish { room, message } => {
                 self.publish(now, client, room, message.get(), out)
             }

@@ -45,6 +45,7 @@ impl Hub {
         body: &[u8],
         out: &mut Outbox,
     ) -> Result<usize, PublishError> {
+        self.clock_ms = now.unix_ms;
         let body = std::str::from_utf8(body).map_err(|_| bad("body is not UTF-8"))?;
         if !body.trim_start().starts_with('{') {
             // serde would read an array positionally into `Body`.
@@ -69,6 +70,7 @@ impl Hub {
                 Ok(rooms::publish_to(
                     room,
                     kept,
+                    self.store.as_deref_mut(),
                     SERVER_JSON,
                     now.unix_ms,
                     message,

@@ -149,6 +149,11 @@ pub fn write_room_close(buf: &mut String, gap: bool, seq: u64, epoch: impl fmt::
     let _ = write!(buf, r#"],"gap":{gap},"seq":{seq},"epoch":"{epoch}"}}"#);
 }
 
+/// `{"event":"deleted","room":..}`: the room is gone, with its history.
+pub fn write_deleted(buf: &mut String, room: &str) {
+    let _ = write!(buf, r#"{{"event":"deleted","room":"{room}"}}"#);
+}
+
 /// `{"event":"ack","ref":..}`; `reference` is raw JSON.
 pub fn write_ack(buf: &mut String, reference: &str) {
     let _ = write!(buf, r#"{{"event":"ack","ref":{reference}}}"#);

@@ -63,7 +63,7 @@ pub struct StoreHealth {
 /// its history starts over); `emptied` when a room leaves memory;
 /// `commit` once per loop turn, before that turn's output is written to
 /// sockets (group commit), and `handle_timeout` when `poll_timeout` is due.
-pub trait Store: fmt::Debug {
+pub trait Store: fmt::Debug + Send {
     /// A room that is not in memory, if the store keeps it; its history is
     /// bounded by its own count and `max_bytes`. The room is in use from now on.
     fn load(&mut self, name: &str, max_bytes: usize) -> Option<Saved>;
