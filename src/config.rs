@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use lexopt::Arg;
 
+use crate::hub::store::Fsync;
 use crate::limits;
 
 use values::{
@@ -47,6 +48,14 @@ pub struct Config {
     pub history_bytes: Option<usize>,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
+    /// `--data-dir`: keep rooms, history and seq there (unset: memory only).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// `--fsync` (interval): when the data dir's journal is synced.
+    pub fsync: Fsync,
+    /// `--room-ttl` (24 h): how long an empty room's history is kept.
+    pub room_ttl: Duration,
+    /// `--max-disk` bytes (256 MiB) the data dir may use.
+    pub max_disk: u64,
 }
 
 impl Default for Config {
@@ -67,9 +76,16 @@ impl Default for Config {
             history: limits::DEFAULT_HISTORY,
             history_bytes: None,
             max_rooms: limits::DEFAULT_MAX_ROOMS,
+            data_dir: None,
+            fsync: Fsync::Interval,
+            room_ttl: limits::DEFAULT_ROOM_TTL,
+            max_disk: limits::DEFAULT_MAX_DISK,
         }
     }
 }
+
+/// What `--fsync` accepts.
+const EXPECT_FSYNC: &str = "expected turn, interval or never";
 
 /// Why the command line did not give a config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +160,10 @@ impl Config {
             Flag::History => self.history = parse_count(value)?,
             Flag::HistoryBytes => self.history_bytes = Some(parse_bytes(value)?),
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
+            Flag::DataDir => self.data_dir = Some(non_empty(value)?.into()),
+            Flag::Fsync => self.fsync = Fsync::parse(value).ok_or(EXPECT_FSYNC)?,
+            Flag::RoomTtl => self.room_ttl = positive_secs(value)?,
+            Flag::MaxDisk => self.max_disk = positive(parse_bytes(value))? as u64,
         }
         return Ok(());
 
@@ -210,6 +230,10 @@ enum Flag {
     History,
     HistoryBytes,
     MaxRooms,
+    DataDir,
+    Fsync,
+    RoomTtl,
+    MaxDisk,
 }
 
 /// A flag as `--help` shows it.
@@ -239,7 +263,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 15] = [
+const FLAGS: [Spec; 19] = [
     spec(
         Flag::Listen,
         "listen",
@@ -329,6 +353,30 @@ const FLAGS: [Spec; 15] = [
         "max-rooms",
         "N",
         "rooms one connection may be in at once",
+    ),
+    spec(
+        Flag::DataDir,
+        "data-dir",
+        "DIR",
+        "keep rooms, their history and seq in DIR across restarts (unset: memory only)",
+    ),
+    spec(
+        Flag::Fsync,
+        "fsync",
+        "WHEN",
+        "sync the data dir: turn (before each turn's output), interval (each second) or never",
+    ),
+    spec(
+        Flag::RoomTtl,
+        "room-ttl",
+        "SECS",
+        "with --data-dir: how long an empty room keeps its history (create'd rooms: until deleted)",
+    ),
+    spec(
+        Flag::MaxDisk,
+        "max-disk",
+        "BYTES",
+        "with --data-dir: most bytes the data dir may use",
     ),
 ];
 
@@ -433,6 +481,10 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::History => config.history.to_string(),
         Flag::HistoryBytes => show_bytes(config.history_bytes?),
         Flag::MaxRooms => config.max_rooms.to_string(),
+        Flag::DataDir => return None,
+        Flag::Fsync => config.fsync.as_str().to_owned(),
+        Flag::RoomTtl => show_secs(config.room_ttl),
+        Flag::MaxDisk => show_bytes(config.max_disk as usize),
     })
 }
 

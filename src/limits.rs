@@ -24,6 +24,10 @@ pub const DEFAULT_RATE_LIMIT: u32 = 50;
 pub const DEFAULT_HISTORY: usize = 32;
 /// `--max-rooms`: rooms (and subscriptions) one connection may hold.
 pub const DEFAULT_MAX_ROOMS: usize = 128;
+/// `--room-ttl`: an empty room's history is kept this long (as Centrifugo's history TTL).
+pub const DEFAULT_ROOM_TTL: Duration = Duration::from_secs(24 * 3600);
+/// `--max-disk`: the data dir's journal never grows past this.
+pub const DEFAULT_MAX_DISK: u64 = 256 << 20;
 /// `--history-bytes` defaults to `--max-pending` divided by this, so a
 /// joiner's `room` answer leaves room in its output queue for what follows.
 pub const HISTORY_BYTES_SHARE: usize = 4;

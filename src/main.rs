@@ -77,7 +77,14 @@ fn run() -> c_int {
         .with_level(config.log_level)
         .init();
     let listen = config.listen;
-    let mut server = match Server::bind(config) {
+    let store = match loopcast::hub::store::open(&config) {
+        Ok(store) => store,
+        Err(line) => {
+            eprintln!("loopcast: {line}");
+            return 2;
+        }
+    };
+    let mut server = match Server::bind_with(config, store) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("loopcast: cannot listen on {listen}: {e}");

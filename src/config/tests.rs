@@ -76,6 +76,10 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("history", "0"),
         ("history-bytes", "64KiB"),
         ("max-rooms", "7"),
+        ("data-dir", "/var/lib/loopcast"),
+        ("fsync", "Turn"),
+        ("room-ttl", "90"),
+        ("max-disk", "8MiB"),
     ];
     let expected = Config {
         listen: "0.0.0.0:9000".parse().unwrap(),
@@ -93,6 +97,10 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         history: 0,
         history_bytes: Some(64 << 10),
         max_rooms: 7,
+        data_dir: Some("/var/lib/loopcast".into()),
+        fsync: crate::hub::store::Fsync::Turn,
+        room_ttl: Duration::from_secs(90),
+        max_disk: 8 << 20,
     };
     (pairs, expected)
 }
@@ -498,4 +506,23 @@ fn history_bytes_follows_max_pending_unless_given() {
     let given = ok(&["--max-pending", "4MiB", "--history-bytes", "1000"]);
     assert_eq!(given.history_bytes(), 1000);
     assert_eq!(ok(&["--history-bytes", "0"]).history_bytes(), 0);
+}
+
+#[test]
+fn storage_flags_have_clear_errors() {
+    for (flag, value, words) in [
+        ("--fsync", "sometimes", "turn, interval or never"),
+        ("--room-ttl", "0", "greater than 0"),
+        ("--max-disk", "0", "greater than 0"),
+        ("--data-dir", "", "non-empty"),
+    ] {
+        let line = error(&[flag, value], &[]);
+        assert!(line.contains(flag) && line.contains(words), "{line}");
+    }
+    let c = ok(&[]);
+    assert_eq!(
+        (c.data_dir, c.fsync),
+        (None, crate::hub::store::Fsync::Interval)
+    );
+    assert_eq!(c.room_ttl, Duration::from_secs(86_400));
 }

@@ -313,12 +313,14 @@ impl Hub {
         message: &str,
         out: &mut Outbox,
     ) -> Result<(), Failure<'r>> {
-        let Some(&key) = self.names.get(name) else {
+        // A room only the store keeps is loaded for the message, then unloaded.
+        let Some(key) = self.room_key(name).or_else(|| self.load_room(name)) else {
             return Ok(());
         };
         let conn = self.conns[client.0].as_ref().expect("client is connected");
         let room = &mut self.rooms[key];
         if room.password.is_some() && !conn.rooms.iter().any(|m| m.room == key) {
+            self.drop_if_empty(key);
             return Err(Failure::MembersOnly(name));
         }
         let kept = &mut self.history_bytes;
@@ -332,6 +334,7 @@ impl Hub {
             message,
             out,
         );
+        self.drop_if_empty(key);
         Ok(())
     }
 

@@ -29,6 +29,13 @@ impl Hub {
         }
     }
 
+    /// The server stops: the store writes and syncs what is left.
+    pub fn close_store(&mut self, now: Now) {
+        if let Some(store) = self.store.as_deref_mut() {
+            store.close(now.mono);
+        }
+    }
+
     /// An empty history for a new room: a new epoch, the configured bounds.
     pub(super) fn new_history(&mut self, now: Now, cap: usize) -> History {
         let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.next_serial());

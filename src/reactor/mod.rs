@@ -102,20 +102,34 @@ impl ShutdownHandle {
 }
 
 impl Server {
-    /// Binds the listener of `config.listen` (port 0 picks a free port).
+    /// Binds the listener of `config.listen` (port 0 picks a free port),
+    /// opening the `--data-dir` store if there is one.
     pub fn bind(config: Config) -> io::Result<Server> {
+        let store = crate::hub::store::open(&config).map_err(io::Error::other)?;
+        Server::bind_with(config, store)
+    }
+
+    /// As [`Server::bind`], with the room store already opened.
+    pub fn bind_with(
+        config: Config,
+        store: Option<Box<dyn crate::hub::store::Store>>,
+    ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let limits = Limits::from_config(&config);
+        let mut hub = Hub::new(limits.hub.clone());
+        if let Some(store) = store {
+            hub.set_store(store);
+        }
         Ok(Server {
             local_addr: listener.local_addr()?,
             listener: Some(listener),
             poll,
             conns: Conns::new(&limits),
-            hub: Hub::new(limits.hub.clone()),
+            hub,
             outbox: Outbox::default(),
             timers: Timers::with_capacity(limits.max_connections),
             // Allocated on the first read, so an idle server does not carry it.
@@ -172,6 +186,7 @@ impl Server {
             if let Some(deadline) = self.shutdown_deadline
                 && (self.conns.is_empty() || self.now >= deadline)
             {
+                self.hub.close_store(self.hub_now());
                 log::info!("shut down ({} connections left)", self.conns.len());
                 return Ok(());
             }
@@ -187,6 +202,8 @@ impl Server {
         }
         self.run_timers();
         self.settle();
+        // Group commit: this turn's room changes are stored before its output is sent.
+        self.hub.commit(self.hub_now());
         self.flush();
         self.settle();
         debug_assert!(!self.conns.has_dirty() || self.poll_timeout() == Some(Duration::ZERO));

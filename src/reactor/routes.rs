@@ -28,7 +28,8 @@ fn route(path: &str) -> Route {
         "/" | "/index.html" => Route::Page,
         "/healthz" => Route::Healthz,
         "/metrics" => Route::Metrics,
-        "/api/publish" => Route::Publish,
+        // Both backend calls share the method, key and body rules.
+        "/api/publish" | "/api/delete" => Route::Publish,
         "/ws" | "/socket" => Route::Upgrade(Kind::Ws),
         "/broadcast" => Route::Upgrade(Kind::Broadcast),
         "/echo" => Route::Upgrade(Kind::Echo),
@@ -180,10 +181,11 @@ impl Server {
             }
             Route::Healthz => {
                 let body = format!(
-                    "{{\"status\":\"ok\",\"connections\":{},\"rooms\":{},\"uptime_s\":{}}}\n",
+                    "{{\"status\":\"ok\",\"connections\":{},\"rooms\":{},\"uptime_s\":{}{}}}\n",
                     self.conns.open_count(),
                     self.hub.rooms(),
-                    self.started.elapsed().as_secs()
+                    self.started.elapsed().as_secs(),
+                    crate::hub::store::health_json(self.hub.store_health().as_ref()),
                 );
                 let body = if head_only { "" } else { &body };
                 respond(
@@ -202,7 +204,8 @@ impl Server {
                     rooms: self.hub.rooms(),
                     uptime_s: self.started.elapsed().as_secs(),
                 };
-                let body = self.conns.metrics.render(gauges);
+                let mut body = self.conns.metrics.render(gauges);
+                crate::hub::store::render_metrics(self.hub.store_health().as_ref(), &mut body);
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,
@@ -308,11 +311,16 @@ impl Server {
             );
         }
         let now = self.hub_now();
-        let result = self.hub.handle_publish(now, body, &mut self.outbox);
+        let result = if req.path == "/api/delete" {
+            let deleted = self.hub.handle_delete(now, body, &mut self.outbox);
+            deleted.map(|d| format!("{{\"deleted\":{d}}}\n"))
+        } else {
+            let delivered = self.hub.handle_publish(now, body, &mut self.outbox);
+            delivered.map(|n| format!("{{\"delivered\":{n}}}\n"))
+        };
         self.drain_outbox();
         match result {
-            Ok(delivered) => {
-                let body = format!("{{\"delivered\":{delivered}}}\n");
+            Ok(body) => {
                 respond(&mut self.conns, id, 200, json, &[], body.as_bytes());
             }
             Err(e) => {

@@ -15,7 +15,7 @@
 mod journal;
 pub mod record;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -23,20 +23,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub use super::Fsync;
 use super::{Epoch, History, Saved, Settings, Store, StoreHealth};
 use record::RoomHead;
-
-/// When the journal is synced to the device (`--fsync`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fsync {
-    /// After every turn that wrote, before its output is sent: a power cut
-    /// loses nothing that was acknowledged or delivered.
-    Turn,
-    /// At most once per second: a power cut loses up to the last second.
-    Interval,
-    /// Never by us (the kernel writes back, typically within 30 s).
-    Never,
-}
 
 /// How the store behaves.
 #[derive(Debug, Clone)]
@@ -480,6 +469,13 @@ impl Store for Disk {
             && self.options.fsync == Fsync::Interval
             && now >= self.last_sync + SYNC_EVERY
         {
+            self.sync(now);
+        }
+    }
+
+    fn close(&mut self, now: Instant) {
+        self.commit(now);
+        if self.unsynced && self.failed.is_none() && self.options.fsync != Fsync::Never {
             self.sync(now);
         }
     }
