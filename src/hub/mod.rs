@@ -7,7 +7,9 @@
 //! when the connection ends (also after the hub itself asked to close it).
 //! For `/broadcast`: `handle_raw_connect`, `handle_raw_message` per message,
 //! `handle_raw_disconnect` once. After every `handle_*` call the reactor
-//! drains the `Outbox`.
+//! drains the `Outbox`. With a room store (`set_store`, for `--data-dir`):
+//! `commit` once per loop turn, before that turn's output is written to
+//! sockets, and `close_store` at shutdown.
 //!
 //! Answers to what PROTOCOL.md leaves open:
 //! - Success answers: `join` answers `room`, `members` and `rooms` answer with
