@@ -31,10 +31,16 @@ pub struct RunningServer {
 impl RunningServer {
     /// Binds `listen`, retrying briefly while a just-closed listener still holds the port.
     pub fn start(listen: SocketAddr) -> RunningServer {
+        RunningServer::with_data(listen, None)
+    }
+
+    /// As `start`, keeping rooms in `data_dir` (`--data-dir`) when given.
+    pub fn with_data(listen: SocketAddr, data_dir: Option<&Path>) -> RunningServer {
         let deadline = Instant::now() + PATIENCE;
         let server = loop {
             let config = Config {
                 listen,
+                data_dir: data_dir.map(Path::to_path_buf),
                 ..Config::default()
             };
             match Server::bind(config) {
