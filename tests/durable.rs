@@ -291,7 +291,7 @@ fn stored(dir: &Dir, data: &Path) -> PathBuf {
     }
     drop(ws);
     assert_eq!(server.stop(), Some(0));
-    let journal = std::fs::read_dir(data)
+    std::fs::read_dir(data)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| {
@@ -301,8 +301,7 @@ fn stored(dir: &Dir, data: &Path) -> PathBuf {
                 .unwrap()
                 .starts_with("journal.")
         })
-        .expect("a journal");
-    journal
+        .expect("a journal")
 }
 
 fn join_all(server: &Server) -> Vec<(u64, Value)> {
