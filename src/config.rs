@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lexopt::Arg;
@@ -56,6 +57,10 @@ pub struct Config {
     pub room_ttl: Duration,
     /// `--max-disk` bytes (256 MiB) the data dir may use.
     pub max_disk: u64,
+    /// `--tls-cert` PEM chain: with `tls_key`, the listener speaks TLS (feature `tls`).
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -80,6 +85,8 @@ impl Default for Config {
             fsync: Fsync::Interval,
             room_ttl: limits::DEFAULT_ROOM_TTL,
             max_disk: limits::DEFAULT_MAX_DISK,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -164,6 +171,8 @@ impl Config {
             Flag::Fsync => self.fsync = Fsync::parse(value).ok_or(EXPECT_FSYNC)?,
             Flag::RoomTtl => self.room_ttl = positive_secs(value)?,
             Flag::MaxDisk => self.max_disk = positive(parse_bytes(value))? as u64,
+            Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
+            Flag::TlsKey => self.tls_key = Some(non_empty(value)?.into()),
         }
         return Ok(());
 
@@ -208,7 +217,7 @@ impl Config {
                 show_bytes(self.max_message),
             )));
         }
-        Ok(())
+        self.check_tls(&from)
     }
 }
 
@@ -234,6 +243,8 @@ enum Flag {
     Fsync,
     RoomTtl,
     MaxDisk,
+    TlsCert,
+    TlsKey,
 }
 
 /// A flag as `--help` shows it.
@@ -263,7 +274,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 19] = [
+const FLAGS: [Spec; 21] = [
     spec(
         Flag::Listen,
         "listen",
@@ -378,6 +389,18 @@ const FLAGS: [Spec; 19] = [
         "BYTES",
         "with --data-dir: most bytes the data dir may use",
     ),
+    spec(
+        Flag::TlsCert,
+        "tls-cert",
+        "FILE",
+        "PEM certificate chain: serve https:// and wss:// (with --tls-key; SIGHUP reloads)",
+    ),
+    spec(
+        Flag::TlsKey,
+        "tls-key",
+        "FILE",
+        "PEM private key for --tls-cert",
+    ),
 ];
 
 /// Collects `(flag, value)` pairs in order; `--help` and `--version` end parsing at once.
@@ -485,10 +508,15 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::Fsync => config.fsync.as_str().to_owned(),
         Flag::RoomTtl => show_secs(config.room_ttl),
         Flag::MaxDisk => show_bytes(config.max_disk as usize),
+        Flag::TlsCert | Flag::TlsKey => return None,
     })
 }
 
 mod values;
 
+mod tls;
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

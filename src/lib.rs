@@ -31,6 +31,8 @@ pub mod protocol;
 pub mod reactor;
 pub mod secret;
 pub mod timers;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 /// A connected client, by its slab key. Keys are reused after a client leaves,
 /// so anything that outlives a connection uses the hub's connection serial instead.

@@ -40,6 +40,10 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_ROOM_NAME: usize = 64;
 /// Largest `history` a `create` may ask for; more is refused with `bad_field`.
 pub const MAX_HISTORY: u64 = 1024;
+/// Most bytes of history or list entries in one answer (`room`, `history`,
+/// `members`, `rooms`); the rest follows on request (`more: true`). Well under
+/// `--max-pending`, so an answer never makes its asker a slow consumer.
+pub const ANSWER_BYTES: usize = 64 * 1024;
 /// How long a client may stay over the rate limit (getting `rate_limited`) before close 1008.
 pub const RATE_GRACE: Duration = Duration::from_secs(5);
 /// A `typing: true` older than this is cleared by the server.
@@ -47,6 +51,10 @@ pub const TYPING_TIMEOUT: Duration = Duration::from_secs(5);
 
 // ---- Fixed caps of the reactor. ----
 
+/// Connections the kernel queues for us before `accept` (capped by
+/// `net.core.somaxconn`): room for a reconnect storm, or for the clients that
+/// wait while every slot is taken, instead of dropped SYNs and retries.
+pub const LISTEN_BACKLOG: i32 = 1024;
 /// Size of the one read buffer shared by every connection.
 pub const READ_BUF: usize = 64 * 1024;
 /// Reads per readiness event before moving on, so one flooding client cannot starve the rest.
@@ -65,6 +73,10 @@ pub const OVERFLOW_SLOTS: usize = 64;
 pub const SPARE_BYTES: usize = 256 * 1024;
 /// Buffers that grew past this are freed rather than kept as spares.
 pub const SPARE_MAX_CAPACITY: usize = 8 * 1024;
+/// Encrypted bytes rustls may hold per TLS client (records the socket has not
+/// taken yet); past it, plaintext waits in the client's output, where
+/// `--max-pending` counts it. rustls's own default, made explicit.
+pub const TLS_BUFFERED: usize = 64 * 1024;
 
 /// The configurable caps of one server, read by the reactor (and, as
 /// [`HubLimits`], by the hub). Built from `Config` once, at bind.
@@ -93,6 +105,8 @@ impl Limits {
                 history: config.history,
                 history_bytes: config.history_bytes(),
                 max_rooms: config.max_rooms,
+                // An answer stays a fraction of what a client may have pending.
+                answer_bytes: ANSWER_BYTES.min(config.max_pending / 4),
                 ..HubLimits::default()
             },
         }
@@ -123,6 +137,8 @@ pub struct HubLimits {
     pub max_rooms: usize,
     /// A `typing: true` older than this is cleared by the server.
     pub typing_timeout: Duration,
+    /// Most bytes of history or list entries in one answer (at least one entry is sent).
+    pub answer_bytes: usize,
 }
 
 impl Default for HubLimits {
@@ -135,6 +151,7 @@ impl Default for HubLimits {
             history_bytes: DEFAULT_MAX_PENDING / HISTORY_BYTES_SHARE,
             max_rooms: DEFAULT_MAX_ROOMS,
             typing_timeout: TYPING_TIMEOUT,
+            answer_bytes: ANSWER_BYTES,
         }
     }
 }

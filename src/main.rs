@@ -86,6 +86,11 @@ fn run() -> c_int {
     };
     let mut server = match Server::bind_with(config, store) {
         Ok(s) => s,
+        // A certificate or key that cannot be used (one line naming the file).
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            eprintln!("loopcast: {e}");
+            return 2;
+        }
         Err(e) => {
             eprintln!("loopcast: cannot listen on {listen}: {e}");
             return 1;
@@ -96,8 +101,9 @@ fn run() -> c_int {
         return 1;
     }
     log::info!(
-        "{} listening on http://{}",
+        "{} listening on {}://{}",
         loopcast::VERSION,
+        if server.is_tls() { "https" } else { "http" },
         server.local_addr()
     );
     match server.run() {

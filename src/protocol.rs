@@ -109,10 +109,17 @@ pub enum Action<'a> {
     },
     /// `typing`.
     Typing { room: Cow<'a, str>, value: bool },
-    /// `members`.
-    Members { room: Cow<'a, str> },
-    /// `rooms`.
-    Rooms,
+    /// `history`: the next page of a room's kept history, after `since`.
+    History {
+        room: Cow<'a, str>,
+        since: Option<u64>,
+        /// The room's `epoch` that `since` counts in, as for `join`.
+        epoch: Option<Cow<'a, str>>,
+    },
+    /// `members`, from the `offset`-th member on.
+    Members { room: Cow<'a, str>, offset: usize },
+    /// `rooms`, from the `offset`-th room on.
+    Rooms { offset: usize },
     /// `delete`: removes a room with its history (the creator's user only).
     Delete { room: Cow<'a, str> },
     /// `create`.
@@ -217,6 +224,8 @@ struct Fields<'a> {
     max_members: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "raw")]
     history: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw")]
+    offset: Option<&'a RawValue>,
 }
 
 fn raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
@@ -268,6 +277,10 @@ fn action<'a>(f: &Fields<'a>) -> Result<Action<'a>, Problem<'a>> {
             .ok_or(Problem::Missing("message"))
     };
     let password = || opt(f.password).map(|p| string(p, "password")).transpose();
+    let offset = || -> Result<usize, Problem<'a>> {
+        let n = opt(f.offset).map(|o| number(o, "offset")).transpose()?;
+        Ok(n.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)))
+    };
     Ok(match &*name {
         "broadcast" => Action::Broadcast {
             message: message()?,
@@ -300,9 +313,17 @@ fn action<'a>(f: &Fields<'a>) -> Result<Action<'a>, Problem<'a>> {
                 _ => return Err(Problem::BadField("value", "true or false")),
             },
         },
-        "members" => Action::Members { room: room()? },
+        "history" => Action::History {
+            room: room()?,
+            since: opt(f.since).map(|s| number(s, "since")).transpose()?,
+            epoch: opt(f.epoch).map(|e| string(e, "epoch")).transpose()?,
+        },
+        "members" => Action::Members {
+            room: room()?,
+            offset: offset()?,
+        },
         "delete" => Action::Delete { room: room()? },
-        "rooms" => Action::Rooms,
+        "rooms" => Action::Rooms { offset: offset()? },
         "create" => Action::Create {
             room: room()?,
             max_members: match opt(f.max_members).map(|m| number(m, "max_members")) {

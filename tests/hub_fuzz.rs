@@ -27,6 +27,7 @@ const ACTIONS: &[&str] = &[
     "typing",
     "members",
     "rooms",
+    "history",
     "create",
     "dance",
     "",
@@ -115,7 +116,7 @@ impl Fuzz {
             };
             map.insert(room_key.into(), room);
         }
-        let fields: [(&str, f64); 9] = [
+        let fields: [(&str, f64); 10] = [
             ("message", 0.8),
             ("message_body", 0.1),
             ("user", 0.5),
@@ -124,6 +125,7 @@ impl Fuzz {
             ("value", 0.5),
             ("max_members", 0.2),
             ("history", 0.2),
+            ("offset", 0.2),
             ("epoch", 0.1),
         ];
         for (field, p) in fields {
@@ -136,7 +138,7 @@ impl Fuzz {
                 ("password", _) => json!(["pw", "other"].choose(&mut self.rng).unwrap()),
                 ("value", _) => json!(self.rng.random_bool(0.5)),
                 ("max_members", _) => json!(self.rng.random_range(0u64..4)),
-                ("since" | "history", _) => json!(self.rng.random_range(0u64..40)),
+                ("since" | "history" | "offset", _) => json!(self.rng.random_range(0u64..40)),
                 ("epoch", _) => json!(["1", "zz", "not one"].choose(&mut self.rng).unwrap()),
                 _ => self.random_json(1),
             };
@@ -359,6 +361,7 @@ fn event_name(e: &Value) -> &'static str {
         "typing",
         "members",
         "rooms",
+        "history",
         "ack",
         "error:bad_json",
         "error:unknown_action",
@@ -430,6 +433,8 @@ fn random_frames_under_tight_limits() {
         history_bytes: 400,
         max_rooms: 2,
         typing_timeout: Duration::from_millis(500),
+        // Answers of a few entries, so paging (`more`) is exercised.
+        answer_bytes: 200,
     };
     let seen = run(99, 8000, config);
     assert!(seen.contains_key("error:rate_limited"), "{seen:?}");

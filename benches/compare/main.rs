@@ -13,6 +13,7 @@ mod peers;
 mod procfs;
 mod report;
 mod scenarios;
+mod tls;
 
 use std::env;
 use std::fmt::Write as _;
@@ -79,7 +80,11 @@ fn report_dir() -> PathBuf {
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target")));
-    target.join("bench-report")
+    target.join(if tls::enabled() {
+        "bench-report-tls"
+    } else {
+        "bench-report"
+    })
 }
 
 fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
@@ -101,6 +106,8 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let servers: Vec<Kind> = servers
         .into_iter()
         .filter(|&k| k != Kind::Baseline || baseline)
+        // Over TLS only loopcast builds take part: the peers here serve plain TCP.
+        .filter(|&k| !tls::enabled() || matches!(k, Kind::Loopcast | Kind::Baseline))
         .collect();
     let chosen = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
     if !scenarios::ALL.iter().any(|sc| chosen(sc.name)) {

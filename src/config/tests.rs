@@ -57,7 +57,8 @@ fn no_flags_no_env_gives_documented_defaults() {
 
 /// Every flag once, as `--flag value`, with the config it should give.
 fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
-    let pairs = vec![
+    #[allow(unused_mut)]
+    let mut pairs = vec![
         ("listen", "0.0.0.0:9000"),
         ("max-connections", "5"),
         ("max-message", "1K"),
@@ -101,6 +102,17 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         fsync: crate::hub::store::Fsync::Turn,
         room_ttl: Duration::from_secs(90),
         max_disk: 8 << 20,
+        ..Config::default()
+    };
+    // Without the `tls` feature the TLS flags are refused (see tls_tests).
+    #[cfg(feature = "tls")]
+    let expected = {
+        pairs.extend([("tls-cert", "/etc/c.pem"), ("tls-key", "k.pem")]);
+        Config {
+            tls_cert: Some("/etc/c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..expected
+        }
     };
     (pairs, expected)
 }

@@ -12,8 +12,8 @@
 //! sockets, and `close_store` at shutdown.
 //!
 //! Answers to what PROTOCOL.md leaves open:
-//! - Success answers: `join` answers `room`, `members` and `rooms` answer with
-//!   their events; everything else is silent. With a `ref`, an `ack` follows
+//! - Success answers: `join` answers `room`, `history`, `members` and `rooms`
+//!   answer with their events (each paged, see `pages`); everything else is silent. With a `ref`, an `ack` follows
 //!   (after the answer event, if any); failures always answer `error`.
 //! - `join` of a room one is already in answers `room` again, without a
 //!   second `joined`. `join` of a room one is subscribed to turns the
@@ -40,6 +40,7 @@
 
 mod invariants;
 mod outbox;
+mod pages;
 mod publish;
 mod rate;
 mod raw;
@@ -464,9 +465,16 @@ impl Hub {
                 self.publish(now, client, room, message.get(), out)
             }
             Action::Typing { room, value } => self.set_typing(now, client, room, *value, out),
-            Action::Members { room } => self.members(client, room, out),
-            Action::Rooms => {
-                self.list_rooms(client, out);
+            Action::History { room, since, epoch } => {
+                let since = since.map(|seq| Since {
+                    seq,
+                    epoch: epoch.as_deref().map(Epoch::claimed),
+                });
+                self.history(client, room, since, out)
+            }
+            Action::Members { room, offset } => self.members(client, room, *offset, out),
+            Action::Rooms { offset } => {
+                self.list_rooms(client, *offset, out);
                 Ok(())
             }
             Action::Create {

@@ -282,27 +282,6 @@ impl Hub {
         }
     }
 
-    /// Queues the `room` answer for a joiner.
-    fn write_room(&self, client: ClientId, key: RoomKey, since: Option<Since>, out: &mut Outbox) {
-        let room = &self.rooms[key];
-        let (entries, gap) = room.history.after(since);
-        let mark = out.mark();
-        let buf = out.buf();
-        protocol::write_list_open(buf, "room", Some(&room.name), "members");
-        for (i, member) in room.members.iter().enumerate() {
-            let c = self.conn(*member);
-            protocol::write_member(buf, i == 0, &c.user_json, &c.id);
-        }
-        protocol::write_history_open(buf);
-        for (i, event) in entries.enumerate() {
-            protocol::write_history_entry(buf, i == 0, event);
-        }
-        let history = &room.history;
-        protocol::write_room_close(buf, gap, history.seq(), history.epoch());
-        out.recipient(client);
-        out.commit(mark);
-    }
-
     /// `publish` from a client: a password room needs membership; a room that
     /// does not exist swallows the message.
     pub(super) fn publish<'r>(
@@ -433,47 +412,6 @@ impl Hub {
                 out.recipient(member);
             }
         }
-        out.commit(mark);
-    }
-
-    /// `members`: the joined members of a room (nobody if it does not exist).
-    pub(super) fn members<'r>(
-        &self,
-        client: ClientId,
-        name: &'r str,
-        out: &mut Outbox,
-    ) -> Result<(), Failure<'r>> {
-        let room = self.names.get(name).map(|&key| (key, &self.rooms[key]));
-        if let Some((key, room)) = room {
-            let inside = self.conn(client).rooms.iter().any(|m| m.room == key);
-            if room.password.is_some() && !inside {
-                return Err(Failure::MembersOnly(name));
-            }
-        }
-        let mark = out.mark();
-        let buf = out.buf();
-        protocol::write_list_open(buf, "members", Some(name), "members");
-        for (i, member) in room.iter().flat_map(|r| &r.1.members).enumerate() {
-            let c = self.conn(*member);
-            protocol::write_member(buf, i == 0, &c.user_json, &c.id);
-        }
-        protocol::write_list_close(buf);
-        out.recipient(client);
-        out.commit(mark);
-        Ok(())
-    }
-
-    /// `rooms`: every room with its member and subscriber counts.
-    pub(super) fn list_rooms(&self, client: ClientId, out: &mut Outbox) {
-        let mark = out.mark();
-        let buf = out.buf();
-        protocol::write_list_open(buf, "rooms", None, "rooms");
-        for (i, (_, room)) in self.rooms.iter().enumerate() {
-            let (members, subs) = (room.members.len(), room.subscribers.len());
-            protocol::write_room_entry(buf, i == 0, &room.name, members, subs);
-        }
-        protocol::write_list_close(buf);
-        out.recipient(client);
         out.commit(mark);
     }
 

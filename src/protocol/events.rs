@@ -131,11 +131,6 @@ pub fn write_list_close(buf: &mut String) {
     buf.push_str("]}");
 }
 
-/// Ends the `members` list of a `room` answer and opens its `history`.
-pub fn write_history_open(buf: &mut String) {
-    buf.push_str(r#"],"history":["#);
-}
-
 /// One already-encoded event of a `history` list, with its separator.
 pub fn write_history_entry(buf: &mut String, first: bool, event: &str) {
     if !first {
@@ -144,9 +139,32 @@ pub fn write_history_entry(buf: &mut String, first: bool, event: &str) {
     buf.push_str(event);
 }
 
-/// Closes a `room` answer: `],"gap":..,"seq":..,"epoch":".."}`.
-pub fn write_room_close(buf: &mut String, gap: bool, seq: u64, epoch: impl fmt::Display) {
-    let _ = write!(buf, r#"],"gap":{gap},"seq":{seq},"epoch":"{epoch}"}}"#);
+/// Closes a `room` or `history` answer: `],"gap":..,"seq":..,"epoch":"..","more":..}`;
+/// `more` says that kept history after the last entry did not fit this answer.
+pub fn write_room_close(
+    buf: &mut String,
+    gap: bool,
+    seq: u64,
+    epoch: impl fmt::Display,
+    more: bool,
+) {
+    let _ = write!(
+        buf,
+        r#"],"gap":{gap},"seq":{seq},"epoch":"{epoch}","more":{more}}}"#
+    );
+}
+
+/// Ends the `members` list of a `room` answer (saying whether it was cut) and opens its `history`.
+pub fn write_members_close_history_open(buf: &mut String, members_more: bool) {
+    let _ = write!(buf, r#"],"members_more":{members_more},"history":["#);
+}
+
+/// Closes a paged list answer: `],"offset":..,"total":..,"more":..}`.
+pub fn write_page_close(buf: &mut String, offset: usize, total: usize, more: bool) {
+    let _ = write!(
+        buf,
+        r#"],"offset":{offset},"total":{total},"more":{more}}}"#
+    );
 }
 
 /// `{"event":"deleted","room":..}`: the room is gone, with its history.

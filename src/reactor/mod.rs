@@ -1,14 +1,16 @@
 //! The mio reactor: the only loop and the only place with sockets and syscalls.
 //!
 //! Layout: `conns` owns every connection's lifecycle and its output (corked
-//! write buffers); `transport` is the byte pipe under a connection (plain TCP
-//! today); `phases` holds the steps of one loop turn (see [`Server::turn`]);
+//! write buffers); `transport` is the byte pipe under a connection (plain TCP,
+//! or TLS from `tls`); `phases` holds the steps of one loop turn (see [`Server::turn`]);
 //! `routes` answers HTTP; `ws` carries decoded WebSocket messages to the hub
 //! and the hub's outbox back to the clients.
 
 mod conns;
 mod phases;
 mod routes;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 mod ws;
 
@@ -19,8 +21,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
+use transport::Transport;
 
 use crate::ClientId;
 use crate::config::Config;
@@ -51,8 +54,10 @@ const SIGNALS: Token = Token(2);
 /// 4. **settle**: the hub hears of clients that stopped being open (which may
 ///    queue presence events), linger deadlines are armed for clients that
 ///    started closing;
-/// 5. **flush**: every dirty client is written once ("cork"); clients whose
-///    write failed or whose close is done are removed;
+/// 5. **flush**: every dirty client is written once ("cork"; a client whose
+///    queue passed half of `--max-pending` was already written to when it did);
+///    clients whose write failed or whose close is done are removed, and an
+///    accept paused for want of slots resumes;
 /// 6. **settle** again, for the clients removed while flushing.
 ///
 /// The invariant that ends a turn: after the last settle, no client is dirty,
@@ -78,10 +83,15 @@ pub struct Server {
     started: Instant,
     now: Millis,
     accept_paused_until: Option<Millis>,
+    /// Accepting stopped with connections left queued, because no slot was free.
+    accept_blocked: bool,
     shutdown_flag: Arc<AtomicBool>,
     waker: Arc<Waker>,
     signals: Option<Signals>,
     shutdown_deadline: Option<Millis>,
+    /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Acceptor>,
 }
 
 /// Asks a running server to shut down gracefully, as SIGTERM does.
@@ -109,13 +119,23 @@ impl Server {
         Server::bind_with(config, store)
     }
 
-    /// As [`Server::bind`], with the room store already opened.
+    /// As [`Server::bind`], with the room store already opened. With
+    /// `--tls-cert`/`--tls-key` it loads them first; a bad file is an
+    /// `InvalidData` error whose message is one line naming the file.
     pub fn bind_with(
         config: Config,
         store: Option<Box<dyn crate::hub::store::Store>>,
     ) -> io::Result<Server> {
+        #[cfg(feature = "tls")]
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                crate::tls::Acceptor::load(cert, key)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+            ),
+            _ => None,
+        };
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
+        let mut listener = listen(config.listen)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -140,13 +160,56 @@ impl Server {
             started: Instant::now(),
             now: 0,
             accept_paused_until: None,
+            accept_blocked: false,
             shutdown_flag: Arc::new(AtomicBool::new(false)),
             waker,
             signals: None,
             shutdown_deadline: None,
+            #[cfg(feature = "tls")]
+            tls,
             limits,
             config,
         })
+    }
+
+    /// The transport for a freshly accepted socket: TLS when configured. `None`
+    /// drops the connection (a TLS session could not be made).
+    fn transport_for(&self, stream: mio::net::TcpStream) -> Option<Transport> {
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("set_nodelay failed: {e}");
+        }
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = &self.tls {
+            return match acceptor.session() {
+                Ok(session) => Some(Transport::Tls(Box::new(tls::TlsStream::new(
+                    stream, session,
+                )))),
+                Err(e) => {
+                    log::warn!("cannot start a TLS session: {e}");
+                    None
+                }
+            };
+        }
+        Some(Transport::Plain(stream))
+    }
+
+    /// SIGHUP: reload the certificate for new connections; keep the old one on error.
+    fn hangup(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = &mut self.tls {
+            match acceptor.reload() {
+                Ok(()) => log::info!("SIGHUP: certificate reloaded for new connections"),
+                Err(e) => log::warn!("SIGHUP: {e}; keeping the old certificate"),
+            }
+        }
+    }
+
+    /// Whether the listener speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// The address actually bound.
@@ -165,6 +228,10 @@ impl Server {
     /// Also shut down gracefully on SIGINT and SIGTERM (the binary does this).
     pub fn handle_signals(&mut self) -> io::Result<()> {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        if self.is_tls() {
+            // SIGHUP reloads the certificate (certbot deploy hooks send it).
+            signals.add_signal(SIGHUP)?;
+        }
         self.poll
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -205,8 +272,8 @@ impl Server {
         // Group commit: this turn's room changes are stored before its output is sent.
         self.hub.commit(self.hub_now());
         self.flush();
+        // Output this settle queues is flushed next turn: `poll_timeout` is zero while any is.
         self.settle();
-        debug_assert!(!self.conns.has_dirty() || self.poll_timeout() == Some(Duration::ZERO));
     }
 
     /// How long `poll` may sleep: zero while work is left over (a read backlog,
@@ -242,5 +309,53 @@ impl Server {
             mono: self.started + Duration::from_millis(self.now),
             unix_ms,
         }
+    }
+}
+
+/// A non-blocking listener on `addr` with a backlog of `LISTEN_BACKLOG` (std and
+/// mio use 128, which a reconnect storm overflows).
+fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Restarting must not wait for the old connections' TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(crate::limits::LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_queued_after_the_flush_makes_the_next_poll_immediate() {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Config::default()
+        };
+        let mut server = Server::bind(config).unwrap();
+        let _peer = std::net::TcpStream::connect(server.local_addr()).unwrap();
+        let mut events = Events::with_capacity(8);
+        for _ in 0..50 {
+            if !server.conns.is_empty() {
+                break;
+            }
+            server
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            server.turn(&events);
+        }
+        let id = server.conns.ids()[0];
+        // Only the handshake deadline is armed: poll may sleep.
+        assert!(server.poll_timeout() > Some(Duration::from_secs(1)));
+        // What the last settle may queue (a `left` event after a write error)
+        // must not wait for that deadline.
+        server.conns.queue_raw(id, b"HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(server.poll_timeout(), Some(Duration::ZERO));
+        server.flush();
+        assert!(server.poll_timeout() > Some(Duration::from_secs(1)));
     }
 }

@@ -11,6 +11,7 @@ use crate::timers::Millis;
 
 use super::conns::{self, Kind, Phase};
 use super::{LISTENER, SIGNALS, Server, WAKER, routes, ws};
+use signal_hook::consts::SIGHUP;
 
 impl Server {
     /// Phase 1: reads the clients whose read budget ran out last turn.
@@ -44,7 +45,8 @@ impl Server {
         }
     }
 
-    /// Phase 5: writes every dirty client once and removes those that failed.
+    /// Phase 5: writes every dirty client once and removes those that failed
+    /// or are done; resumes a blocked accept once slots are free again.
     pub(super) fn flush(&mut self) {
         let mut dead = std::mem::take(&mut self.dead);
         self.conns.flush_dirty(self.poll.registry(), &mut dead);
@@ -52,6 +54,9 @@ impl Server {
             self.conns.remove(self.poll.registry(), id);
         }
         self.dead = dead;
+        if self.accept_blocked && self.conns.has_room() {
+            self.accept();
+        }
     }
 
     fn accept(&mut self) {
@@ -61,7 +66,14 @@ impl Server {
         self.accept_paused_until = None;
         // The hub must hear of departed clients before their slots are reused.
         self.settle();
+        self.accept_blocked = false;
         loop {
+            if !self.conns.has_room() {
+                // Leave the rest in the listen backlog: they get an answer (503
+                // or service) when slots free up, instead of being dropped.
+                self.accept_blocked = true;
+                return;
+            }
             let Some(listener) = &self.listener else {
                 return;
             };
@@ -79,7 +91,10 @@ impl Server {
                     return;
                 }
             };
-            let Some(admitted) = self.conns.admit(self.poll.registry(), stream, self.now) else {
+            let Some(transport) = self.transport_for(stream) else {
+                continue;
+            };
+            let Some(admitted) = self.conns.admit(self.poll.registry(), transport, self.now) else {
                 log::debug!("{addr}: dropped (over the connection limit)");
                 continue;
             };
@@ -109,6 +124,7 @@ impl Server {
             buf = vec![0; READ_BUF];
         }
         let mut more = true;
+        self.conns.take_pressure();
         for _ in 0..READS_PER_TURN {
             let Some(c) = self.conns.get_mut(id) else {
                 more = false;
@@ -125,6 +141,11 @@ impl Server {
                     c.pinged = false;
                     self.conns.metrics.bytes_in += n as u64;
                     self.ingest(id, &mut buf[..n]);
+                    if self.conns.take_pressure() {
+                        // What this input queued is more than a receiver could take
+                        // now: let the flush run before reading more of it.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     more = false;
@@ -169,16 +190,24 @@ impl Server {
     /// EOF from the peer: a closing connection is done; anything else was abandoned.
     fn peer_closed(&mut self, id: ClientId) {
         log::debug!("client {}: disconnected", id.0);
-        self.conns.remove(self.poll.registry(), id);
+        self.conns.peer_closed(self.poll.registry(), id);
     }
 
     fn signalled(&mut self) {
         let mut stop = false;
+        let mut hangup = false;
         if let Some(signals) = &mut self.signals {
             for signal in signals.pending() {
+                if signal == SIGHUP {
+                    hangup = true;
+                    continue;
+                }
                 log::info!("signal {signal}: shutting down");
                 stop = true;
             }
+        }
+        if hangup {
+            self.hangup();
         }
         if stop {
             self.begin_shutdown();

@@ -1,8 +1,8 @@
 //! The byte pipe under a connection: plaintext in and out for http/codec/hub,
 //! whatever the wire needs underneath.
 //!
-//! Today only `Plain` exists. The seam is shaped for an encrypting transport
-//! (a `Tls(Box<..>)` variant holding a rustls `ServerConnection`): `read` returns
+//! `Plain` is TCP as is; `Tls` (feature `tls`) holds the socket and its rustls
+//! session in a box, so a plain connection pays only for the enum. `read` returns
 //! plaintext into the shared read buffer, `write` takes plaintext from the
 //! client's out buffer at the end-of-turn flush, `wants_write` reports wire
 //! bytes still buffered inside the transport (so WRITABLE interest follows
@@ -21,6 +21,9 @@ use mio::{Interest, Registry, Token};
 pub enum Transport {
     /// Plain TCP: what we read and write is what is on the wire.
     Plain(TcpStream),
+    /// TLS over TCP (see `reactor::tls`).
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls::TlsStream>),
 }
 
 impl Transport {
@@ -29,6 +32,8 @@ impl Transport {
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => t.read(buf),
         }
     }
 
@@ -37,6 +42,8 @@ impl Transport {
     pub fn write(&mut self, out: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.write(out),
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => t.write(out),
         }
     }
 
@@ -45,6 +52,8 @@ impl Transport {
     pub fn flush_wire(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(_) => Ok(()),
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => t.flush_wire(),
         }
     }
 
@@ -52,6 +61,8 @@ impl Transport {
     pub fn wants_write(&self) -> bool {
         match self {
             Transport::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => t.wants_write(),
         }
     }
 
@@ -59,6 +70,8 @@ impl Transport {
     pub fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(s) => s.shutdown(Shutdown::Write),
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => t.shutdown_write(),
         }
     }
 }
@@ -67,18 +80,24 @@ impl Source for Transport {
     fn register(&mut self, r: &Registry, token: Token, interest: Interest) -> io::Result<()> {
         match self {
             Transport::Plain(s) => s.register(r, token, interest),
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => t.register(r, token, interest),
         }
     }
 
     fn reregister(&mut self, r: &Registry, token: Token, interest: Interest) -> io::Result<()> {
         match self {
             Transport::Plain(s) => s.reregister(r, token, interest),
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => t.reregister(r, token, interest),
         }
     }
 
     fn deregister(&mut self, r: &Registry) -> io::Result<()> {
         match self {
             Transport::Plain(s) => s.deregister(r),
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => t.deregister(r),
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct Conn {
     pub expect: Vec<u64>,
     /// Messages this client received from publishers.
     pub got: u64,
+    /// The TLS session in TLS mode (`LOOPCAST_BENCH_TLS`).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Box<rustls::ClientConnection>>,
 }
 
 /// Opens a non-blocking TCP connection from `source` (port chosen by the kernel).
@@ -85,11 +88,21 @@ impl Conn {
             mask: m.to_le_bytes(),
             expect: vec![late; publishers],
             got: 0,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
     /// Writes pending output until done or `WouldBlock`; keeps the buffer's capacity.
     pub fn flush(&mut self) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            // Encrypted once per flush; before the handshake ends rustls holds the bytes.
+            tls.writer().write_all(&self.out[self.out_at..])?;
+            self.out.clear();
+            self.out_at = 0;
+            return flush_tls(tls, &mut self.sock);
+        }
         while self.out_at < self.out.len() {
             match self.sock.write(&self.out[self.out_at..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -106,11 +119,64 @@ impl Conn {
 
     /// Reads into `buf`; `Ok(0)` is EOF, `WouldBlock` surfaces as an error for the caller.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return read_tls(tls, &mut self.sock, buf);
+        }
         loop {
             match self.sock.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => return other,
             }
+        }
+    }
+
+    /// Whether this client speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+}
+
+/// Writes the records rustls holds until none are left or the socket is full.
+#[cfg(feature = "tls")]
+fn flush_tls(tls: &mut rustls::ClientConnection, sock: &mut TcpStream) -> io::Result<()> {
+    while tls.wants_write() {
+        match tls.write_tls(sock) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Plaintext into `buf`, reading and decrypting records as needed (handshake
+/// answers are written on the way); `WouldBlock` once the socket is empty.
+#[cfg(feature = "tls")]
+fn read_tls(
+    tls: &mut rustls::ClientConnection,
+    sock: &mut TcpStream,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    loop {
+        match tls.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        match tls.read_tls(sock) {
+            Ok(0) => return Ok(0),
+            Ok(_) => {
+                tls.process_new_packets().map_err(io::Error::other)?;
+                flush_tls(tls, sock)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }

@@ -31,6 +31,10 @@ impl Generator {
                 }
             };
             let mut c = Conn::new(sock, kind, self.publishers, self.serial);
+            #[cfg(feature = "tls")]
+            {
+                c.tls = crate::tls::client_session();
+            }
             wire::push_upgrade(&mut c.out, &self.host);
             let entry = self.conns.vacant_entry();
             let key = entry.key();
@@ -94,7 +98,8 @@ impl Generator {
             }
             // A short read drained the socket (TCP): skip the read that would only say
             // WouldBlock. Not while closing, where an EOF behind the data must be seen.
-            if n < self.buf.len() && c.state == State::Open {
+            // Over TLS a short read says nothing about the socket: read on to WouldBlock.
+            if n < self.buf.len() && c.state == State::Open && !c.is_tls() {
                 return;
             }
         }

@@ -140,6 +140,7 @@ impl Server {
             .arg(exe)
             .args(["--listen", &addr.to_string(), "--max-connections", "20000"])
             .args(["--log-level", "warn"])
+            .args(crate::tls::server_flags())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()?;

@@ -6,6 +6,7 @@ mod basics;
 mod durable;
 mod history;
 mod limits;
+mod pages;
 mod rooms;
 
 use std::collections::{HashMap, HashSet};

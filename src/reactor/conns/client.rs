@@ -48,6 +48,9 @@ pub struct Client {
     /// Unsent output is `out[sent..]`; the Vec has no allocation while nothing is pending.
     pub(super) out: Vec<u8>,
     pub(super) sent: usize,
+    /// A frame boundary in `out` at or before `sent`: bytes before it are raw
+    /// HTTP (the 101) or already sent, bytes from it are whole WebSocket frames.
+    pub(super) frames_at: u32,
     /// When the peer last sent anything (for keepalive), in reactor milliseconds.
     pub(in crate::reactor) last_seen: Millis,
     /// Bumped whenever the slot's timer is re-armed for another purpose; stale timers are skipped.
@@ -59,6 +62,8 @@ pub struct Client {
     pub(super) dirty: bool,
     /// FIN already sent in the Closing phase.
     pub(super) fin_sent: bool,
+    /// The peer's end of stream was read: drop the connection once its output is out.
+    pub(super) eof: bool,
     /// A ping is out and unanswered (avoids pinging a silent client twice per interval).
     pub(in crate::reactor) pinged: bool,
 }
@@ -70,12 +75,14 @@ impl Client {
             phase: Phase::Http(None),
             out: Vec::new(),
             sent: 0,
+            frames_at: 0,
             last_seen: now,
             generation,
             kind: Kind::Http,
             writable: false,
             dirty: false,
             fin_sent: false,
+            eof: false,
             pinged: false,
         }
     }

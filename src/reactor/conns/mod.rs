@@ -10,7 +10,6 @@
 mod client;
 mod output;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
@@ -64,6 +63,9 @@ pub struct Conns {
     spare_bytes: usize,
     max_pending: usize,
     max_connections: usize,
+    /// Some client's output passed the high-water mark this turn even after an
+    /// early flush: the reader of the input that caused it should pause.
+    pressure: bool,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
 }
@@ -83,8 +85,16 @@ impl Conns {
             spare_bytes: 0,
             max_pending: limits.max_pending,
             max_connections: limits.max_connections,
+            pressure: false,
             metrics: Metrics::default(),
         }
+    }
+
+    /// Whether a new connection can get a slot now (served, or answered 503).
+    /// When not, the caller leaves connections queued in the listen backlog
+    /// rather than dropping them unanswered.
+    pub fn has_room(&self) -> bool {
+        self.slab.len() < self.max_connections + OVERFLOW_SLOTS
     }
 
     /// Takes a freshly accepted stream in, registered for reading. `None` when it
@@ -92,19 +102,16 @@ impl Conns {
     pub fn admit(
         &mut self,
         registry: &Registry,
-        stream: TcpStream,
+        mut transport: Transport,
         now: Millis,
     ) -> Option<Admitted> {
         let over_limit = self.slab.len() >= self.max_connections;
-        // Past the limit a few extra slots let us answer 503 politely; beyond them, drop.
-        if over_limit && self.slab.len() >= self.max_connections + OVERFLOW_SLOTS {
+        // Past the limit a few extra slots let us answer 503 politely; callers
+        // check `has_room` first, so this drop is only a last resort.
+        if !self.has_room() {
             return None;
         }
-        if let Err(e) = stream.set_nodelay(true) {
-            log::debug!("set_nodelay failed: {e}");
-        }
         let id = ClientId(self.slab.vacant_entry().key());
-        let mut transport = Transport::Plain(stream);
         if let Err(e) = registry.register(&mut transport, token(id), Interest::READABLE) {
             log::warn!("register failed: {e}");
             return None;
@@ -125,6 +132,8 @@ impl Conns {
         c.phase = Phase::Open(DecodeState::default());
         c.kind = kind;
         c.generation = generation;
+        // Whatever is queued now (the 101) is raw HTTP; frames start after it.
+        c.frames_at = c.out.len() as u32;
         self.open += 1;
         self.metrics.connections_total += 1;
         generation
@@ -155,6 +164,22 @@ impl Conns {
         c.phase = Phase::Closing;
         self.mark_dirty(id);
         self.closing.push(id);
+    }
+
+    /// The peer ended its stream. A client with nothing queued is dropped now;
+    /// one with an answer still queued (a response, the 101) gets it first, then
+    /// FIN, and is dropped once it is out (or at the linger deadline).
+    pub fn peer_closed(&mut self, registry: &Registry, id: ClientId) {
+        let Some(c) = self.slab.get_mut(id.0) else {
+            return;
+        };
+        if c.pending() == 0 && !c.transport.wants_write() {
+            self.remove(registry, id);
+            return;
+        }
+        c.eof = true;
+        self.enter_closing(id);
+        self.mark_dirty(id);
     }
 
     /// Drops a client now: deregisters and closes the socket.

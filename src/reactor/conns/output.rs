@@ -20,6 +20,15 @@ impl Conns {
         if !c.is_open() {
             return;
         }
+        if c.pending() + bytes.len() > self.max_pending / 2 {
+            // Start flushing before judging: a client that reads as fast as we
+            // write never reaches the limit, however much one turn produces.
+            let _ = flush_one(c, &mut self.metrics);
+            compact(c);
+            if c.pending() + bytes.len() > self.max_pending / 2 {
+                self.pressure = true;
+            }
+        }
         if c.pending() + bytes.len() > self.max_pending {
             self.metrics.slow_consumers_dropped += 1;
             log::debug!(
@@ -33,6 +42,7 @@ impl Conns {
         if c.out.capacity() == 0
             && let Some(buf) = self.spare.pop()
         {
+            self.spare_bytes -= buf.capacity();
             c.out = buf;
         }
         c.out.extend_from_slice(bytes);
@@ -66,6 +76,11 @@ impl Conns {
         }
     }
 
+    /// Whether output passed the high-water mark since the last call (see `pressure`).
+    pub fn take_pressure(&mut self) -> bool {
+        std::mem::take(&mut self.pressure)
+    }
+
     /// Some client has output that this turn has not flushed yet.
     pub fn has_dirty(&self) -> bool {
         !self.dirty.is_empty()
@@ -75,7 +90,7 @@ impl Conns {
     /// frames are dropped, so it learns why at once instead of after its backlog.
     fn close_slow(&mut self, id: ClientId) {
         let c = &mut self.slab[id.0];
-        let keep = frame_boundary_after(&c.out, c.sent);
+        let keep = frame_boundary_after(&c.out, c.frames_at as usize, c.sent);
         c.out.truncate(keep);
         self.close(id, 1013, "slow consumer");
     }
@@ -97,6 +112,7 @@ impl Conns {
             if c.pending() == 0 {
                 let buf = std::mem::take(&mut c.out);
                 c.sent = 0;
+                c.frames_at = 0;
                 let cap = buf.capacity();
                 if cap <= SPARE_MAX_CAPACITY && self.spare_bytes + cap <= SPARE_BYTES {
                     let mut buf = buf;
@@ -110,6 +126,11 @@ impl Conns {
                 c.fin_sent = true;
                 // FIN after the close frame or response; we keep reading until the peer's EOF.
                 let _ = c.transport.shutdown_write();
+            }
+            if drained && c.eof {
+                // The peer ended first and has had its answer: nothing is left to wait for.
+                dead.push(id);
+                continue;
             }
             if drained == c.writable {
                 c.writable = !drained;
@@ -150,11 +171,51 @@ fn flush_one(c: &mut Client, metrics: &mut Metrics) -> io::Result<()> {
     Ok(())
 }
 
+/// Drops the already-written front of a client's buffer once it is the larger
+/// part, so a client that is written to while it reads (never quite drained)
+/// keeps a bounded buffer. Cuts only at a frame boundary (or inside the raw
+/// prefix), keeping `frames_at` true.
+fn compact(c: &mut Client) {
+    if c.sent < c.out.len() / 2 {
+        return;
+    }
+    let cut = if c.sent <= c.frames_at as usize {
+        c.sent
+    } else {
+        frame_boundary_before(&c.out, c.frames_at as usize, c.sent)
+    };
+    if cut == 0 {
+        return;
+    }
+    c.out.drain(..cut);
+    c.sent -= cut;
+    // A cut past `frames_at` is itself a frame boundary.
+    c.frames_at = (c.frames_at as usize).saturating_sub(cut) as u32;
+}
+
+/// The start of the server frame that contains byte `sent` of `out`, walking
+/// whole frames from the boundary `from`.
+fn frame_boundary_before(out: &[u8], from: usize, sent: usize) -> usize {
+    let mut at = from;
+    while at < sent {
+        let Some(len) = server_frame_len(&out[at..]) else {
+            return at;
+        };
+        if at + len > sent {
+            break;
+        }
+        at += len;
+    }
+    at
+}
+
 /// The end of the server frame that contains byte `sent` of `out` (or `sent` itself
-/// when it sits on a boundary): everything after it can be dropped without
-/// corrupting the stream. Our own frames are unmasked, so headers are easy to walk.
-fn frame_boundary_after(out: &[u8], sent: usize) -> usize {
-    let mut at = 0;
+/// when it sits on a boundary), walking whole frames from the boundary `from`
+/// (bytes before it are raw HTTP, kept while unsent): everything after it can be
+/// dropped without corrupting the stream. Our own frames are unmasked, so headers
+/// are easy to walk.
+fn frame_boundary_after(out: &[u8], from: usize, sent: usize) -> usize {
+    let mut at = from.min(out.len());
     while at < out.len() && at < sent {
         let Some(len) = server_frame_len(&out[at..]) else {
             return out.len();
@@ -186,9 +247,26 @@ mod tests {
         // Two frames: 2+3 bytes and 2+126 (via the 16-bit form: 4+126 bytes).
         let mut out = vec![0x81, 3, b'a', b'b', b'c', 0x82, 126, 0, 126];
         out.extend(std::iter::repeat_n(7u8, 126));
-        assert_eq!(frame_boundary_after(&out, 0), 0);
-        assert_eq!(frame_boundary_after(&out, 1), 5);
-        assert_eq!(frame_boundary_after(&out, 5), 5);
-        assert_eq!(frame_boundary_after(&out, 6), out.len());
+        assert_eq!(frame_boundary_after(&out, 0, 0), 0);
+        assert_eq!(frame_boundary_after(&out, 0, 1), 5);
+        assert_eq!(frame_boundary_after(&out, 0, 5), 5);
+        assert_eq!(frame_boundary_after(&out, 0, 6), out.len());
+        assert_eq!(frame_boundary_before(&out, 0, 4), 0);
+        assert_eq!(frame_boundary_before(&out, 0, 5), 5);
+        assert_eq!(frame_boundary_before(&out, 0, 7), 5);
+    }
+
+    #[test]
+    fn frame_boundary_skips_the_raw_prefix() {
+        // A 101 response still partly unsent, then one frame: the walk must start
+        // after the response, or its bytes would be read as frame headers.
+        let head = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+        let mut out = head.to_vec();
+        out.extend([0x81, 2, b'h', b'i', 0x81, 1, b'!']);
+        let from = head.len();
+        assert_eq!(frame_boundary_after(&out, from, 3), from);
+        assert_eq!(frame_boundary_after(&out, from, from + 1), from + 4);
+        // Walking from 0 (the old way) reads "HT" as a header and keeps garbage.
+        assert_ne!(frame_boundary_after(&out, 0, 3), from);
     }
 }
