@@ -120,6 +120,12 @@ fn settings_of(head: &RoomHead) -> Option<Settings> {
     })
 }
 
+/// About the bytes a room's records take in a compacted journal.
+fn room_size(k: &Kept, name: &str) -> u64 {
+    let per = record::msg_event_offset(name) as u64;
+    64 + k.bytes as u64 + per * k.entries.len() as u64
+}
+
 /// The on-disk store.
 #[derive(Debug)]
 pub struct Disk {
@@ -195,6 +201,7 @@ impl Disk {
             disk.rooms.len(),
             disk.len
         );
+        disk.compact_at = (2 * disk.kept_size()).max(COMPACT_MIN);
         if replay.torn > 0 || replay.corrupt > 0 || disk.len >= disk.compact_at {
             // Rewrite what is intact so the damage is not read (or logged) again.
             disk.compact()?;
@@ -321,15 +328,17 @@ impl Disk {
         Ok((out, offsets))
     }
 
+    /// About how many bytes a compacted journal of the kept state takes.
+    fn kept_size(&self) -> u64 {
+        self.rooms.iter().map(|(n, k)| room_size(k, n)).sum()
+    }
+
     /// Drops rooms until the kept state is about `budget` bytes: idle rooms
     /// that were not `create`d first, then the history of idle `create`d
     /// rooms, oldest idle first. Rooms in use are never dropped here.
     fn trim_to(&mut self, budget: u64) {
-        let size = |k: &Kept, name: &str| -> u64 {
-            let per = (record::msg_event_offset(name)) as u64;
-            64 + k.bytes as u64 + per * k.entries.len() as u64
-        };
-        let mut total: u64 = self.rooms.iter().map(|(n, k)| size(k, n)).sum();
+        let size = room_size;
+        let mut total = self.kept_size();
         if total <= budget {
             return;
         }
