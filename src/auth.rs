@@ -2,8 +2,9 @@
 //!
 //! Only what loopcast needs of RFC 7519: a compact JWS with `alg` `HS256`
 //! (anything else, `none` included, is refused), a string `sub` that becomes
-//! the user, and `exp` (seconds since the epoch) enforced when present. Other
-//! claims are ignored. The signature is checked before the claims are read and
+//! the user, and `exp` and `nbf` (seconds since the epoch) enforced when
+//! present, each with [`LEEWAY_S`] of clock skew allowed between the issuer
+//! and this server. Other claims are ignored. The signature is checked before the claims are read and
 //! compared in constant time by `hmac`'s `verify_slice`.
 
 use base64::Engine;
@@ -11,6 +12,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
+
+/// Clock skew tolerated on `exp` and `nbf` (RFC 7519 4.1.4/4.1.5 allow "some
+/// small leeway"): a token is accepted from `nbf - 30 s` until `exp + 30 s`.
+pub const LEEWAY_S: u64 = 30;
 
 /// Why a token was refused (all answered 401 before the upgrade).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +26,10 @@ pub enum AuthError {
     Malformed(&'static str),
     /// Signature does not match the secret.
     BadSignature,
-    /// `exp` is in the past.
+    /// `exp` is in the past (by more than the leeway).
     Expired,
+    /// `nbf` is in the future (by more than the leeway).
+    NotYetValid,
     /// No string `sub` claim.
     NoSubject,
 }
@@ -34,6 +41,7 @@ impl std::fmt::Display for AuthError {
             AuthError::Malformed(why) => write!(f, "malformed token: {why}"),
             AuthError::BadSignature => f.write_str("bad token signature"),
             AuthError::Expired => f.write_str("token expired"),
+            AuthError::NotYetValid => f.write_str("token not valid yet (nbf)"),
             AuthError::NoSubject => f.write_str("token has no sub"),
         }
     }
@@ -44,7 +52,9 @@ impl std::error::Error for AuthError {}
 /// Verifies an HS256 `token` with `secret` at `now_unix` seconds and returns its `sub`.
 ///
 /// A token without `exp` does not expire; one whose `exp` is at or before
-/// `now_unix` is `Expired` (RFC 7519: "on or after which the JWT MUST NOT be accepted").
+/// `now_unix - LEEWAY_S` is `Expired` (RFC 7519: "on or after which the JWT
+/// MUST NOT be accepted"). One whose `nbf` is after `now_unix + LEEWAY_S` is
+/// `NotYetValid` ("before which the JWT MUST NOT be accepted").
 pub fn verify(token: &str, secret: &[u8], now_unix: u64) -> Result<String, AuthError> {
     let token = token.trim();
     if token.is_empty() {
@@ -75,19 +85,35 @@ pub fn verify(token: &str, secret: &[u8], now_unix: u64) -> Result<String, AuthE
     let claims = decode_part(claims_b64, "claims are not base64url")?;
     let mut claims: Map<String, Value> = serde_json::from_slice(&claims)
         .map_err(|_| AuthError::Malformed("claims are not a JSON object"))?;
-    match claims.get("exp") {
-        None | Some(Value::Null) => {}
-        Some(Value::Number(exp)) => {
-            let exp = exp.as_f64().unwrap_or(f64::NEG_INFINITY);
-            if exp <= now_unix as f64 {
-                return Err(AuthError::Expired);
-            }
-        }
-        Some(_) => return Err(AuthError::Malformed("exp is not a number")),
+    let now = now_unix as f64;
+    let leeway = LEEWAY_S as f64;
+    if let Some(exp) = time_claim(&claims, "exp", "exp is not a number")?
+        && exp <= now - leeway
+    {
+        return Err(AuthError::Expired);
+    }
+    if let Some(nbf) = time_claim(&claims, "nbf", "nbf is not a number")?
+        && nbf > now + leeway
+    {
+        return Err(AuthError::NotYetValid);
     }
     match claims.remove("sub") {
         Some(Value::String(sub)) if !sub.is_empty() => Ok(sub),
         _ => Err(AuthError::NoSubject),
+    }
+}
+
+/// A NumericDate claim: absent or null is `None`; anything but a number is malformed.
+fn time_claim(
+    claims: &Map<String, Value>,
+    name: &str,
+    why: &'static str,
+) -> Result<Option<f64>, AuthError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        // NaN cannot come out of JSON; a huge value saturates, which is fine for a comparison.
+        Some(Value::Number(n)) => Ok(Some(n.as_f64().unwrap_or(f64::NEG_INFINITY))),
+        Some(_) => Err(AuthError::Malformed(why)),
     }
 }
 
@@ -161,11 +187,31 @@ mod tests {
 
     #[test]
     fn expired_token_is_refused() {
-        let past = hs256(&format!(r#"{{"sub":"bob","exp":{}}}"#, NOW - 1));
+        let past = hs256(&format!(r#"{{"sub":"bob","exp":{}}}"#, NOW - LEEWAY_S - 1));
         assert_eq!(verify(&past, SECRET, NOW), Err(AuthError::Expired));
-        let now = hs256(&format!(r#"{{"sub":"bob","exp":{NOW}}}"#));
-        assert_eq!(verify(&now, SECRET, NOW), Err(AuthError::Expired));
+        let edge = hs256(&format!(r#"{{"sub":"bob","exp":{}}}"#, NOW - LEEWAY_S));
+        assert_eq!(verify(&edge, SECRET, NOW), Err(AuthError::Expired));
+        // Within the leeway a just-expired token still passes (issuer clock ahead).
+        let skewed = hs256(&format!(r#"{{"sub":"bob","exp":{}}}"#, NOW - LEEWAY_S + 1));
+        assert_eq!(verify(&skewed, SECRET, NOW), Ok("bob".to_string()));
         let bad = hs256(r#"{"sub":"bob","exp":"tomorrow"}"#);
+        assert!(matches!(
+            verify(&bad, SECRET, NOW),
+            Err(AuthError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn not_before_is_enforced_with_leeway() {
+        let future = hs256(&format!(r#"{{"sub":"bob","nbf":{}}}"#, NOW + LEEWAY_S + 1));
+        assert_eq!(verify(&future, SECRET, NOW), Err(AuthError::NotYetValid));
+        let far = hs256(r#"{"sub":"bob","nbf":4102444800,"exp":4102448400}"#);
+        assert_eq!(verify(&far, SECRET, NOW), Err(AuthError::NotYetValid));
+        let skewed = hs256(&format!(r#"{{"sub":"bob","nbf":{}}}"#, NOW + LEEWAY_S));
+        assert_eq!(verify(&skewed, SECRET, NOW), Ok("bob".to_string()));
+        let past = hs256(&format!(r#"{{"sub":"bob","nbf":{}}}"#, NOW - 600));
+        assert_eq!(verify(&past, SECRET, NOW), Ok("bob".to_string()));
+        let bad = hs256(r#"{"sub":"bob","nbf":"now"}"#);
         assert!(matches!(
             verify(&bad, SECRET, NOW),
             Err(AuthError::Malformed(_))

@@ -11,8 +11,8 @@ use crate::hub::store::Fsync;
 use crate::limits;
 
 use values::{
-    EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_count, parse_level,
-    parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
+    EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_count, parse_hosts,
+    parse_level, parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
 };
 
 /// Everything the server can be told at start. `Default` gives the documented defaults.
@@ -36,6 +36,10 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     /// `--allowed-origins` comma list; empty means same host or no Origin.
     pub allowed_origins: Vec<String>,
+    /// `--allowed-hosts` comma list of names a request's `Host` may give (port
+    /// ignored; `*` = any); empty means derived from `--listen`, see
+    /// [`crate::policy::host_allowed`].
+    pub allowed_hosts: Vec<String>,
     /// `--auth-secret`: enables HS256 JWT checks at upgrade.
     pub auth_secret: Option<String>,
     /// `--api-key`: required as `Authorization: Bearer` on `/api/publish`.
@@ -75,6 +79,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             log_level: log::LevelFilter::Info,
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             auth_secret: None,
             api_key: None,
             rate_limit: limits::DEFAULT_RATE_LIMIT,
@@ -161,6 +166,7 @@ impl Config {
             Flag::HandshakeTimeout => self.handshake_timeout = positive_secs(value)?,
             Flag::LogLevel => self.log_level = parse_level(value).ok_or(EXPECT_LEVEL)?,
             Flag::AllowedOrigins => self.allowed_origins = parse_origins(value)?,
+            Flag::AllowedHosts => self.allowed_hosts = parse_hosts(value)?,
             Flag::AuthSecret => self.auth_secret = Some(non_empty(value)?),
             Flag::ApiKey => self.api_key = Some(non_empty(value)?),
             Flag::RateLimit => self.rate_limit = parse_count(value)?,
@@ -233,6 +239,7 @@ enum Flag {
     HandshakeTimeout,
     LogLevel,
     AllowedOrigins,
+    AllowedHosts,
     AuthSecret,
     ApiKey,
     RateLimit,
@@ -274,7 +281,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 21] = [
+const FLAGS: [Spec; 22] = [
     spec(
         Flag::Listen,
         "listen",
@@ -328,6 +335,13 @@ const FLAGS: [Spec; 21] = [
         "allowed-origins",
         "LIST",
         "comma-separated origins allowed to open WebSockets (unset: same host or no Origin)",
+    ),
+    spec(
+        Flag::AllowedHosts,
+        "allowed-hosts",
+        "LIST",
+        "comma-separated names the Host header may give, * = any \
+         (unset: localhost, 127.0.0.1, [::1] on loopback; any on 0.0.0.0 or [::])",
     ),
     spec(
         Flag::AuthSecret,
@@ -499,6 +513,8 @@ fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::LogLevel => config.log_level.as_str().to_ascii_lowercase(),
         Flag::AllowedOrigins if config.allowed_origins.is_empty() => return None,
         Flag::AllowedOrigins => config.allowed_origins.join(","),
+        Flag::AllowedHosts if config.allowed_hosts.is_empty() => return None,
+        Flag::AllowedHosts => config.allowed_hosts.join(","),
         Flag::AuthSecret | Flag::ApiKey => return None,
         Flag::RateLimit => config.rate_limit.to_string(),
         Flag::History => config.history.to_string(),

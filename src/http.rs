@@ -32,6 +32,8 @@ pub struct Request {
     pub origin: Option<String>,
     /// `Authorization` header.
     pub authorization: Option<String>,
+    /// `Content-Type` header.
+    pub content_type: Option<String>,
     /// `Upgrade` header contains the token `websocket` (case-insensitive).
     pub upgrade_websocket: bool,
     /// `Connection` header lists the token `upgrade` (case-insensitive, comma list).
@@ -157,6 +159,7 @@ fn read_header(req: &mut Request, name: &str, raw: &[u8]) -> Result<(), HttpErro
         "host",
         "origin",
         "authorization",
+        "content-type",
         "upgrade",
         "connection",
         "sec-websocket-version",
@@ -176,6 +179,11 @@ fn read_header(req: &mut Request, name: &str, raw: &[u8]) -> Result<(), HttpErro
             &mut req.authorization,
             value,
             "duplicate Authorization header",
+        ),
+        "content-type" => set_once(
+            &mut req.content_type,
+            value,
+            "duplicate Content-Type header",
         ),
         "sec-websocket-version" => set_once(
             &mut req.ws_version,
@@ -252,16 +260,27 @@ fn read_content_length(req: &mut Request, value: &str) -> Result<(), HttpError> 
 ///
 /// Decoding follows HTML forms: `+` is a space, `%XX` a byte, and a `%` not
 /// followed by two hex digits stays as it is. A parameter without `=` has an
-/// empty value; a value that is not UTF-8 once decoded counts as absent.
+/// empty value; a value that is not UTF-8 once decoded counts as absent
+/// (use [`query_value`] to tell it apart).
 pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query_value(query, name).and_then(Result::ok)
+}
+
+/// Like [`query_param`], but a value present and not UTF-8 once decoded is
+/// `Some(Err(NotUtf8))`, so a caller can refuse it instead of ignoring it.
+pub fn query_value(query: &str, name: &str) -> Option<Result<String, NotUtf8>> {
     let query = query.strip_prefix('?').unwrap_or(query);
     query
         .split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
         .find(|(key, _)| percent_decode(key).is_some_and(|k| k == name))
-        .and_then(|(_, value)| percent_decode(value))
+        .map(|(_, value)| percent_decode(value).ok_or(NotUtf8))
 }
+
+/// A query value whose percent-decoded bytes are not UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotUtf8;
 
 fn percent_decode(s: &str) -> Option<String> {
     if !s.bytes().any(|b| b == b'%' || b == b'+') {

@@ -8,6 +8,7 @@
 //!                              │ bytes in                  ▲ bytes out (one write per client per turn)
 //!                              ▼                           │
 //!                          http / handshake   (pure: bytes -> request / upgrade / response bytes)
+//!                          policy + auth      (pure: may this host, origin, key, token, name pass?)
 //!                              ▼
 //!                          codec              (pure: bytes -> frames -> messages; encode once)
 //!                              ▼
@@ -26,7 +27,9 @@ pub mod handshake;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod logger;
 pub mod metrics;
+pub mod policy;
 pub mod protocol;
 pub mod reactor;
 pub mod secret;

@@ -59,6 +59,11 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 pub const READ_BUF: usize = 64 * 1024;
 /// Reads per readiness event before moving on, so one flooding client cannot starve the rest.
 pub const READS_PER_TURN: usize = 16;
+/// Longest pause in reading a client whose input queued more than its
+/// receivers could take: reading resumes as soon as they drained below half of
+/// `--max-pending`, or after this, so a client that never reads slows the
+/// senders only this long per read (and soon gets its 1013).
+pub const PRESSURE_PAUSE_MS: Millis = 20;
 /// How long a closing connection may take to drain and answer our FIN.
 pub const LINGER_MS: Millis = 5_000;
 /// How long graceful shutdown waits for clients to take their close frames.

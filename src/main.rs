@@ -1,12 +1,15 @@
 //! The `loopcast` binary: parse flags, start logging, serve until SIGINT/SIGTERM.
 //!
 //! It starts from the C `main` rather than Rust's: see [`main`] for why.
-#![no_main]
+// Under `cargo test` the harness brings its own `main`; only the argv conversion is tested then.
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code, unused_imports))]
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{CStr, OsString, c_char, c_int};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStringExt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -21,20 +24,57 @@ use loopcast::reactor::Server;
 /// that costs about 400 KiB of resident memory, a fifth of the whole (measured
 /// on the release binary: idle RSS about 2.2 MB with it, 1.8 MB without). What
 /// the start-up does that matters here is redone in `start`: SIGPIPE is made
-/// harmless, fds 0-2 are guaranteed open, stdout is flushed at exit. glibc
-/// still hands argv to std, so `std::env::args_os` works as usual.
+/// harmless, fds 0-2 are guaranteed open, stdout is flushed at exit.
 ///
-/// The only `unsafe` in the project is this attribute: exporting the symbol
-/// `main` is unsafe because nothing else may define it, and nothing does.
+/// The flags come from this function's own `argc`/`argv`, never from
+/// `std::env::args_os`: std fills that from glibc's `.init_array` hook, which
+/// musl does not have, so on `*-linux-musl` it is empty and every flag
+/// (`--auth-secret`, `--api-key` included) would be silently dropped.
+///
+/// `unsafe` appears twice in the project, both here: exporting the symbol
+/// `main` (nothing else may define it, and nothing does) and reading `argv`.
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
-pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
-    let code = start();
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    // SAFETY: the C runtime calls `main` with `argc` and an `argv` array of
+    // `argc` valid NUL-terminated strings followed by a null pointer, which
+    // stay alive and unmodified for the life of the process (C11 5.1.2.2.1).
+    let args = unsafe { args_from_c(argc, argv) };
+    let code = start(args);
     let _ = std::io::stdout().flush();
     code
 }
 
+/// Copies C's `argv[1..argc]` into owned strings (bytes as given: flags are
+/// checked for UTF-8 later, with a clear error naming the flag).
+///
+/// A null `argv`, a negative `argc` or a null entry before `argc` ends the
+/// list early rather than being read past.
+///
+/// # Safety
+/// `argv` must be null or point to at least `argc` pointers, each null or a
+/// valid NUL-terminated string that is not modified while this runs.
+unsafe fn args_from_c(argc: c_int, argv: *const *const c_char) -> Vec<OsString> {
+    let count = usize::try_from(argc).unwrap_or(0);
+    if argv.is_null() {
+        return Vec::new();
+    }
+    let mut args = Vec::with_capacity(count.saturating_sub(1));
+    for i in 1..count {
+        // SAFETY: i < argc, so the caller guarantees `argv.add(i)` is readable.
+        let arg = unsafe { *argv.add(i) };
+        if arg.is_null() {
+            break;
+        }
+        // SAFETY: a non-null entry is a valid NUL-terminated string (caller's contract).
+        let bytes = unsafe { CStr::from_ptr(arg) }.to_bytes();
+        args.push(OsString::from_vec(bytes.to_vec()));
+    }
+    args
+}
+
 /// Redoes the parts of Rust's runtime start-up we rely on, then runs the server.
-fn start() -> c_int {
+fn start(args: Vec<OsString>) -> c_int {
     keep_standard_fds_open();
     // Writes to a closed socket or pipe must fail with EPIPE, not kill the
     // process (sockets also use MSG_NOSIGNAL; this covers stdout and stderr).
@@ -45,7 +85,7 @@ fn start() -> c_int {
         eprintln!("loopcast: cannot handle SIGPIPE: {e}");
         return 1;
     }
-    run()
+    run(args)
 }
 
 /// Started with fd 0, 1 or 2 closed, the first socket would take its number and
@@ -60,8 +100,8 @@ fn keep_standard_fds_open() {
     }
 }
 
-fn run() -> c_int {
-    let config = match Config::parse(std::env::args_os().skip(1), |k| std::env::var(k).ok()) {
+fn run(args: Vec<OsString>) -> c_int {
+    let config = match Config::parse(args, |k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(ConfigError::Help(text)) => {
             print!("{text}");
@@ -72,11 +112,16 @@ fn run() -> c_int {
             return 2;
         }
     };
-    // Logging can only fail if a logger is already set, which cannot happen here.
-    let _ = simple_logger::SimpleLogger::new()
-        .with_level(config.log_level)
-        .init();
+    // Logs go to stderr and a failed write is dropped: see `loopcast::logger`.
+    // Init only fails if a logger is already set, which cannot happen here.
+    let _ = loopcast::logger::init(config.log_level);
     let listen = config.listen;
+    if !listen.ip().is_loopback() && config.api_key.is_none() {
+        log::warn!("not on loopback and no --api-key: POST /api/publish answers 403");
+    }
+    if listen.ip().is_unspecified() && config.allowed_hosts.is_empty() {
+        log::warn!("listening on every address: set --allowed-hosts to refuse DNS rebinding");
+    }
     let store = match loopcast::hub::store::open(&config) {
         Ok(store) => store,
         Err(line) => {
@@ -112,5 +157,53 @@ fn run() -> c_int {
             eprintln!("loopcast: {e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+    use std::ptr;
+
+    /// Builds a C-style argv (with its terminating null) and converts it.
+    fn convert(args: &[&[u8]], argc: Option<c_int>) -> Vec<OsString> {
+        let owned: Vec<CString> = args.iter().map(|a| CString::new(*a).unwrap()).collect();
+        let mut argv: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        argv.push(ptr::null());
+        let argc = argc.unwrap_or(args.len() as c_int);
+        // SAFETY: `argv` holds `args.len()` valid strings and a null, all alive here;
+        // the tests only pass an `argc` up to that length plus the null.
+        unsafe { args_from_c(argc, argv.as_ptr()) }
+    }
+
+    #[test]
+    fn argv_skips_the_program_name_and_keeps_order() {
+        let args = convert(&[b"loopcast", b"--listen", b":9000", b"--api-key=k"], None);
+        assert_eq!(args, ["--listen", ":9000", "--api-key=k"]);
+        let config = Config::parse(args, |_| None).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.api_key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn argv_keeps_non_utf8_bytes_for_the_parser_to_name() {
+        let args = convert(&[b"loopcast", b"--api-key", b"\xff"], None);
+        assert_eq!(args[1].as_encoded_bytes(), b"\xff");
+        let Err(ConfigError::Invalid(line)) = Config::parse(args, |_| None) else {
+            panic!("non-UTF-8 value accepted");
+        };
+        assert!(line.contains("--api-key"), "{line}");
+    }
+
+    #[test]
+    fn odd_argc_and_argv_are_not_read_past() {
+        assert!(convert(&[b"loopcast"], None).is_empty());
+        assert!(convert(&[], None).is_empty());
+        assert!(convert(&[b"loopcast", b"-V"], Some(-1)).is_empty());
+        // argc one past the strings: the terminating null ends the list.
+        assert_eq!(convert(&[b"loopcast", b"-V"], Some(3)), ["-V"]);
+        // SAFETY: a null argv is allowed by the contract.
+        assert!(unsafe { args_from_c(5, ptr::null()) }.is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 
 fn get(path: &str) -> String {
-    format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")
 }
 
 #[test]
@@ -58,11 +58,11 @@ fn metrics_are_prometheus_text() {
 fn unknown_path_is_404_and_wrong_method_is_405() {
     let server = TestServer::start();
     assert!(http(server.addr, &get("/nope")).starts_with("HTTP/1.1 404"));
-    let resp = http(server.addr, "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n");
+    let resp = http(server.addr, "DELETE / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert!(resp.starts_with("HTTP/1.1 405"), "{resp}");
     let resp = http(
         server.addr,
-        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n",
     );
     assert!(resp.starts_with("HTTP/1.1 405"), "{resp}");
 }
@@ -107,7 +107,7 @@ fn request_head_dribbled_byte_by_byte_still_upgrades() {
 fn oversized_head_gets_431() {
     let server = TestServer::start();
     let big = format!(
-        "GET / HTTP/1.1\r\nHost: t\r\nX-Pad: {}\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}\r\n\r\n",
         "a".repeat(9000)
     );
     let resp = http(server.addr, &big);
@@ -125,7 +125,8 @@ fn oversized_head_gets_431() {
 fn slowloris_is_closed_after_the_handshake_timeout() {
     let server = TestServer::with(|c| c.handshake_timeout = Duration::from_millis(300));
     let mut s = raw(server.addr);
-    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
     let mut buf = [0u8; 64];
     let started = std::time::Instant::now();
     // The server drops us: EOF (0) or a reset, well before our 10 s read timeout.

@@ -80,7 +80,7 @@ fn post_publish(addr: SocketAddr, body: &str, key: Option<&str>) -> (u16, String
     http(
         addr,
         &format!(
-            "POST /api/publish HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\n\
+            "POST /api/publish HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
@@ -281,7 +281,7 @@ fn metrics_count_ws_connections_and_rooms() {
     recv(&mut a);
     let (status, body) = http(
         server.addr,
-        "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(status, 200);
     assert!(body.contains("\nloopcast_ws_connections 2\n"), "{body}");
@@ -292,7 +292,7 @@ fn metrics_count_ws_connections_and_rooms() {
     );
     let (_, health) = http(
         server.addr,
-        "GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     );
     let health: Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["rooms"], 1);
@@ -302,15 +302,17 @@ fn metrics_count_ws_connections_and_rooms() {
 fn foreign_origin_is_rejected_with_403() {
     let server = TestServer::start();
     let request = upgrade_request("/ws").replace(
-        "Host: test\r\n",
-        "Host: test\r\nOrigin: http://evil.example\r\n",
+        "Host: localhost\r\n",
+        "Host: localhost\r\nOrigin: http://evil.example\r\n",
     );
     let mut s = raw(server.addr);
     s.write_all(request.as_bytes()).unwrap();
     let head = read_head(&mut s, &mut Vec::new());
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
-    let same =
-        upgrade_request("/ws").replace("Host: test\r\n", "Host: test\r\nOrigin: http://test\r\n");
+    let same = upgrade_request("/ws").replace(
+        "Host: localhost\r\n",
+        "Host: localhost\r\nOrigin: http://localhost\r\n",
+    );
     let mut s = raw(server.addr);
     s.write_all(same.as_bytes()).unwrap();
     let head = read_head(&mut s, &mut Vec::new());

@@ -71,6 +71,7 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
             "allowed-origins",
             " https://a.example/ , ,http://localhost:8080,",
         ),
+        ("allowed-hosts", " Chat.Example. ,[::1],10.0.0.2"),
         ("auth-secret", "s3cret"),
         ("api-key", "k-1"),
         ("rate-limit", "0"),
@@ -92,6 +93,7 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         handshake_timeout: Duration::from_millis(250),
         log_level: log::LevelFilter::Debug,
         allowed_origins: vec!["https://a.example".into(), "http://localhost:8080".into()],
+        allowed_hosts: vec!["chat.example".into(), "[::1]".into(), "10.0.0.2".into()],
         auth_secret: Some("s3cret".into()),
         api_key: Some("k-1".into()),
         rate_limit: 0,
@@ -326,6 +328,12 @@ fn bad_values_name_the_flag_and_the_value() {
         error(&["--allowed-origins", "example.com"], &[]),
         format!("invalid value \"example.com\" for --allowed-origins: {EXPECT_ORIGINS}")
     );
+    for bad in ["http://a.example", "a.example/x", "[zz]", ",", "a b"] {
+        assert_eq!(
+            error(&["--allowed-hosts", bad], &[]),
+            format!("invalid value {bad:?} for --allowed-hosts: {EXPECT_HOSTS}")
+        );
+    }
     assert_eq!(
         error(&["--api-key="], &[]),
         "invalid value \"\" for --api-key: expected a non-empty value"

@@ -9,6 +9,8 @@ pub(super) const EXPECT_COUNT: &str = "expected a whole number like 100";
 pub(super) const EXPECT_BYTES: &str = "expected bytes like 1048576 or 1MiB";
 pub(super) const EXPECT_SECS: &str = "expected seconds like 30, 0.5 or 500ms";
 pub(super) const EXPECT_LEVEL: &str = "expected one of off, error, warn, info, debug, trace";
+pub(super) const EXPECT_HOSTS: &str =
+    "expected host names without port like example.com,192.168.1.10,[fd00::1] (or *)";
 pub(super) const EXPECT_ORIGINS: &str =
     "expected origins like https://example.com,http://localhost:8080 (or * or null)";
 
@@ -101,6 +103,29 @@ pub(super) fn parse_origins(value: &str) -> Result<Vec<String>, &'static str> {
             _ => Err(EXPECT_ORIGINS),
         })
         .collect()
+}
+
+/// Host names as the `Host` header gives them, without a port: `example.com`,
+/// `192.168.1.10`, `[fd00::1]`, or `*`. Lower-cased, as names compare without case.
+pub(super) fn parse_hosts(value: &str) -> Result<Vec<String>, &'static str> {
+    let hosts: Vec<String> = value
+        .split(',')
+        .map(|entry| entry.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|entry| !entry.is_empty())
+        .collect();
+    let valid = |h: &String| {
+        h == "*"
+            || (h.starts_with('[')
+                && h.ends_with(']')
+                && h[1..h.len() - 1].parse::<std::net::Ipv6Addr>().is_ok())
+            || (!h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_'))
+    };
+    if hosts.is_empty() || !hosts.iter().all(valid) {
+        return Err(EXPECT_HOSTS);
+    }
+    Ok(hosts)
 }
 
 /// Secrets are kept exactly as given; only an empty one is refused.

@@ -51,6 +51,7 @@ fn browser_upgrade_is_read_fully() {
             host: Some("127.0.0.1:8080".into()),
             origin: Some("http://127.0.0.1:8080".into()),
             authorization: None,
+            content_type: None,
             upgrade_websocket: true,
             connection_upgrade: true,
             ws_version: Some("13".into()),
@@ -367,6 +368,22 @@ fn query_param_keeps_invalid_escapes_and_rejects_bad_utf8() {
     assert_eq!(query_param("x=%FF", "x"), None);
     assert_eq!(query_param("x=%C3", "x"), None);
     assert_eq!(query_param("x=%C3%A9", "x").as_deref(), Some("é"));
+    // Told apart from an absent value, so a bad `?user=` can be refused.
+    assert_eq!(query_value("user=%ff%fe", "user"), Some(Err(NotUtf8)));
+    assert_eq!(query_value("user=bob", "user"), Some(Ok("bob".into())));
+    assert_eq!(query_value("x=1", "user"), None);
+}
+
+#[test]
+fn content_type_is_read_once() {
+    let head = b"POST /api/publish HTTP/1.1\r\nHost: h\r\nContent-Type: application/json; charset=utf-8\r\n\r\n";
+    let (req, _) = parse_request(head, MAX_HEAD).unwrap().unwrap();
+    assert_eq!(
+        req.content_type.as_deref(),
+        Some("application/json; charset=utf-8")
+    );
+    let dup = b"POST / HTTP/1.1\r\nContent-Type: a/b\r\ncontent-type: a/b\r\n\r\n";
+    assert!(parse_request(dup, MAX_HEAD).is_err());
 }
 
 #[test]

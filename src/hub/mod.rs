@@ -5,7 +5,7 @@
 //! completes; `handle_text`/`handle_binary` per received message;
 //! `handle_timeout` when `poll_timeout` is due; `handle_disconnect` exactly once
 //! when the connection ends (also after the hub itself asked to close it).
-//! For `/broadcast`: `handle_raw_connect`, `handle_raw_message` per message,
+//! For `/broadcast`: `handle_raw_connect`, `raw_recipients` per message,
 //! `handle_raw_disconnect` once. After every `handle_*` call the reactor
 //! drains the `Outbox`. With a room store (`set_store`, for `--data-dir`):
 //! `commit` once per loop turn, before that turn's output is written to

@@ -11,8 +11,6 @@ use crate::ClientId;
 #[derive(Debug, Default)]
 pub struct Outbox {
     text: String,
-    /// Payloads of raw (`/broadcast`) frames.
-    bytes: Vec<u8>,
     to: Vec<ClientId>,
     items: Vec<Item>,
 }
@@ -21,11 +19,6 @@ pub struct Outbox {
 enum Item {
     Text {
         text: Range<usize>,
-        to: Range<usize>,
-    },
-    Frame {
-        binary: bool,
-        payload: Range<usize>,
         to: Range<usize>,
     },
     Close {
@@ -40,12 +33,6 @@ enum Item {
 pub enum Output<'a> {
     /// Send `text` as one text frame to every client in `to` (framed once by the reactor).
     Text { to: &'a [ClientId], text: &'a str },
-    /// Send `payload` as one frame (binary or text, as received) to every client in `to`.
-    Frame {
-        to: &'a [ClientId],
-        binary: bool,
-        payload: &'a [u8],
-    },
     /// Close `client` with `code` and `reason`.
     Close {
         client: ClientId,
@@ -74,15 +61,6 @@ impl Outbox {
                 to: &self.to[to.clone()],
                 text: &self.text[text.clone()],
             },
-            Item::Frame {
-                binary,
-                payload,
-                to,
-            } => Output::Frame {
-                to: &self.to[to.clone()],
-                binary: *binary,
-                payload: &self.bytes[payload.clone()],
-            },
             Item::Close {
                 client,
                 code,
@@ -98,7 +76,6 @@ impl Outbox {
     /// Forgets the queued outputs, keeping the buffers.
     pub fn clear(&mut self) {
         self.text.clear();
-        self.bytes.clear();
         self.to.clear();
         self.items.clear();
     }
@@ -165,23 +142,6 @@ impl Outbox {
             self.to.capacity(),
             self.items.capacity(),
         )
-    }
-
-    /// Queues a raw frame for `to` and returns its recipient count (nobody: nothing queued).
-    pub(crate) fn frame(&mut self, binary: bool, payload: &[u8], to: &[ClientId]) -> usize {
-        if to.is_empty() {
-            return 0;
-        }
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(payload);
-        let first = self.to.len();
-        self.to.extend_from_slice(to);
-        self.items.push(Item::Frame {
-            binary,
-            payload: start..self.bytes.len(),
-            to: first..self.to.len(),
-        });
-        to.len()
     }
 
     /// Queues a close of `client`.

@@ -2,7 +2,7 @@
 //! every member (the sender included). The member list lives here so the hub
 //! stays the only module that decides who receives what.
 
-use super::{Hub, Outbox};
+use super::Hub;
 use crate::ClientId;
 
 /// Marks a client that is not a `/broadcast` member in `RawMembers::at`.
@@ -76,17 +76,14 @@ impl Hub {
         self.raw.leave(client);
     }
 
-    /// A `/broadcast` member sent a message: every member gets it as is. Returns
-    /// how many recipients it has.
-    pub fn handle_raw_message(
-        &mut self,
-        client: ClientId,
-        binary: bool,
-        payload: &[u8],
-        out: &mut Outbox,
-    ) -> usize {
-        let _ = client;
-        out.frame(binary, payload, &self.raw.list)
+    /// Who receives a message a `/broadcast` member sent: every member, the
+    /// sender included. The reactor frames the message once and queues it for
+    /// each (a slice, not an outbox entry: this is the hottest fan-out, and the
+    /// list only changes in `handle_raw_*connect`, never during delivery).
+    pub fn raw_recipients(&self, sender: ClientId) -> &[ClientId] {
+        // Every member gets every frame; a per-sender policy would decide here.
+        let _ = sender;
+        &self.raw.list
     }
 
     /// `/broadcast` members now.
@@ -98,12 +95,11 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{HubConfig, Output};
+    use crate::hub::HubConfig;
 
     #[test]
     fn members_get_every_frame_and_leave_in_constant_time() {
         let mut hub = Hub::new(HubConfig::default());
-        let mut out = Outbox::new();
         for k in [3, 0, 7, 5] {
             hub.handle_raw_connect(ClientId(k));
         }
@@ -112,36 +108,14 @@ mod tests {
         hub.handle_raw_disconnect(ClientId(0));
         hub.handle_raw_disconnect(ClientId(0));
         hub.raw.check().unwrap();
-        assert_eq!(
-            hub.handle_raw_message(ClientId(3), true, b"\x01\x02", &mut out),
-            3
-        );
-        let items: Vec<_> = out.iter().collect();
-        let [
-            Output::Frame {
-                to,
-                binary,
-                payload,
-            },
-        ] = items.as_slice()
-        else {
-            panic!("{items:?}");
-        };
-        let mut to = to.to_vec();
+        let mut to = hub.raw_recipients(ClientId(3)).to_vec();
         to.sort();
         assert_eq!(to, [ClientId(3), ClientId(5), ClientId(7)]);
-        assert!(*binary);
-        assert_eq!(*payload, b"\x01\x02");
         for k in [3, 5, 7] {
             hub.handle_raw_disconnect(ClientId(k));
         }
         hub.raw.check().unwrap();
         assert!(hub.raw.at.is_empty());
-        out.clear();
-        assert_eq!(
-            hub.handle_raw_message(ClientId(3), false, b"x", &mut out),
-            0
-        );
-        assert!(out.is_empty());
+        assert!(hub.raw_recipients(ClientId(3)).is_empty());
     }
 }

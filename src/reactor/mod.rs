@@ -29,6 +29,7 @@ use crate::ClientId;
 use crate::config::Config;
 use crate::hub::{Hub, Now, Outbox};
 use crate::limits::Limits;
+use crate::policy::FailureBudget;
 use crate::timers::{Millis, Timers};
 use conns::Conns;
 
@@ -44,7 +45,9 @@ const SIGNALS: Token = Token(2);
 /// ([`Server::poll_timeout`]), then runs [`Server::turn`], whose phases are,
 /// in order:
 ///
-/// 1. **catch up**: read clients whose read budget ran out last turn (the backlog);
+/// 1. **catch up**: read clients whose read budget ran out last turn (the
+///    backlog), and clients paused because their input outran its receivers,
+///    once those drained (or the pause is over);
 /// 2. **dispatch** each event: accept (after a settle, so a slot is never reused
 ///    before the hub heard its previous owner left), read and ingest
 ///    (http / codec / hub only append to write buffers), writable readiness
@@ -78,6 +81,9 @@ pub struct Server {
     scratch: Vec<u8>,
     /// Clients that still had unread input when their read budget ran out.
     backlog: Vec<ClientId>,
+    /// Clients not read until their receivers drain (or `stalled_until`).
+    stalled: Vec<ClientId>,
+    stalled_until: Option<Millis>,
     /// Clients removed while flushing, reaped after it.
     dead: Vec<ClientId>,
     started: Instant,
@@ -92,6 +98,8 @@ pub struct Server {
     /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::Acceptor>,
+    /// Failed tokens and API keys per address (route policy: 429 when used up).
+    failures: FailureBudget,
 }
 
 /// Asks a running server to shut down gracefully, as SIGTERM does.
@@ -156,6 +164,8 @@ impl Server {
             read_buf: Vec::new(),
             scratch: Vec::with_capacity(4096),
             backlog: Vec::new(),
+            stalled: Vec::new(),
+            stalled_until: None,
             dead: Vec::new(),
             started: Instant::now(),
             now: 0,
@@ -167,6 +177,7 @@ impl Server {
             shutdown_deadline: None,
             #[cfg(feature = "tls")]
             tls,
+            failures: FailureBudget::default(),
             limits,
             config,
         })
@@ -289,6 +300,7 @@ impl Server {
             }
         };
         consider(self.accept_paused_until);
+        consider(self.stalled_until);
         consider(self.shutdown_deadline);
         consider(self.hub.poll_timeout().map(|t| self.millis_of(t)));
         let now = self.started.elapsed().as_millis() as Millis;

@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 use mio::event::Event;
 
 use crate::ClientId;
-use crate::limits::{ACCEPT_BACKOFF_MS, LINGER_MS, READ_BUF, READS_PER_TURN, SHUTDOWN_MS};
+use crate::limits::{
+    ACCEPT_BACKOFF_MS, LINGER_MS, PRESSURE_PAUSE_MS, READ_BUF, READS_PER_TURN, SHUTDOWN_MS,
+};
 use crate::timers::Millis;
 
 use super::conns::{self, Kind, Phase};
@@ -16,8 +18,21 @@ use signal_hook::consts::SIGHUP;
 impl Server {
     /// Phase 1: reads the clients whose read budget ran out last turn.
     pub(super) fn catch_up(&mut self) {
+        self.resume_stalled();
         for id in std::mem::take(&mut self.backlog) {
             self.readable(id);
+        }
+    }
+
+    /// Moves paused clients back to the backlog once their receivers drained
+    /// below the high-water mark, or the pause is over.
+    fn resume_stalled(&mut self) {
+        if !self.stalled.is_empty()
+            && (self.stalled_until.is_some_and(|at| at <= self.now) || self.conns.relieved())
+        {
+            self.stalled_until = None;
+            let stalled = std::mem::take(&mut self.stalled);
+            self.backlog.extend(stalled);
         }
     }
 
@@ -57,6 +72,8 @@ impl Server {
         if self.accept_blocked && self.conns.has_room() {
             self.accept();
         }
+        // Receivers that drained in this flush let their senders go on at once.
+        self.resume_stalled();
     }
 
     fn accept(&mut self) {
@@ -119,11 +136,16 @@ impl Server {
 
     /// Reads a client until `WouldBlock` (or its per-turn budget) and feeds every chunk on.
     fn readable(&mut self, id: ClientId) {
+        if self.stalled.contains(&id) {
+            // Its receivers are behind: it is read again in `catch_up`.
+            return;
+        }
         let mut buf = std::mem::take(&mut self.read_buf);
         if buf.is_empty() {
             buf = vec![0; READ_BUF];
         }
         let mut more = true;
+        let mut stall = false;
         self.conns.take_pressure();
         for _ in 0..READS_PER_TURN {
             let Some(c) = self.conns.get_mut(id) else {
@@ -143,7 +165,8 @@ impl Server {
                     self.ingest(id, &mut buf[..n]);
                     if self.conns.take_pressure() {
                         // What this input queued is more than a receiver could take
-                        // now: let the flush run before reading more of it.
+                        // now: read no more of it until they have drained.
+                        stall = true;
                         break;
                     }
                 }
@@ -165,7 +188,11 @@ impl Server {
             if c.transport.wants_write() {
                 self.conns.want_flush(id);
             }
-            if more && !self.backlog.contains(&id) {
+            if stall {
+                self.stalled.push(id);
+                self.stalled_until
+                    .get_or_insert(self.now + PRESSURE_PAUSE_MS);
+            } else if more && !self.backlog.contains(&id) {
                 // Budget used up with data possibly left: edge-triggered epoll will not
                 // tell us again, so come back next turn.
                 self.backlog.push(id);

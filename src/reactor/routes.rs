@@ -4,6 +4,7 @@ use crate::auth;
 use crate::handshake;
 use crate::http::{self, Method, Request};
 use crate::metrics::Gauges;
+use crate::policy::{self, Refusal, bearer};
 
 use super::Server;
 use super::conns::{Conns, HttpConn, Kind, Phase};
@@ -79,7 +80,7 @@ impl Server {
 
     fn request_bytes_buffered(&mut self, id: ClientId, mut conn: Box<HttpConn>, buf: &mut Vec<u8>) {
         if let Some((req, head_len)) = conn.head.take() {
-            return self.with_head(id, req, head_len, buf);
+            return self.publish_body(id, req, head_len, buf);
         }
         match http::parse_request(buf, http::MAX_HEAD) {
             Ok(Some((req, head_len))) => self.with_head(id, req, head_len, buf),
@@ -104,44 +105,95 @@ impl Server {
         respond(&mut self.conns, id, e.status(), "text/plain", &[], body);
     }
 
-    /// The head is complete: wait for a body if one is due, else answer.
+    /// The head is complete: check it, wait for a body if one is due, else answer.
     fn with_head(&mut self, id: ClientId, req: Request, head_len: usize, bytes: &mut [u8]) {
+        let listen = self.local_addr;
+        if !policy::host_allowed(&self.config.allowed_hosts, listen, req.host.as_deref()) {
+            self.conns.metrics.http_requests += 1;
+            return self.refuse(id, policy::HOST_REFUSED);
+        }
         let route = route(&req.path);
         if route == Route::Publish && req.method == Some(Method::Post) {
-            let limit = self.limits.max_message;
-            let Some(len) = req.content_length else {
-                // Chunked bodies are not supported: a backend can always send a length.
-                return respond(
-                    &mut self.conns,
-                    id,
-                    411,
-                    "text/plain",
-                    &[],
-                    b"Content-Length required\n",
-                );
-            };
-            if len > limit {
-                return respond(
-                    &mut self.conns,
-                    id,
-                    413,
-                    "text/plain",
-                    &[],
-                    b"body too large\n",
-                );
+            // Everything about the head is settled before a byte of body is kept.
+            let checked_key = self.config.api_key.is_some();
+            if checked_key && self.budget_used_up(id) {
+                self.conns.metrics.http_requests += 1;
+                return self.refuse(id, policy::TOO_MANY_FAILURES);
             }
-            if bytes.len() < head_len + len {
-                let conn = HttpConn {
-                    buf: Vec::new(),
-                    head: Some((req, head_len)),
-                };
-                return self.keep_partial(id, conn, bytes.to_vec());
+            if let Err(refusal) = policy::publish_check(&self.config, listen, &req) {
+                if refusal.status == 401 {
+                    self.count_failure(id);
+                }
+                self.conns.metrics.http_requests += 1;
+                return self.refuse(id, refusal);
             }
-            let body = &bytes[head_len..head_len + len];
-            return self.publish(id, &req, body);
+            return self.publish_body(id, req, head_len, bytes);
         }
         let (_, rest) = bytes.split_at_mut(head_len);
         self.answer(id, route, &req, rest);
+    }
+
+    /// A checked `POST /api/publish`: wait for its `Content-Length` body, then publish.
+    fn publish_body(&mut self, id: ClientId, req: Request, head_len: usize, bytes: &mut [u8]) {
+        let limit = self.limits.max_message;
+        let Some(len) = req.content_length else {
+            // Chunked bodies are not supported: a backend can always send a length.
+            return respond(
+                &mut self.conns,
+                id,
+                411,
+                "text/plain",
+                &[],
+                b"Content-Length required\n",
+            );
+        };
+        if len > limit {
+            return respond(
+                &mut self.conns,
+                id,
+                413,
+                "text/plain",
+                &[],
+                b"body too large\n",
+            );
+        }
+        if bytes.len() < head_len + len {
+            let conn = HttpConn {
+                buf: Vec::new(),
+                head: Some((req, head_len)),
+            };
+            return self.keep_partial(id, conn, bytes.to_vec());
+        }
+        let body = &bytes[head_len..head_len + len];
+        self.publish(id, &req.path, body);
+    }
+
+    fn refuse(&mut self, id: ClientId, r: Refusal) {
+        respond(
+            &mut self.conns,
+            id,
+            r.status,
+            r.content_type,
+            r.extra,
+            r.body,
+        );
+    }
+
+    /// The client's address, asked of the socket only when a credential is at stake.
+    fn peer_ip(&self, id: ClientId) -> Option<std::net::IpAddr> {
+        let client = self.conns.get(id)?;
+        client.transport.peer_addr().ok().map(|a| a.ip())
+    }
+
+    fn budget_used_up(&self, id: ClientId) -> bool {
+        self.peer_ip(id)
+            .is_some_and(|ip| self.failures.exhausted(ip, self.now))
+    }
+
+    fn count_failure(&mut self, id: ClientId) {
+        if let Some(ip) = self.peer_ip(id) {
+            self.failures.fail(ip, self.now);
+        }
     }
 
     fn answer(&mut self, id: ClientId, route: Route, req: &Request, rest: &mut [u8]) {
@@ -180,13 +232,16 @@ impl Server {
                 );
             }
             Route::Healthz => {
-                let body = format!(
-                    "{{\"status\":\"ok\",\"connections\":{},\"rooms\":{},\"uptime_s\":{}{}}}\n",
+                let mut body = policy::health_json(
                     self.conns.open_count(),
                     self.hub.rooms(),
                     self.started.elapsed().as_secs(),
-                    crate::hub::store::health_json(self.hub.store_health().as_ref()),
                 );
+                let storage = crate::hub::store::health_json(self.hub.store_health().as_ref());
+                if !storage.is_empty() {
+                    // Into the object: before its closing brace and newline.
+                    body.insert_str(body.len() - 2, &storage);
+                }
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,
@@ -222,9 +277,9 @@ impl Server {
     /// Validates origin, token and handshake, answers 101 and opens the WebSocket.
     fn upgrade(&mut self, id: ClientId, kind: Kind, req: &Request, rest: &mut [u8]) {
         let text = "text/plain; charset=utf-8";
-        if !origin_allowed(&self.config.allowed_origins, req) {
+        if !policy::origin_allowed(&self.config, self.local_addr, req) {
             self.conns.metrics.handshake_failures += 1;
-            return respond(&mut self.conns, id, 403, text, &[], b"origin not allowed\n");
+            return self.refuse(id, policy::ORIGIN_REFUSED);
         }
         let accept = match handshake::accept_key(req) {
             Ok(accept) => accept,
@@ -245,46 +300,30 @@ impl Server {
                 );
             }
         };
-        let mut user = http::query_param(&req.query, "user");
-        if let Some(secret) = &self.config.auth_secret {
-            let token =
-                http::query_param(&req.query, "token").or_else(|| bearer(req).map(str::to_owned));
-            let now_unix = self.hub_now().unix_ms / 1000;
-            match token
-                .ok_or(auth::AuthError::Missing)
-                .and_then(|t| auth::verify(&t, secret.as_bytes(), now_unix))
-            {
-                Ok(sub) => user = Some(sub),
-                Err(e) => {
+        let user = if self.config.auth_secret.is_some() {
+            match self.authenticate(id, req) {
+                Ok(sub) => Some(sub),
+                Err(refusal) => {
                     self.conns.metrics.handshake_failures += 1;
-                    let body = format!("unauthorized: {e:?}\n");
-                    return respond(
-                        &mut self.conns,
-                        id,
-                        401,
-                        text,
-                        &["WWW-Authenticate: Bearer"],
-                        body.as_bytes(),
-                    );
+                    return self.refuse(id, refusal);
                 }
             }
-        }
-        // "server" is reserved: it marks messages from the publish API.
+        } else {
+            match http::query_value(&req.query, "user") {
+                None => None,
+                Some(Ok(name)) => Some(name),
+                Some(Err(http::NotUtf8)) => {
+                    self.conns.metrics.handshake_failures += 1;
+                    let body = policy::UserError::NotUtf8.message();
+                    return respond(&mut self.conns, id, 400, text, &[], body);
+                }
+            }
+        };
         if let Some(name) = &user
-            && (name.is_empty()
-                || name.chars().count() > 64
-                || name.chars().any(char::is_control)
-                || name == "server")
+            && let Err(e) = policy::check_user(name)
         {
             self.conns.metrics.handshake_failures += 1;
-            return respond(
-                &mut self.conns,
-                id,
-                400,
-                text,
-                &[],
-                b"user must be 1-64 printable characters, and not \"server\"\n",
-            );
+            return respond(&mut self.conns, id, 400, text, &[], e.message());
         }
         let mut out = Vec::with_capacity(160);
         handshake::write_101(&mut out, &accept);
@@ -293,25 +332,32 @@ impl Server {
         self.open_ws(id, kind, user, rest);
     }
 
-    /// `POST /api/publish`: checks the API id, hands the body to the hub.
-    fn publish(&mut self, id: ClientId, req: &Request, body: &[u8]) {
+    /// The token of `?token=` or `Authorization: Bearer`, verified; its `sub` is the user.
+    /// The reason for a refusal is logged, never sent: it would help a forger.
+    fn authenticate(&mut self, id: ClientId, req: &Request) -> Result<String, Refusal> {
+        if self.budget_used_up(id) {
+            return Err(policy::TOO_MANY_FAILURES);
+        }
+        let token =
+            http::query_param(&req.query, "token").or_else(|| bearer(req).map(str::to_owned));
+        let now_unix = self.hub_now().unix_ms / 1000;
+        let secret = self.config.auth_secret.as_deref().unwrap_or_default();
+        let verdict = token
+            .ok_or(auth::AuthError::Missing)
+            .and_then(|t| auth::verify(&t, secret.as_bytes(), now_unix));
+        verdict.map_err(|e| {
+            log::debug!("client {}: token refused: {e}", id.0);
+            self.count_failure(id);
+            policy::UNAUTHORIZED
+        })
+    }
+
+    /// `POST /api/publish` (or `/api/delete`) with a checked head: hands the body to the hub.
+    fn publish(&mut self, id: ClientId, path: &str, body: &[u8]) {
         self.conns.metrics.http_requests += 1;
         let json = "application/json";
-        if let Some(api_key) = &self.config.api_key
-            && !bearer(req)
-                .is_some_and(|given| constant_time_eq(given.as_bytes(), api_key.as_bytes()))
-        {
-            return respond(
-                &mut self.conns,
-                id,
-                401,
-                json,
-                &["WWW-Authenticate: Bearer"],
-                b"{\"error\":\"missing or wrong API key\"}\n",
-            );
-        }
         let now = self.hub_now();
-        let result = if req.path == "/api/delete" {
+        let result = if path == "/api/delete" {
             let deleted = self.hub.handle_delete(now, body, &mut self.outbox);
             deleted.map(|d| format!("{{\"deleted\":{d}}}\n"))
         } else {
@@ -331,87 +377,9 @@ impl Server {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
-fn bearer(req: &Request) -> Option<&str> {
-    let value = req.authorization.as_deref()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// Compares secrets without leaking the position of the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Browsers send `Origin`; other clients do not, and Origin checks only protect browsers.
-/// Allowed: no Origin, an Origin naming the same host as `Host`, or one in the list (`*` = any).
-fn origin_allowed(allowed: &[String], req: &Request) -> bool {
-    let Some(origin) = req.origin.as_deref() else {
-        return true;
-    };
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or("");
-    req.host
-        .as_deref()
-        .is_some_and(|h| !host.is_empty() && h.eq_ignore_ascii_case(host))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req(origin: Option<&str>, host: &str) -> Request {
-        Request {
-            origin: origin.map(str::to_owned),
-            host: Some(host.to_owned()),
-            ..Request::default()
-        }
-    }
-
-    #[test]
-    fn origins() {
-        let none: Vec<String> = Vec::new();
-        assert!(origin_allowed(&none, &req(None, "a:1")));
-        assert!(origin_allowed(&none, &req(Some("http://a:1"), "a:1")));
-        assert!(origin_allowed(&none, &req(Some("https://A:1"), "a:1")));
-        assert!(!origin_allowed(&none, &req(Some("http://evil"), "a:1")));
-        assert!(!origin_allowed(&none, &req(Some("null"), "a:1")));
-        let list = vec!["https://app.example".to_owned()];
-        assert!(origin_allowed(
-            &list,
-            &req(Some("https://app.example"), "a:1")
-        ));
-        assert!(!origin_allowed(
-            &list,
-            &req(Some("https://other.example"), "a:1")
-        ));
-        assert!(origin_allowed(
-            &["*".to_owned()],
-            &req(Some("http://x"), "a:1")
-        ));
-    }
-
-    #[test]
-    fn bearer_tokens() {
-        let mut r = Request {
-            authorization: Some("Bearer abc.def".into()),
-            ..Request::default()
-        };
-        assert_eq!(bearer(&r), Some("abc.def"));
-        r.authorization = Some("Basic xyz".into());
-        assert_eq!(bearer(&r), None);
-        assert!(constant_time_eq(b"k1", b"k1"));
-        assert!(!constant_time_eq(b"k1", b"k2"));
-        assert!(!constant_time_eq(b"k1", b"k10"));
-    }
 
     #[test]
     fn routes() {

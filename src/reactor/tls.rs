@@ -38,6 +38,11 @@ impl TlsStream {
         }
     }
 
+    /// The peer's address, from the socket under the session.
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.stream.peer_addr()
+    }
+
     /// Plaintext into `buf`: `Ok(0)` at EOF or close_notify, `WouldBlock` when the
     /// socket is empty. Handshake records are processed on the way; their answer
     /// makes `wants_write` true.

@@ -66,6 +66,16 @@ impl Transport {
         }
     }
 
+    /// The peer's address (a syscall: asked only when a credential failed or
+    /// is about to be checked, so no connection stores it).
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self {
+            Transport::Plain(s) => s.peer_addr(),
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => t.peer_addr(),
+        }
+    }
+
     /// Ends our direction of the stream (FIN); the peer may still send.
     pub fn shutdown_write(&mut self) -> io::Result<()> {
         match self {

@@ -79,9 +79,14 @@ impl Server {
         self.conns.metrics.messages_in += 1;
         match kind {
             Kind::Broadcast => {
-                self.hub
-                    .handle_raw_message(id, opcode == BINARY, payload, &mut self.outbox);
-                self.drain_outbox();
+                self.scratch.clear();
+                codec::encode_frame(&mut self.scratch, opcode, payload);
+                // The hub says who; membership changes only after delivery (in `settle`).
+                let to = self.hub.raw_recipients(id);
+                for &member in to {
+                    self.conns.queue(member, &self.scratch);
+                }
+                self.conns.metrics.messages_out += to.len() as u64;
             }
             Kind::Echo => {
                 self.conns.metrics.messages_out += 1;
@@ -116,19 +121,6 @@ impl Server {
                 Output::Text { to, text } => {
                     self.scratch.clear();
                     codec::encode_frame(&mut self.scratch, TEXT, text.as_bytes());
-                    for &id in to {
-                        self.conns.queue(id, &self.scratch);
-                    }
-                    self.conns.metrics.messages_out += to.len() as u64;
-                }
-                Output::Frame {
-                    to,
-                    binary,
-                    payload,
-                } => {
-                    self.scratch.clear();
-                    let opcode = if binary { BINARY } else { TEXT };
-                    codec::encode_frame(&mut self.scratch, opcode, payload);
                     for &id in to {
                         self.conns.queue(id, &self.scratch);
                     }

@@ -93,7 +93,7 @@ pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 pub fn upgrade_request(path: &str) -> String {
     format!(
-        "GET {path} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
 }

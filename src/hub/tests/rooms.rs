@@ -406,3 +406,37 @@ fn typing_timer_of_a_departed_member_fires_silently() {
     sim.quiet(1);
     assert_eq!(sim.hub.poll_timeout(), None);
 }
+
+#[test]
+fn room_passwords_are_kept_hashed() {
+    let mut sim = three();
+    let secret = "correct-horse-battery";
+    sim.act(
+        1,
+        json!({"action": "join", "room": "safe", "password": secret}),
+    );
+    sim.take(1);
+    let room = sim.hub.rooms.iter().next().expect("the room exists").1;
+    let hash = room.password.as_ref().expect("a password room");
+    assert!(hash.matches(secret) && !hash.matches("correct-horse"));
+    let stored = hash.to_bytes();
+    assert!(
+        !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the password itself is not in memory"
+    );
+    assert!(!format!("{:?}", sim.hub.rooms).contains(secret));
+    let e = sim.error(
+        2,
+        json!({"action": "join", "room": "safe", "password": "correct-horse"}),
+    );
+    assert_eq!(e["code"], "forbidden");
+    join_pw_with(&mut sim, 2, "safe", secret);
+}
+
+fn join_pw_with(sim: &mut Sim, c: usize, room: &str, password: &str) {
+    sim.act(
+        c,
+        json!({"action": "join", "room": room, "password": password}),
+    );
+    assert_eq!(sim.take(c)[0]["event"], "room");
+}

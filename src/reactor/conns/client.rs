@@ -64,6 +64,8 @@ pub struct Client {
     pub(super) fin_sent: bool,
     /// The peer's end of stream was read: drop the connection once its output is out.
     pub(super) eof: bool,
+    /// Listed in `Conns::pressured` (its queue passed the high-water mark).
+    pub(super) pressured: bool,
     /// A ping is out and unanswered (avoids pinging a silent client twice per interval).
     pub(in crate::reactor) pinged: bool,
 }
@@ -83,6 +85,7 @@ impl Client {
             dirty: false,
             fin_sent: false,
             eof: false,
+            pressured: false,
             pinged: false,
         }
     }

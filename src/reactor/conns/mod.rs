@@ -66,6 +66,9 @@ pub struct Conns {
     /// Some client's output passed the high-water mark this turn even after an
     /// early flush: the reader of the input that caused it should pause.
     pressure: bool,
+    /// Clients whose queue passed the high-water mark even after an early
+    /// flush; input that feeds them waits until they drain (or briefly).
+    pressured: Vec<ClientId>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
 }
@@ -86,6 +89,7 @@ impl Conns {
             max_pending: limits.max_pending,
             max_connections: limits.max_connections,
             pressure: false,
+            pressured: Vec::new(),
             metrics: Metrics::default(),
         }
     }

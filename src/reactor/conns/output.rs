@@ -27,6 +27,10 @@ impl Conns {
             compact(c);
             if c.pending() + bytes.len() > self.max_pending / 2 {
                 self.pressure = true;
+                if !c.pressured {
+                    c.pressured = true;
+                    self.pressured.push(id);
+                }
             }
         }
         if c.pending() + bytes.len() > self.max_pending {
@@ -46,7 +50,11 @@ impl Conns {
             c.out = buf;
         }
         c.out.extend_from_slice(bytes);
-        self.mark_dirty(id);
+        // Inline `mark_dirty`: this is the per-recipient hot path, one slab lookup.
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(id);
+        }
     }
 
     /// Appends raw bytes in any phase (HTTP responses, the 101, a close frame).
@@ -79,6 +87,22 @@ impl Conns {
     /// Whether output passed the high-water mark since the last call (see `pressure`).
     pub fn take_pressure(&mut self) -> bool {
         std::mem::take(&mut self.pressure)
+    }
+
+    /// Whether every client that was over the high-water mark has drained below
+    /// it (or is gone, or closing), forgetting those that have.
+    pub fn relieved(&mut self) -> bool {
+        let high = self.max_pending / 2;
+        let slab = &mut self.slab;
+        self.pressured.retain(|id| match slab.get_mut(id.0) {
+            Some(c) if c.is_open() && c.pending() > high => true,
+            Some(c) => {
+                c.pressured = false;
+                false
+            }
+            None => false,
+        });
+        self.pressured.is_empty()
     }
 
     /// Some client has output that this turn has not flushed yet.
@@ -176,21 +200,25 @@ fn flush_one(c: &mut Client, metrics: &mut Metrics) -> io::Result<()> {
 /// keeps a bounded buffer. Cuts only at a frame boundary (or inside the raw
 /// prefix), keeping `frames_at` true.
 fn compact(c: &mut Client) {
-    if c.sent < c.out.len() / 2 {
+    compact_parts(&mut c.out, &mut c.sent, &mut c.frames_at);
+}
+
+fn compact_parts(out: &mut Vec<u8>, sent: &mut usize, frames_at: &mut u32) {
+    if *sent < out.len() / 2 {
         return;
     }
-    let cut = if c.sent <= c.frames_at as usize {
-        c.sent
+    let cut = if *sent <= *frames_at as usize {
+        *sent
     } else {
-        frame_boundary_before(&c.out, c.frames_at as usize, c.sent)
+        frame_boundary_before(out, *frames_at as usize, *sent)
     };
     if cut == 0 {
         return;
     }
-    c.out.drain(..cut);
-    c.sent -= cut;
+    out.drain(..cut);
+    *sent -= cut;
     // A cut past `frames_at` is itself a frame boundary.
-    c.frames_at = (c.frames_at as usize).saturating_sub(cut) as u32;
+    *frames_at = (*frames_at as usize).saturating_sub(cut) as u32;
 }
 
 /// The start of the server frame that contains byte `sent` of `out`, walking
@@ -254,6 +282,24 @@ mod tests {
         assert_eq!(frame_boundary_before(&out, 0, 4), 0);
         assert_eq!(frame_boundary_before(&out, 0, 5), 5);
         assert_eq!(frame_boundary_before(&out, 0, 7), 5);
+    }
+
+    #[test]
+    fn compaction_cuts_only_at_frame_boundaries() {
+        let head = b"HTTP/1.1 101 OK\r\n\r\n".to_vec();
+        let frames = [0x81, 2, b'h', b'i', 0x81, 1, b'!'];
+        let mut out = [head.clone(), frames.to_vec()].concat();
+        // The 101 partly sent: cut exactly what was sent, frames stay put.
+        let (mut sent, mut at) = (15, head.len() as u32);
+        compact_parts(&mut out, &mut sent, &mut at);
+        assert_eq!((sent, at as usize), (0, head.len() - 15));
+        assert_eq!(out[at as usize..], frames);
+        // Sent into the middle of the second frame: cut before it, not inside it.
+        let mut out = [head.clone(), frames.to_vec()].concat();
+        let (mut sent, mut at) = (head.len() + 5, head.len() as u32);
+        compact_parts(&mut out, &mut sent, &mut at);
+        assert_eq!((out.as_slice(), sent, at), (&frames[4..], 1, 0));
+        assert_eq!(frame_boundary_after(&out, at as usize, sent), 3);
     }
 
     #[test]
