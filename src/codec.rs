@@ -1,6 +1,9 @@
 //! RFC 6455 frame codec on a shared read buffer: bytes in, messages out; frames encoded once.
 //!
-//! Server role only: client frames must be masked, no extension is negotiated.
+//! Server role only: client frames must be masked. The one extension,
+//! permessage-deflate, enters through the [`Inflate`] seam: when the caller
+//! passes an inflater, RSV1 on a message's first frame means "compressed" and
+//! the message is inflated before it is handed out; without one RSV1 is a 1002.
 //! Complete frames are unmasked and handed out in place, straight from the
 //! buffer the reactor read into; only an incomplete tail (a cut header, a
 //! payload still arriving, the fragments of an unfinished message) is copied
@@ -11,7 +14,7 @@ mod partial;
 #[cfg(test)]
 mod tests;
 
-use frame::{check_header, control_message, parse_header, unmask};
+use frame::{RSV1, check_header, control_message, parse_header, unmask};
 use partial::{Assembly, Partial};
 pub use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
@@ -37,6 +40,22 @@ impl CodecError {
         }
     }
 }
+
+/// Decompresses the messages a client sent with RSV1 (permessage-deflate).
+/// One implementation serves every connection, because no client keeps a
+/// compression context between messages. `Send`, as the server may run on a
+/// thread of its own.
+pub trait Inflate: Send {
+    /// Inflates one complete message (RSV1 payloads joined, without the
+    /// `00 00 ff ff` tail) into a buffer owned by the inflater. Fails with
+    /// [`CodecError::TooBig`] as soon as the output would pass `max`.
+    fn inflate(&mut self, compressed: &[u8], max: usize) -> Result<&[u8], CodecError>;
+}
+
+/// The inflater a connection decodes with, if it negotiated permessage-deflate.
+/// `'static` objects (the one shared inflater owns its buffers), so that the
+/// reborrows passed down the decode loop keep one type.
+pub type MaybeInflate<'a> = Option<&'a mut (dyn Inflate + 'static)>;
 
 /// One complete message or control frame, borrowed from the read buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -76,9 +95,22 @@ impl DecodeState {
         &mut self,
         input: &mut [u8],
         max_message: usize,
+        on_message: impl FnMut(Message<'_>) -> bool,
+    ) -> Result<(), CodecError> {
+        self.decode_with(input, max_message, None, on_message)
+    }
+
+    /// [`decode`](Self::decode) for a connection that negotiated
+    /// permessage-deflate when `inflate` is given: compressed messages are
+    /// inflated by it, and `max_message` bounds their inflated size.
+    pub fn decode_with(
+        &mut self,
+        input: &mut [u8],
+        max_message: usize,
+        mut inflate: MaybeInflate<'_>,
         mut on_message: impl FnMut(Message<'_>) -> bool,
     ) -> Result<(), CodecError> {
-        match self.run(input, max_message, &mut on_message) {
+        match self.run(input, max_message, &mut inflate, &mut on_message) {
             Ok(true) => {
                 if self.partial.as_ref().is_some_and(|p| p.is_idle()) {
                     self.partial = None;
@@ -106,6 +138,7 @@ impl DecodeState {
         &mut self,
         input: &mut [u8],
         max_message: usize,
+        inflate: &mut MaybeInflate<'_>,
         on_message: &mut impl FnMut(Message<'_>) -> bool,
     ) -> Result<bool, CodecError> {
         let mut pos = 0;
@@ -123,7 +156,7 @@ impl DecodeState {
                     return Ok(true);
                 }
                 pos = used;
-                if !p.complete_frame(on_message)? {
+                if !p.complete_frame(inflate.as_deref_mut(), max_message, on_message)? {
                     return Ok(false);
                 }
             }
@@ -147,7 +180,8 @@ impl DecodeState {
                 },
             };
             let open = self.partial.as_ref().and_then(|p| p.message.as_ref());
-            let (len, mask) = check_header(&header, open.map(Assembly::len), max_message)?;
+            let deflate = inflate.is_some();
+            let (len, mask) = check_header(&header, open.map(Assembly::len), max_message, deflate)?;
             let rest = &mut input[pos..];
             if rest.len() < len {
                 let p = self.partial.get_or_insert_with(Box::default);
@@ -158,7 +192,13 @@ impl DecodeState {
             let payload = &mut rest[..len];
             pos += len;
             unmask(payload, mask, 0);
-            if !self.complete_in_place(header.opcode, header.fin, payload, on_message)? {
+            let frame = InPlace {
+                opcode: header.opcode,
+                fin: header.fin,
+                compressed: header.rsv == RSV1,
+                max_message,
+            };
+            if !self.complete_in_place(frame, payload, inflate.as_deref_mut(), on_message)? {
                 return Ok(false);
             }
         }
@@ -168,16 +208,26 @@ impl DecodeState {
     /// message is handed out straight from `payload`: no copy, no allocation.
     fn complete_in_place(
         &mut self,
-        opcode: OpCode,
-        fin: bool,
+        frame: InPlace,
         payload: &[u8],
+        inflate: MaybeInflate<'_>,
         on_message: &mut impl FnMut(Message<'_>) -> bool,
     ) -> Result<bool, CodecError> {
+        let InPlace {
+            opcode,
+            fin,
+            compressed,
+            max_message,
+        } = frame;
         let kind = match opcode {
             OpCode::Control(kind) => return Ok(on_message(control_message(kind, payload)?)),
             OpCode::Data(kind) => kind,
         };
         match kind {
+            Data::Text | Data::Binary if fin && compressed => {
+                let text = kind == Data::Text;
+                return deliver_deflated(text, payload, inflate, max_message, on_message);
+            }
             Data::Text if fin => {
                 let text = std::str::from_utf8(payload).map_err(|_| CodecError::InvalidUtf8)?;
                 return Ok(on_message(Message::Text(text)));
@@ -188,21 +238,69 @@ impl DecodeState {
         let p = self.partial.get_or_insert_with(Box::default);
         let message = match kind {
             Data::Continue => p.message.as_mut(),
-            _ => Some(p.message.insert(Assembly::new(kind))),
+            _ => Some(p.message.insert(Assembly::new(kind, compressed))),
         };
         let Some(message) = message else {
             return Err(CodecError::Protocol("continuation frame without a message"));
         };
         message.push(payload, fin)?;
-        Ok(!fin || p.finish_message(on_message))
+        if !fin {
+            return Ok(true);
+        }
+        p.finish_message(inflate, max_message, on_message)
+    }
+}
+
+/// A frame whose whole payload is in the read buffer, as `complete_in_place` needs it.
+#[derive(Clone, Copy)]
+struct InPlace {
+    opcode: OpCode,
+    fin: bool,
+    /// RSV1 (checked against the negotiation already).
+    compressed: bool,
+    max_message: usize,
+}
+
+/// Inflates a complete compressed message and hands it out: text is checked as
+/// UTF-8 after inflation, as RFC 7692 section 6.1 has it.
+fn deliver_deflated(
+    text: bool,
+    compressed: &[u8],
+    inflate: MaybeInflate<'_>,
+    max_message: usize,
+    on_message: &mut impl FnMut(Message<'_>) -> bool,
+) -> Result<bool, CodecError> {
+    // check_header lets RSV1 through only when an inflater was given.
+    let Some(inflate) = inflate else {
+        return Err(CodecError::Protocol(
+            "reserved bits set without an extension",
+        ));
+    };
+    let plain = inflate.inflate(compressed, max_message)?;
+    if text {
+        let text = std::str::from_utf8(plain).map_err(|_| CodecError::InvalidUtf8)?;
+        Ok(on_message(Message::Text(text)))
+    } else {
+        Ok(on_message(Message::Binary(plain)))
     }
 }
 
 /// Appends one final, unmasked server frame with `opcode` and `payload` to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    encode(out, 0x80 | u8::from(opcode), payload);
+}
+
+/// Appends one final, unmasked data frame with RSV1 set: `payload` is a
+/// permessage-deflate message (compressed, its sync-flush tail removed).
+pub fn encode_compressed(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    encode(out, 0x80 | RSV1 | u8::from(opcode), payload);
+}
+
+/// Appends a server frame whose first byte is `b0`.
+fn encode(out: &mut Vec<u8>, b0: u8, payload: &[u8]) {
     let len = payload.len();
     out.reserve(10 + len);
-    out.push(0x80 | u8::from(opcode));
+    out.push(b0);
     if len < 126 {
         out.push(len as u8);
     } else if let Ok(short) = u16::try_from(len) {

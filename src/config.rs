@@ -11,8 +11,8 @@ use crate::hub::store::Fsync;
 use crate::limits;
 
 use values::{
-    EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_count, parse_hosts,
-    parse_level, parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
+    EXPECT_ADDR, EXPECT_LEVEL, EXPECT_SECS, non_empty, parse_bytes, parse_compression, parse_count,
+    parse_hosts, parse_level, parse_listen, parse_origins, parse_secs, show_bytes, show_secs,
 };
 
 /// Everything the server can be told at start. `Default` gives the documented defaults.
@@ -54,13 +54,18 @@ pub struct Config {
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
     /// `--data-dir`: keep rooms, history and seq there (unset: memory only).
-    pub data_dir: Option<std::path::PathBuf>,
+    pub data_dir: Option<PathBuf>,
     /// `--fsync` (interval): when the data dir's journal is synced.
     pub fsync: Fsync,
     /// `--room-ttl` (24 h): how long an empty room's history is kept.
     pub room_ttl: Duration,
     /// `--max-disk` bytes (256 MiB) the data dir may use.
     pub max_disk: u64,
+    /// `--compression` (on when built with the `deflate` feature): accept
+    /// permessage-deflate offers.
+    pub compression: bool,
+    /// `--compression-threshold` bytes (256): shorter messages go out uncompressed.
+    pub compression_threshold: usize,
     /// `--tls-cert` PEM chain: with `tls_key`, the listener speaks TLS (feature `tls`).
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key` PEM private key for `tls_cert`.
@@ -90,6 +95,8 @@ impl Default for Config {
             fsync: Fsync::Interval,
             room_ttl: limits::DEFAULT_ROOM_TTL,
             max_disk: limits::DEFAULT_MAX_DISK,
+            compression: cfg!(feature = "deflate"),
+            compression_threshold: limits::DEFAULT_COMPRESSION_THRESHOLD,
             tls_cert: None,
             tls_key: None,
         }
@@ -113,8 +120,7 @@ impl Config {
     /// quarter of `--max-pending`, so a joiner's `room` answer leaves room
     /// in its output queue for the messages that follow.
     pub fn history_bytes(&self) -> usize {
-        self.history_bytes
-            .unwrap_or(self.max_pending / limits::HISTORY_BYTES_SHARE)
+        self.history_bytes.unwrap_or(self.max_pending / 4)
     }
 
     /// Parses flags (`args` without the program name) over `LOOPCAST_*` variables
@@ -177,6 +183,8 @@ impl Config {
             Flag::Fsync => self.fsync = Fsync::parse(value).ok_or(EXPECT_FSYNC)?,
             Flag::RoomTtl => self.room_ttl = positive_secs(value)?,
             Flag::MaxDisk => self.max_disk = positive(parse_bytes(value))? as u64,
+            Flag::Compression => self.compression = parse_compression(value)?,
+            Flag::CompressionThreshold => self.compression_threshold = parse_bytes(value)?,
             Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
             Flag::TlsKey => self.tls_key = Some(non_empty(value)?.into()),
         }
@@ -250,6 +258,8 @@ enum Flag {
     Fsync,
     RoomTtl,
     MaxDisk,
+    Compression,
+    CompressionThreshold,
     TlsCert,
     TlsKey,
 }
@@ -281,7 +291,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 22] = [
+const FLAGS: [Spec; 24] = [
     spec(
         Flag::Listen,
         "listen",
@@ -404,6 +414,18 @@ const FLAGS: [Spec; 22] = [
         "with --data-dir: most bytes the data dir may use",
     ),
     spec(
+        Flag::Compression,
+        "compression",
+        "on|off",
+        "permessage-deflate: each message compressed once for all its recipients",
+    ),
+    spec(
+        Flag::CompressionThreshold,
+        "compression-threshold",
+        "BYTES",
+        "messages shorter than this go out uncompressed",
+    ),
+    spec(
         Flag::TlsCert,
         "tls-cert",
         "FILE",
@@ -473,66 +495,19 @@ fn invalid(value: &str, source: &str, why: &str) -> ConfigError {
     ConfigError::Invalid(format!("invalid value {value:?} for {source}: {why}"))
 }
 
-/// The `--help` text: a usage line, then one line per flag with its env var and default.
-fn help_text() -> String {
-    use std::fmt::Write as _;
-    let defaults = Config::default();
-    let mut text = format!(
-        "loopcast {}: a single-threaded real-time WebSocket messaging server\n\n\
-         Usage: loopcast [OPTIONS]\n\n\
-         Every option can also be set by its environment variable; \
-         flags win over the environment.\n\n\
-         Options:\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    for spec in &FLAGS {
-        let left = format!("--{} {}", spec.name, spec.metavar);
-        let _ = write!(text, "  {left:<28} {} [env: {}]", spec.help, spec.env_var());
-        match show_default(&defaults, spec.flag) {
-            Some(default) => {
-                let _ = writeln!(text, " [default: {default}]");
-            }
-            None => text.push('\n'),
-        }
-    }
-    let _ = writeln!(text, "  {:<28} print this help and exit", "-h, --help");
-    let _ = writeln!(text, "  {:<28} print the version and exit", "-V, --version");
-    text
-}
-
-/// A field's value in the syntax its flag accepts; `None` when unset.
-fn show_default(config: &Config, flag: Flag) -> Option<String> {
-    Some(match flag {
-        Flag::Listen => config.listen.to_string(),
-        Flag::MaxConnections => config.max_connections.to_string(),
-        Flag::MaxMessage => show_bytes(config.max_message),
-        Flag::MaxPending => show_bytes(config.max_pending),
-        Flag::PingInterval => show_secs(config.ping_interval),
-        Flag::IdleTimeout => show_secs(config.idle_timeout),
-        Flag::HandshakeTimeout => show_secs(config.handshake_timeout),
-        Flag::LogLevel => config.log_level.as_str().to_ascii_lowercase(),
-        Flag::AllowedOrigins if config.allowed_origins.is_empty() => return None,
-        Flag::AllowedOrigins => config.allowed_origins.join(","),
-        Flag::AllowedHosts if config.allowed_hosts.is_empty() => return None,
-        Flag::AllowedHosts => config.allowed_hosts.join(","),
-        Flag::AuthSecret | Flag::ApiKey => return None,
-        Flag::RateLimit => config.rate_limit.to_string(),
-        Flag::History => config.history.to_string(),
-        Flag::HistoryBytes => show_bytes(config.history_bytes?),
-        Flag::MaxRooms => config.max_rooms.to_string(),
-        Flag::DataDir => return None,
-        Flag::Fsync => config.fsync.as_str().to_owned(),
-        Flag::RoomTtl => show_secs(config.room_ttl),
-        Flag::MaxDisk => show_bytes(config.max_disk as usize),
-        Flag::TlsCert | Flag::TlsKey => return None,
-    })
-}
-
+mod help;
 mod values;
+
+use help::help_text;
+#[cfg(test)]
+use help::show_default;
 
 mod tls;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_compression;
 #[cfg(test)]
 mod tls_tests;

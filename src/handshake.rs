@@ -67,8 +67,16 @@ fn is_valid_key(key: &str) -> bool {
     key.len() == 24 && STANDARD.decode_slice(key, &mut decoded) == Ok(16)
 }
 
-/// Appends the `101 Switching Protocols` response for `accept` to `out`.
-pub fn write_101(out: &mut Vec<u8>, accept: &str) {
+/// The request's first acceptable permessage-deflate offer (RFC 7692 section 5),
+/// if it makes one; declined offers leave the connection uncompressed.
+#[cfg(feature = "deflate")]
+pub fn deflate_agreement(req: &Request) -> Option<crate::deflate::Agreement> {
+    crate::deflate::negotiate(req.ws_extensions.as_deref()?)
+}
+
+/// Appends the `101 Switching Protocols` response for `accept` to `out`, with
+/// `headers` (complete CRLF-ended lines, e.g. `Sec-WebSocket-Extensions`) before the blank line.
+pub fn write_101(out: &mut Vec<u8>, accept: &str, headers: &[u8]) {
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\n\
 Upgrade: websocket\r\n\
@@ -76,7 +84,9 @@ Connection: Upgrade\r\n\
 Sec-WebSocket-Accept: ",
     );
     out.extend_from_slice(accept.as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(headers);
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]
@@ -217,7 +227,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     #[test]
     fn response_101_bytes_are_exact() {
         let mut out = b"x".to_vec();
-        write_101(&mut out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        write_101(&mut out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", b"");
         assert_eq!(
             out,
             b"xHTTP/1.1 101 Switching Protocols\r\n\
@@ -226,6 +236,35 @@ Connection: Upgrade\r\n\
 Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
 \r\n"
         );
+    }
+
+    #[test]
+    fn response_101_carries_extra_headers() {
+        let mut out = Vec::new();
+        write_101(
+            &mut out,
+            "k",
+            b"Sec-WebSocket-Extensions: permessage-deflate\r\n",
+        );
+        assert!(out.ends_with(
+            b"Sec-WebSocket-Accept: k\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+        ));
+    }
+
+    #[cfg(feature = "deflate")]
+    #[test]
+    fn deflate_offer_from_repeated_extension_headers() {
+        let buf = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=9\r\n\
+Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+        let (req, _) = crate::http::parse_request(buf, crate::http::MAX_HEAD)
+            .unwrap()
+            .unwrap();
+        let agreement = deflate_agreement(&req).unwrap();
+        assert!(!agreement.server_max_window_bits);
+        assert_eq!(deflate_agreement(&rfc_request()), None);
     }
 
     #[test]

@@ -14,6 +14,10 @@ pub struct Metrics {
     pub handshake_failures: u64,
     pub protocol_errors: u64,
     pub http_requests: u64,
+    /// Messages queued as permessage-deflate frames (one per recipient).
+    pub compressed_out: u64,
+    /// Bytes those frames saved against the plain frames.
+    pub compressed_saved: u64,
 }
 
 /// Values that are read at render time rather than counted.
@@ -107,6 +111,18 @@ impl Metrics {
             "counter",
             "Plain HTTP requests answered.",
             self.http_requests,
+        );
+        metric(
+            "compressed_messages_out_total",
+            "counter",
+            "Messages queued compressed with permessage-deflate (one per recipient).",
+            self.compressed_out,
+        );
+        metric(
+            "compressed_bytes_saved_total",
+            "counter",
+            "Bytes permessage-deflate saved against the plain frames of those messages.",
+            self.compressed_saved,
         );
         s
     }

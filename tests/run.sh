@@ -9,4 +9,7 @@ if [ -f tests/install-browser.sh ]; then
   # With the browser installed, a missing browser is a failure, not a skip.
   export LOOPCAST_REQUIRE_BROWSER=1
 fi
+# Python `websockets`: the second permessage-deflate implementation in tests/deflate_python.rs.
+bash tests/install-python-websockets.sh
+export LOOPCAST_PYTHON="$PWD/target/pyenv/bin/python" LOOPCAST_REQUIRE_PYTHON_WS=1
 cargo test --no-fail-fast "$@"

@@ -7,7 +7,9 @@
 //! this build's loopcast (e.g. to measure `--data-dir`);
 //! `LOOPCAST_BENCH_QUICK=1` makes one short run; `LOOPCAST_BENCH_SERVERS=tokio,fastws`
 //! picks servers; `LOOPCAST_BENCH_BASELINE=/path/to/loopcast` adds an older build as a
-//! peer for before/after ratios. Writes `target/bench-report/report.md` and one SVG per chart.
+//! peer for before/after ratios. `LOOPCAST_BENCH_COMPRESSION=on|off` makes publishers send
+//! 512-byte JSON text instead of 64-byte binary stamps, and with `on` every client offers
+//! permessage-deflate (run both for the compressed/plain ratio). Writes `target/bench-report/report.md` and one SVG per chart.
 #![forbid(unsafe_code)]
 
 mod loadgen;
@@ -255,6 +257,18 @@ fn header(s: &scenarios::Settings, servers: &[Kind]) -> String {
             .map(|k| k.label())
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    let _ = writeln!(
+        md,
+        "- payload: {}",
+        match loadgen::wire::payload() {
+            loadgen::wire::Payload::Binary => "64-byte binary stamps".to_owned(),
+            loadgen::wire::Payload::Json { deflate } => format!(
+                "{}-byte JSON text, permessage-deflate {} (LOOPCAST_BENCH_COMPRESSION)",
+                loadgen::wire::JSON_LEN,
+                if deflate { "offered" } else { "not offered" }
+            ),
+        }
     );
     let _ = writeln!(
         md,

@@ -13,7 +13,8 @@ pub(super) const MAX_CONTROL: usize = 125;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Header {
     pub fin: bool,
-    pub rsv: bool,
+    /// The RSV1-3 bits, in place (`0x40` is RSV1, "compressed" under permessage-deflate).
+    pub rsv: u8,
     pub opcode: OpCode,
     pub mask: Option<[u8; 4]>,
     pub len: u64,
@@ -43,7 +44,7 @@ pub(super) fn parse_header(buf: &[u8]) -> Option<(Header, usize)> {
     };
     let header = Header {
         fin: b0 & 0x80 != 0,
-        rsv: b0 & 0x70 != 0,
+        rsv: b0 & 0x70,
         opcode: OpCode::from(b0 & 0x0F),
         mask,
         len,
@@ -51,15 +52,20 @@ pub(super) fn parse_header(buf: &[u8]) -> Option<(Header, usize)> {
     Some((header, used))
 }
 
+/// RSV1: the message is compressed (RFC 7692 section 6).
+pub(super) const RSV1: u8 = 0x40;
+
 /// Applies the server-side rules to a header, given the length of the data
-/// message being assembled (`None` when no message is open). Returns the
-/// payload length and the mask. The order of the checks follows tungstenite's,
-/// so that a frame breaking several rules gets the same verdict from both.
+/// message being assembled (`None` when no message is open) and whether
+/// permessage-deflate was negotiated. Returns the payload length and the mask.
+/// The order of the checks follows tungstenite's, so that a frame breaking
+/// several rules gets the same verdict from both.
 #[inline]
 pub(super) fn check_header(
     h: &Header,
     open: Option<usize>,
     max_message: usize,
+    deflate: bool,
 ) -> Result<(usize, [u8; 4]), CodecError> {
     if matches!(
         h.opcode,
@@ -77,9 +83,15 @@ pub(super) fn check_header(
     let Some(mask) = h.mask else {
         return Err(CodecError::Protocol("unmasked client frame"));
     };
-    if h.rsv {
+    if h.rsv != 0 && !(deflate && h.rsv == RSV1) {
         return Err(CodecError::Protocol(
             "reserved bits set without an extension",
+        ));
+    }
+    // RSV1 marks the first frame of a compressed message, nothing else (section 6).
+    if h.rsv == RSV1 && !matches!(h.opcode, OpCode::Data(Data::Text | Data::Binary)) {
+        return Err(CodecError::Protocol(
+            "RSV1 on a control or continuation frame",
         ));
     }
     match (h.opcode, open) {

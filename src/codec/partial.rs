@@ -1,7 +1,7 @@
 //! What a connection keeps between reads while a frame or a message is incomplete.
 
-use super::frame::{self, Header, MAX_CONTROL, MAX_HEADER};
-use super::{CodecError, Message};
+use super::frame::{self, Header, MAX_CONTROL, MAX_HEADER, RSV1};
+use super::{CodecError, MaybeInflate, Message, deliver_deflated};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 /// The boxed part of a `DecodeState`: allocated when a read ends inside a
@@ -76,7 +76,8 @@ impl Partial {
     /// Starts a checked frame of `len` bytes whose payload will arrive later.
     pub fn start_frame(&mut self, h: &Header, len: usize, mask: [u8; 4]) {
         if let OpCode::Data(kind) = h.opcode {
-            self.message.get_or_insert_with(|| Assembly::new(kind));
+            self.message
+                .get_or_insert_with(|| Assembly::new(kind, h.rsv == RSV1));
         }
         self.frame = Some(Pending {
             opcode: h.opcode,
@@ -115,6 +116,8 @@ impl Partial {
     /// Delivers the frame `feed` just completed. Returns what `on_message` said.
     pub fn complete_frame(
         &mut self,
+        inflate: MaybeInflate<'_>,
+        max_message: usize,
         on_message: &mut impl FnMut(Message<'_>) -> bool,
     ) -> Result<bool, CodecError> {
         let Some(f) = self.frame.take() else {
@@ -125,18 +128,27 @@ impl Partial {
                 kind,
                 &self.control[..f.received],
             )?)),
-            OpCode::Data(_) if f.fin => Ok(self.finish_message(on_message)),
+            OpCode::Data(_) if f.fin => self.finish_message(inflate, max_message, on_message),
             OpCode::Data(_) => Ok(true),
         }
     }
 
-    /// Delivers the assembled message and frees its buffer.
-    pub fn finish_message(&mut self, on_message: &mut impl FnMut(Message<'_>) -> bool) -> bool {
-        match self.message.take() {
+    /// Delivers the assembled message (inflated first if it was compressed)
+    /// and frees its buffer.
+    pub fn finish_message(
+        &mut self,
+        inflate: MaybeInflate<'_>,
+        max_message: usize,
+        on_message: &mut impl FnMut(Message<'_>) -> bool,
+    ) -> Result<bool, CodecError> {
+        Ok(match self.message.take() {
             Some(Assembly::Text(t)) => on_message(Message::Text(&t.text)),
             Some(Assembly::Binary(b)) => on_message(Message::Binary(&b)),
+            Some(Assembly::Deflated { text, bytes }) => {
+                return deliver_deflated(text, &bytes, inflate, max_message, on_message);
+            }
             None => true,
-        }
+        })
     }
 
     /// Heap bytes held: this box plus the message buffer.
@@ -150,6 +162,12 @@ impl Partial {
 pub(super) enum Assembly {
     Text(TextAssembly),
     Binary(Vec<u8>),
+    /// A compressed message (RSV1 on its first frame): raw deflate bytes,
+    /// inflated and, for text, checked as UTF-8 once complete.
+    Deflated {
+        text: bool,
+        bytes: Vec<u8>,
+    },
 }
 
 /// Text checked as it arrives, so an invalid sequence fails at once; a
@@ -163,8 +181,12 @@ pub(super) struct TextAssembly {
 
 impl Assembly {
     /// A new message of the kind a Text or Binary frame opens.
-    pub fn new(kind: Data) -> Self {
+    pub fn new(kind: Data, compressed: bool) -> Self {
         match kind {
+            _ if compressed => Assembly::Deflated {
+                text: kind == Data::Text,
+                bytes: Vec::new(),
+            },
             Data::Text => Assembly::Text(TextAssembly::default()),
             _ => Assembly::Binary(Vec::new()),
         }
@@ -174,14 +196,14 @@ impl Assembly {
     pub fn len(&self) -> usize {
         match self {
             Assembly::Text(t) => t.text.len() + usize::from(t.carry_len),
-            Assembly::Binary(b) => b.len(),
+            Assembly::Binary(b) | Assembly::Deflated { bytes: b, .. } => b.len(),
         }
     }
 
     fn capacity(&self) -> usize {
         match self {
             Assembly::Text(t) => t.text.capacity(),
-            Assembly::Binary(b) => b.capacity(),
+            Assembly::Binary(b) | Assembly::Deflated { bytes: b, .. } => b.capacity(),
         }
     }
 
@@ -192,7 +214,7 @@ impl Assembly {
     fn make_room(&mut self, n: usize, frame_left: usize) {
         let (len, cap) = match self {
             Assembly::Text(t) => (t.text.len(), t.text.capacity()),
-            Assembly::Binary(b) => (b.len(), b.capacity()),
+            Assembly::Binary(b) | Assembly::Deflated { bytes: b, .. } => (b.len(), b.capacity()),
         };
         // A character carried over from the last chunk lands in the text too.
         let n = n + 4;
@@ -202,7 +224,9 @@ impl Assembly {
         let additional = n.max(cap).min(frame_left + 4);
         match self {
             Assembly::Text(t) => t.text.reserve_exact(additional),
-            Assembly::Binary(b) => b.reserve_exact(additional),
+            Assembly::Binary(b) | Assembly::Deflated { bytes: b, .. } => {
+                b.reserve_exact(additional)
+            }
         }
     }
 
@@ -210,7 +234,7 @@ impl Assembly {
     pub fn push(&mut self, bytes: &[u8], last: bool) -> Result<(), CodecError> {
         match self {
             Assembly::Text(t) => t.push(bytes, last),
-            Assembly::Binary(b) => {
+            Assembly::Binary(b) | Assembly::Deflated { bytes: b, .. } => {
                 b.extend_from_slice(bytes);
                 Ok(())
             }

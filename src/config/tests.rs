@@ -82,6 +82,8 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("fsync", "Turn"),
         ("room-ttl", "90"),
         ("max-disk", "8MiB"),
+        ("compression", "off"),
+        ("compression-threshold", "1KiB"),
     ];
     let expected = Config {
         listen: "0.0.0.0:9000".parse().unwrap(),
@@ -104,6 +106,8 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         fsync: crate::hub::store::Fsync::Turn,
         room_ttl: Duration::from_secs(90),
         max_disk: 8 << 20,
+        compression: false,
+        compression_threshold: 1024,
         ..Config::default()
     };
     // Without the `tls` feature the TLS flags are refused (see tls_tests).

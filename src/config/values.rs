@@ -14,6 +14,16 @@ pub(super) const EXPECT_HOSTS: &str =
 pub(super) const EXPECT_ORIGINS: &str =
     "expected origins like https://example.com,http://localhost:8080 (or * or null)";
 
+/// `on` or `off`; `on` only in a build with the `deflate` feature.
+pub(super) fn parse_compression(value: &str) -> Result<bool, &'static str> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "off" => Ok(false),
+        "on" if cfg!(feature = "deflate") => Ok(true),
+        "on" => Err("this build has no deflate feature; only off"),
+        _ => Err("expected on or off"),
+    }
+}
+
 pub(super) fn parse_listen(value: &str) -> Option<SocketAddr> {
     let value = value.trim();
     if let Ok(addr) = value.parse() {

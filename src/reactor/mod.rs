@@ -7,8 +7,10 @@
 //! and the hub's outbox back to the clients.
 
 mod conns;
+mod pack;
 mod phases;
 mod routes;
+mod service;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -79,6 +81,8 @@ pub struct Server {
     read_buf: Vec<u8>,
     /// Frames are encoded here once, then copied to each recipient.
     scratch: Vec<u8>,
+    /// permessage-deflate: the shared deflater and inflater.
+    pack: pack::Pack,
     /// Clients that still had unread input when their read budget ran out.
     backlog: Vec<ClientId>,
     /// Clients not read until their receivers drain (or `stalled_until`).
@@ -95,6 +99,10 @@ pub struct Server {
     waker: Arc<Waker>,
     signals: Option<Signals>,
     shutdown_deadline: Option<Millis>,
+    /// The service manager to notify (`Type=notify`), when there is one.
+    notifier: Option<crate::systemd::Notifier>,
+    /// When the next `WATCHDOG=1` is due.
+    watchdog_due: Option<Millis>,
     /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::Acceptor>,
@@ -120,20 +128,20 @@ impl ShutdownHandle {
 }
 
 impl Server {
-    /// Binds the listener of `config.listen` (port 0 picks a free port),
-    /// opening the `--data-dir` store if there is one.
+    /// Binds the listener of `config.listen` (port 0 picks a free port). With
+    /// `--tls-cert`/`--tls-key` it loads them too; a bad file is an
+    /// `InvalidData` error whose message is one line naming the file.
     pub fn bind(config: Config) -> io::Result<Server> {
-        let store = crate::hub::store::open(&config).map_err(io::Error::other)?;
-        Server::bind_with(config, store)
+        let listener = listen(config.listen)?;
+        Server::on_listener(config, listener)
     }
 
-    /// As [`Server::bind`], with the room store already opened. With
-    /// `--tls-cert`/`--tls-key` it loads them first; a bad file is an
-    /// `InvalidData` error whose message is one line naming the file.
-    pub fn bind_with(
-        config: Config,
-        store: Option<Box<dyn crate::hub::store::Store>>,
-    ) -> io::Result<Server> {
+    /// A server on a listener that is already bound (see `from_listener`).
+    fn on_listener(config: Config, mut listener: TcpListener) -> io::Result<Server> {
+        // A data dir that cannot be used is, like a bad certificate, a
+        // configuration error (exit code 2), not a listen failure.
+        let store = crate::hub::store::open(&config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         #[cfg(feature = "tls")]
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(
@@ -143,7 +151,6 @@ impl Server {
             _ => None,
         };
         let poll = Poll::new()?;
-        let mut listener = listen(config.listen)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -163,6 +170,7 @@ impl Server {
             // Allocated on the first read, so an idle server does not carry it.
             read_buf: Vec::new(),
             scratch: Vec::with_capacity(4096),
+            pack: pack::Pack::new(&config),
             backlog: Vec::new(),
             stalled: Vec::new(),
             stalled_until: None,
@@ -175,6 +183,8 @@ impl Server {
             waker,
             signals: None,
             shutdown_deadline: None,
+            notifier: None,
+            watchdog_due: None,
             #[cfg(feature = "tls")]
             tls,
             failures: FailureBudget::default(),
@@ -302,6 +312,7 @@ impl Server {
         consider(self.accept_paused_until);
         consider(self.stalled_until);
         consider(self.shutdown_deadline);
+        consider(self.watchdog_due);
         consider(self.hub.poll_timeout().map(|t| self.millis_of(t)));
         let now = self.started.elapsed().as_millis() as Millis;
         // Round up by a millisecond so we never wake just before a deadline and spin.

@@ -5,9 +5,9 @@ use crate::codec::{self, CodecError, Message, OpCode};
 use crate::hub::Output;
 use tungstenite::protocol::frame::coding::{Control, Data};
 
-use super::Server;
 use super::conns::Kind;
 use super::conns::Phase;
+use super::{Server, pack};
 
 pub const PING: OpCode = OpCode::Control(Control::Ping);
 const PONG: OpCode = OpCode::Control(Control::Pong);
@@ -22,13 +22,19 @@ impl Server {
             return;
         };
         let kind = c.kind();
+        let deflate = c.deflate;
         let Phase::Open(state) = &mut c.phase else {
             return;
         };
         // The state leaves the slab while the callback runs, which may touch any client.
         let mut state = std::mem::take(state);
         let max = self.limits.max_message;
-        let result = state.decode(bytes, max, |msg| self.on_message(id, kind, msg));
+        // So does the shared inflater, lent only to a client that negotiated deflate.
+        let mut inflater = self.pack.take_inflater(deflate);
+        let result = state.decode_with(bytes, max, inflater.as_deref_mut(), |msg| {
+            self.on_message(id, kind, msg)
+        });
+        self.pack.put_inflater(inflater);
         if let Err(e) = result {
             self.protocol_error(id, e);
             return;
@@ -79,18 +85,16 @@ impl Server {
         self.conns.metrics.messages_in += 1;
         match kind {
             Kind::Broadcast => {
-                self.scratch.clear();
-                codec::encode_frame(&mut self.scratch, opcode, payload);
                 // The hub says who; membership changes only after delivery (in `settle`).
                 let to = self.hub.raw_recipients(id);
-                for &member in to {
-                    self.conns.queue(member, &self.scratch);
-                }
+                let (conns, pack, scratch) = (&mut self.conns, &mut self.pack, &mut self.scratch);
+                pack::send(conns, pack, scratch, (opcode, payload), to.iter().copied());
                 self.conns.metrics.messages_out += to.len() as u64;
             }
             Kind::Echo => {
                 self.conns.metrics.messages_out += 1;
-                self.frame_to(id, opcode, payload);
+                let (conns, pack, scratch) = (&mut self.conns, &mut self.pack, &mut self.scratch);
+                pack::send(conns, pack, scratch, (opcode, payload), [id]);
             }
             Kind::Ws => {
                 let now = self.hub_now();
@@ -114,16 +118,16 @@ impl Server {
         self.conns.queue(id, &self.scratch);
     }
 
-    /// Carries out what the hub asked for: each text framed once, copied to its recipients.
+    /// Carries out what the hub asked for: each text framed once (and compressed
+    /// at most once, for the recipients that negotiated deflate), copied to its recipients.
     pub(super) fn drain_outbox(&mut self) {
         for output in self.outbox.iter() {
             match output {
                 Output::Text { to, text } => {
-                    self.scratch.clear();
-                    codec::encode_frame(&mut self.scratch, TEXT, text.as_bytes());
-                    for &id in to {
-                        self.conns.queue(id, &self.scratch);
-                    }
+                    let (conns, pack, scratch) =
+                        (&mut self.conns, &mut self.pack, &mut self.scratch);
+                    let message = (TEXT, text.as_bytes());
+                    pack::send(conns, pack, scratch, message, to.iter().copied());
                     self.conns.metrics.messages_out += to.len() as u64;
                 }
                 Output::Close {
@@ -142,6 +146,7 @@ impl Server {
         id: ClientId,
         kind: Kind,
         user: Option<String>,
+        browser_key: Option<String>,
         rest: &mut [u8],
     ) {
         let generation = self.conns.open(id, kind);
@@ -151,8 +156,13 @@ impl Server {
             Kind::Broadcast => self.hub.handle_raw_connect(id),
             Kind::Ws => {
                 let now = self.hub_now();
-                self.hub
-                    .handle_connect(now, id, user.as_deref(), &mut self.outbox);
+                self.hub.handle_connect_keyed(
+                    now,
+                    id,
+                    user.as_deref(),
+                    browser_key.as_deref(),
+                    &mut self.outbox,
+                );
                 self.drain_outbox();
             }
             Kind::Echo | Kind::Http => {}

@@ -269,11 +269,18 @@ impl Conn {
             let Frame {
                 fin,
                 opcode,
+                compressed,
                 payload_at,
                 len,
             } = frame;
             let payload = &data[at + payload_at..at + len];
             match opcode {
+                wire::OP_TEXT | wire::OP_BINARY if fin && compressed => {
+                    let (expect, got, me) = (&mut self.expect, &mut self.got, self.publisher);
+                    inflated(payload, |plain| {
+                        on_message(plain, expect, got, me, stable, t)
+                    });
+                }
                 wire::OP_TEXT | wire::OP_BINARY if fin => {
                     on_message(
                         payload,
@@ -333,3 +340,23 @@ fn on_message(
         flow.echoed = flow.echoed.max(seq + 1);
     }
 }
+
+/// Hands the inflated payload of a permessage-deflate message to `deliver`
+/// (one inflater per generator thread, reset per message, as the server does).
+#[cfg(feature = "deflate")]
+fn inflated(payload: &[u8], deliver: impl FnOnce(&[u8])) {
+    use loopcast::codec::Inflate;
+    thread_local! {
+        static INFLATER: std::cell::RefCell<loopcast::deflate::Inflater> =
+            std::cell::RefCell::new(loopcast::deflate::Inflater::new());
+    }
+    INFLATER.with_borrow_mut(|inflater| {
+        if let Ok(plain) = inflater.inflate(payload, 1 << 20) {
+            deliver(plain);
+        }
+    });
+}
+
+/// Without the `deflate` feature no client offers it, so no frame has RSV1.
+#[cfg(not(feature = "deflate"))]
+fn inflated(_payload: &[u8], _deliver: impl FnOnce(&[u8])) {}

@@ -1,6 +1,7 @@
 //! Client side of the wire: the upgrade request, masked frames out, server frames in.
 
 use std::io::Write;
+use std::sync::OnceLock;
 
 /// Bytes at the start of every payload: publisher id (u32), sequence (u64), send time ns (u64).
 pub const STAMP_LEN: usize = 20;
@@ -12,14 +13,45 @@ pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 pub const OP_PONG: u8 = 0xA;
 
+/// What publishers send, set by `LOOPCAST_BENCH_COMPRESSION` for the whole run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// Unset: binary frames of `len` bytes, the stamp then zeros.
+    Binary,
+    /// `on` / `off`: 512-byte JSON chat messages as text frames; with `on` every
+    /// client offers permessage-deflate (servers that do not support it ignore
+    /// the offer and send plain frames).
+    Json { deflate: bool },
+}
+
+/// Bytes of a JSON payload (the issue's "512-byte JSON messages").
+pub const JSON_LEN: usize = 512;
+
+/// The run's payload kind (read once).
+pub fn payload() -> Payload {
+    static MODE: OnceLock<Payload> = OnceLock::new();
+    *MODE.get_or_init(
+        || match std::env::var("LOOPCAST_BENCH_COMPRESSION").as_deref() {
+            Ok("on") => Payload::Json { deflate: true },
+            Ok("off") => Payload::Json { deflate: false },
+            _ => Payload::Binary,
+        },
+    )
+}
+
 /// Appends the HTTP upgrade request for `/broadcast` (a fixed key: the generator checks
 /// only the status line, the servers under test check the key).
 pub fn push_upgrade(out: &mut Vec<u8>, host: &str) {
+    let offer = if payload() == (Payload::Json { deflate: true }) {
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    } else {
+        ""
+    };
     let _ = write!(
         out,
         "GET /broadcast HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Version: 13\r\n{offer}\r\n"
     );
 }
 
@@ -53,6 +85,9 @@ pub fn push_stamped(
     ts: u64,
     len: usize,
 ) {
+    if let Payload::Json { .. } = payload() {
+        return push_json(out, mask, publisher, seq, ts);
+    }
     let len = len.max(STAMP_LEN);
     push_head(out, OP_BINARY, mask, len);
     let start = out.len();
@@ -60,6 +95,37 @@ pub fn push_stamped(
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&ts.to_le_bytes());
     out.resize(start + len, 0);
+    apply_mask(&mut out[start..], mask);
+}
+
+/// The start of a JSON payload; the stamp follows as 40 hex digits.
+const JSON_STAMP: &[u8] = b"{\"stamp\":\"";
+
+/// Appends one masked text frame of [`JSON_LEN`] bytes: a chat-like JSON object
+/// whose `stamp` carries publisher, sequence and send time in hex, and whose
+/// text varies with the sequence (so no two messages are the same).
+fn push_json(out: &mut Vec<u8>, mask: [u8; 4], publisher: u32, seq: u64, ts: u64) {
+    const WORDS: [&str; 12] = [
+        "hello", "world", "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "see",
+        "you",
+    ];
+    push_head(out, OP_TEXT, mask, JSON_LEN);
+    let start = out.len();
+    let _ = write!(
+        out,
+        "{{\"stamp\":\"{publisher:08x}{seq:016x}{ts:016x}\",\"event\":\"message\",\
+         \"room\":\"bench\",\"from\":\"user{publisher}\",\"message\":\""
+    );
+    let mut k = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while out.len() - start < JSON_LEN - 2 {
+        k ^= k << 13;
+        k ^= k >> 7;
+        k ^= k << 17;
+        out.extend_from_slice(WORDS[(k % WORDS.len() as u64) as usize].as_bytes());
+        out.push(b' ');
+    }
+    out.truncate(start + JSON_LEN - 2);
+    out.extend_from_slice(b"\"}");
     apply_mask(&mut out[start..], mask);
 }
 
@@ -98,6 +164,8 @@ pub struct Frame {
     pub fin: bool,
     /// Opcode nibble.
     pub opcode: u8,
+    /// RSV1: a permessage-deflate message (only when the run offers it).
+    pub compressed: bool,
     /// Where the payload starts.
     pub payload_at: usize,
     /// Total frame length (head + payload).
@@ -114,7 +182,9 @@ pub fn parse_frame(buf: &[u8]) -> Result<Option<Frame>, Malformed> {
     if buf.len() < 2 {
         return Ok(None);
     }
-    if buf[1] & 0x80 != 0 || buf[0] & 0x70 != 0 {
+    let deflate = payload() == (Payload::Json { deflate: true });
+    let rsv = buf[0] & 0x70;
+    if buf[1] & 0x80 != 0 || !(rsv == 0 || (deflate && rsv == 0x40)) {
         return Err(Malformed);
     }
     let (payload_at, payload_len) = match buf[1] & 0x7f {
@@ -135,6 +205,7 @@ pub fn parse_frame(buf: &[u8]) -> Result<Option<Frame>, Malformed> {
     Ok(Some(Frame {
         fin: buf[0] & 0x80 != 0,
         opcode: buf[0] & 0x0f,
+        compressed: rsv != 0,
         payload_at,
         len,
     }))
@@ -142,6 +213,13 @@ pub fn parse_frame(buf: &[u8]) -> Result<Option<Frame>, Malformed> {
 
 /// Reads the stamp at the start of a delivered payload.
 pub fn read_stamp(payload: &[u8]) -> Option<(u32, u64, u64)> {
+    if let Some(rest) = payload.strip_prefix(JSON_STAMP) {
+        let hex = std::str::from_utf8(rest.get(..40)?).ok()?;
+        let publisher = u32::from_str_radix(&hex[..8], 16).ok()?;
+        let seq = u64::from_str_radix(&hex[8..24], 16).ok()?;
+        let ts = u64::from_str_radix(&hex[24..], 16).ok()?;
+        return Some((publisher, seq, ts));
+    }
     if payload.len() < STAMP_LEN {
         return None;
     }

@@ -5,6 +5,7 @@ mod basics;
 #[cfg(feature = "storage")]
 mod durable;
 mod history;
+mod identity;
 mod limits;
 mod pages;
 mod rooms;

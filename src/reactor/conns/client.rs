@@ -68,6 +68,8 @@ pub struct Client {
     pub(super) pressured: bool,
     /// A ping is out and unanswered (avoids pinging a silent client twice per interval).
     pub(in crate::reactor) pinged: bool,
+    /// permessage-deflate was negotiated: RSV1 input is inflated, large output compressed.
+    pub(in crate::reactor) deflate: bool,
 }
 
 impl Client {
@@ -87,6 +89,7 @@ impl Client {
             eof: false,
             pressured: false,
             pinged: false,
+            deflate: false,
         }
     }
 
