@@ -48,6 +48,8 @@ pub struct Request {
     pub content_length: Option<usize>,
     /// `Transfer-Encoding: chunked` was given (we answer 411/400: bodies must have a length).
     pub chunked: bool,
+    /// `If-None-Match` header (validated against an asset's `ETag`).
+    pub if_none_match: Option<String>,
 }
 
 /// Why a request head was rejected; each maps to a status code.
@@ -169,6 +171,7 @@ fn read_header(req: &mut Request, name: &str, raw: &[u8]) -> Result<(), HttpErro
         "sec-websocket-extensions",
         "content-length",
         "transfer-encoding",
+        "if-none-match",
     ];
     let Some(&name) = known.iter().find(|k| k.eq_ignore_ascii_case(name)) else {
         return Ok(());
@@ -177,6 +180,15 @@ fn read_header(req: &mut Request, name: &str, raw: &[u8]) -> Result<(), HttpErro
         .map_err(|_| HttpError::Malformed("header value is not UTF-8"))?;
     match name {
         "host" => set_once(&mut req.host, value, "duplicate Host header"),
+        "if-none-match" => {
+            // A list header: repeated lines are one list.
+            let list = req.if_none_match.get_or_insert_with(String::new);
+            if !list.is_empty() {
+                list.push(',');
+            }
+            list.push_str(value);
+            Ok(())
+        }
         "origin" => set_once(&mut req.origin, value, "duplicate Origin header"),
         "authorization" => set_once(
             &mut req.authorization,
@@ -338,22 +350,31 @@ pub fn write_response(
     extra_headers: &[&str],
     body: &[u8],
 ) {
+    write_head(out, status, content_type, extra_headers, body.len());
+    out.extend_from_slice(body);
+}
+
+/// Writes only the head of a response whose content is `length` bytes: for
+/// `HEAD` and `304`, which carry no body but must not misstate its length
+/// (RFC 9110 sections 8.6 and 15.4.5).
+pub fn write_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    extra_headers: &[&str],
+    length: usize,
+) {
     // Writing into a Vec cannot fail.
     let _ = write!(out, "HTTP/1.1 {status} {}\r\n", reason(status));
     if !content_type.is_empty() {
         let _ = write!(out, "Content-Type: {content_type}\r\n");
     }
-    let _ = write!(
-        out,
-        "Content-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
+    let _ = write!(out, "Content-Length: {length}\r\nConnection: close\r\n");
     for line in extra_headers {
         out.extend_from_slice(line.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
 }
 
 /// The reason phrase for a status code we use (RFC 9110 names), or a generic

@@ -20,6 +20,7 @@
 //! returns bytes, deliveries and deadlines, so it is tested without sockets.
 #![forbid(unsafe_code)]
 
+pub mod assets;
 pub mod auth;
 pub mod codec;
 pub mod config;
@@ -35,6 +36,7 @@ pub mod policy;
 pub mod protocol;
 pub mod reactor;
 pub mod secret;
+pub mod systemd;
 pub mod timers;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -44,6 +44,12 @@ pub const ANSWER_BYTES: usize = 64 * 1024;
 pub const RATE_GRACE: Duration = Duration::from_secs(5);
 /// A `typing: true` older than this is cleared by the server.
 pub const TYPING_TIMEOUT: Duration = Duration::from_secs(5);
+/// A held `typing: true` is forwarded again after this long, so receivers see
+/// a live typist renewed well inside their own timeout.
+pub const TYPING_RENEW: Duration = Duration::from_secs(2);
+/// `typing` frames per second, and burst, that do not count against the
+/// message rate (past them, typing counts like any other frame).
+pub const TYPING_RATE: (u32, u32) = (2, 5);
 
 // ---- Fixed caps of the reactor. ----
 
@@ -106,6 +112,7 @@ impl Limits {
                 history: config.history,
                 history_bytes: config.history_bytes(),
                 max_rooms: config.max_rooms,
+                max_message: config.max_message,
                 // An answer stays a fraction of what a client may have pending.
                 answer_bytes: ANSWER_BYTES.min(config.max_pending / 4),
                 ..HubLimits::default()
@@ -138,6 +145,8 @@ pub struct HubLimits {
     pub max_rooms: usize,
     /// A `typing: true` older than this is cleared by the server.
     pub typing_timeout: Duration,
+    /// Largest message a client may send (bytes), announced in `welcome`.
+    pub max_message: usize,
     /// Most bytes of history or list entries in one answer (at least one entry is sent).
     pub answer_bytes: usize,
 }
@@ -152,6 +161,7 @@ impl Default for HubLimits {
             history_bytes: DEFAULT_MAX_PENDING / 4,
             max_rooms: DEFAULT_MAX_ROOMS,
             typing_timeout: TYPING_TIMEOUT,
+            max_message: DEFAULT_MAX_MESSAGE,
             answer_bytes: ANSWER_BYTES,
         }
     }

@@ -8,13 +8,14 @@
 use std::ffi::{CStr, OsString, c_char, c_int};
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use loopcast::config::{Config, ConfigError};
 use loopcast::reactor::Server;
+use loopcast::systemd::{self, Notifier};
 
 /// The process entry point, in place of the one Rust's runtime generates.
 ///
@@ -31,8 +32,9 @@ use loopcast::reactor::Server;
 /// musl does not have, so on `*-linux-musl` it is empty and every flag
 /// (`--auth-secret`, `--api-key` included) would be silently dropped.
 ///
-/// `unsafe` appears twice in the project, both here: exporting the symbol
-/// `main` (nothing else may define it, and nothing does) and reading `argv`.
+/// `unsafe` appears in the project only in this file: exporting the symbol
+/// `main` (nothing else may define it, and nothing does), reading `argv`, and
+/// taking ownership of a socket-activated listener ([`inherited_listener`]).
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
@@ -122,7 +124,25 @@ fn run(args: Vec<OsString>) -> c_int {
     if listen.ip().is_unspecified() && config.allowed_hosts.is_empty() {
         log::warn!("listening on every address: set --allowed-hosts to refuse DNS rebinding");
     }
-    let mut server = match Server::bind(config) {
+    let inherited = match inherited_listener() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("loopcast: socket activation: {e}");
+            return 2;
+        }
+    };
+    let notifier = match Notifier::from_env(|k| std::env::var(k).ok()) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("loopcast: NOTIFY_SOCKET: {e}");
+            return 2;
+        }
+    };
+    let bound = match inherited {
+        Some(listener) => Server::from_listener(config, listener),
+        None => Server::bind(config),
+    };
+    let mut server = match bound {
         Ok(s) => s,
         // A certificate or key that cannot be used (one line naming the file).
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
@@ -144,11 +164,41 @@ fn run(args: Vec<OsString>) -> c_int {
         if server.is_tls() { "https" } else { "http" },
         server.local_addr()
     );
+    if let Some(n) = notifier {
+        server.notify_systemd(n);
+    }
     match server.run() {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("loopcast: {e}");
             1
+        }
+    }
+}
+
+/// With socket activation (`LISTEN_PID` is us, `LISTEN_FDS` ≥ 1), the
+/// listener systemd passed as fd 3; `Ok(None)` otherwise.
+fn inherited_listener() -> Result<Option<std::net::TcpListener>, String> {
+    let count = systemd::listen_fds(|k| std::env::var(k).ok());
+    if count == 0 {
+        return Ok(None);
+    }
+    if count > 1 {
+        log::warn!("socket activation passed {count} sockets; serving on the first only");
+    }
+    let fd = systemd::LISTEN_FDS_START;
+    // SAFETY: LISTEN_PID names this process, so by the sd_listen_fds(3)
+    // contract fd 3 was opened for it and is owned by nobody else in it: the
+    // only files opened before this point are fds 0-2 (see
+    // `keep_standard_fds_open`, which closes anything above them).
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    // A closed fd or one that is not a TCP socket fails here, not in the loop.
+    match listener.local_addr() {
+        Ok(_) => Ok(Some(listener)),
+        Err(e) => {
+            // Not ours to close if it was never open: give the number back untouched.
+            let _ = listener.into_raw_fd();
+            Err(format!("fd {fd} is not a TCP listener: {e}"))
         }
     }
 }

@@ -86,11 +86,16 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     .await;
     let alice_inbox = js(
         &alice,
-        "return document.querySelectorAll('#inbox li').length",
+        "return document.querySelectorAll('#inbox li[data-dir=in]').length",
         vec![],
     )
     .await;
     assert_eq!(alice_inbox, json!(0), "the note to bob reached alice");
+    // Notes are conversations: alice sees her own note, delivered.
+    wait_text(&alice, "#inbox li[data-dir=out][data-to=bob]", |t| {
+        t.contains("psst, only for bob") && t.contains("delivered")
+    })
+    .await;
 
     // A password room turns a wrong password away with a visible error.
     click(&alice, "#create-box summary").await;
@@ -128,7 +133,7 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     type_into(&alice, "#input", &burst).await;
     let last = format!("missed {sent}");
     wait_message(&alice, "alice", &last).await;
-    js(&bob, "connect();", vec![]).await;
+    js(&bob, "app.lc.reconnect();", vec![]).await;
     wait_state(&bob, "connected").await;
     wait_message(&bob, "alice", &last).await;
     wait_present(&bob, "#messages .sys.gap").await;
@@ -167,7 +172,7 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     wait_text(&alice, "#room-title", |t| t == "# vault").await;
     send_message(&alice, "a fresh start").await;
     wait_message(&alice, "alice", "a fresh start").await;
-    js(&bob, "connect();", vec![]).await;
+    js(&bob, "app.lc.reconnect();", vec![]).await;
     wait_message(&bob, "alice", "a fresh start").await;
     wait_for(
         &bob,
@@ -216,20 +221,84 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
     server.stop();
 }
 
+/// Whether the browser is there; without it the tests skip, loudly, unless required.
+fn browser_missing() -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return false;
+    }
+    if std::env::var_os("LOOPCAST_REQUIRE_BROWSER").is_some() {
+        panic!("LOOPCAST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing");
+    }
+    // Straight to stderr: the test harness would swallow eprintln! of a passing test.
+    let _ = writeln!(
+        io::stderr(),
+        "SKIPPED browser e2e test: {CHROMIUM} or {CHROMEDRIVER} is missing \
+         (run `sudo bash tests/install-browser.sh`; set LOOPCAST_REQUIRE_BROWSER=1 to fail instead)"
+    );
+    true
+}
+
+/// One browser test at a time: each starts chromium, and the machine may have two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
-async fn two_users_chat_in_a_real_browser() {
-    if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
-        if std::env::var_os("LOOPCAST_REQUIRE_BROWSER").is_some() {
-            panic!("LOOPCAST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing");
-        }
-        // Straight to stderr: the test harness would swallow eprintln! of a passing test.
-        let _ = writeln!(
-            io::stderr(),
-            "SKIPPED browser e2e test: {CHROMIUM} or {CHROMEDRIVER} is missing \
-             (run `sudo bash tests/install-browser.sh`; set LOOPCAST_REQUIRE_BROWSER=1 to fail instead)"
-        );
+async fn the_client_library_resumes_exactly_once() {
+    if browser_missing() {
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = RunningServer::start(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let driver = Driver::start();
+    let tmp = std::env::temp_dir().join(format!("loopcast-lib-{}", std::process::id()));
+    let page = driver.browser(&tmp.join("lib")).await;
+    let outcome = tokio::spawn(browser_support::library::library_scenario(
+        page.clone(),
+        server,
+    ))
+    .await;
+    let _ = page.close().await;
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&tmp);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn the_page_keeps_what_users_type_and_explains_refusals() {
+    if browser_missing() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = RunningServer::with(SocketAddr::from(([127, 0, 0, 1], 0)), |c| {
+        c.rate_limit = 2;
+        c.max_message = 1024;
+    });
+    let driver = Driver::start();
+    let tmp = std::env::temp_dir().join(format!("loopcast-page-{}", std::process::id()));
+    let alice = driver.browser(&tmp.join("alice")).await;
+    let mallory = driver.browser(&tmp.join("mallory")).await;
+    let outcome = tokio::spawn(browser_support::page::page_scenario(
+        alice.clone(),
+        mallory.clone(),
+        server,
+    ))
+    .await;
+    let _ = alice.close().await;
+    let _ = mallory.close().await;
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&tmp);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn two_users_chat_in_a_real_browser() {
+    if browser_missing() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
     let server = RunningServer::start(SocketAddr::from(([127, 0, 0, 1], 0)));
     let driver = Driver::start();
     let tmp = std::env::temp_dir().join(format!("loopcast-e2e-{}", std::process::id()));

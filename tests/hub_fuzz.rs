@@ -432,6 +432,7 @@ fn random_frames_under_tight_limits() {
         history_bytes: 400,
         max_rooms: 2,
         typing_timeout: Duration::from_millis(500),
+        max_message: 1024,
         // Answers of a few entries, so paging (`more`) is exercised.
         answer_bytes: 200,
     };

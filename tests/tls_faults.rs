@@ -33,6 +33,19 @@ fn garbage_instead_of_a_client_hello() {
         assert!(started.elapsed() < Duration::from_secs(10), "left hanging");
     }
     witness.check(2);
+    // Both count as failed handshakes in /metrics.
+    let (status, body) = https(
+        server.addr,
+        &certs,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert_eq!(status, 200);
+    let failures: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("loopcast_handshake_failures_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("handshake_failures metric");
+    assert_eq!(failures, 2, "{body}");
 }
 
 #[test]

@@ -96,8 +96,6 @@ fn check_outputs(out: &Outbox, connected: &[bool; 4]) {
                     panic!("hub sent invalid JSON ({e}): {text}");
                 }
             }
-            // Raw `/broadcast` frames: this script opens no raw clients, so none may appear.
-            Output::Frame { to, .. } => panic!("raw frame to {to:?} from /ws actions"),
             Output::Close { client, .. } => {
                 assert!(
                     connected.get(client.0).copied().unwrap_or(false),

@@ -59,8 +59,17 @@ fn browser_upgrade_is_read_fully() {
             ws_extensions: Some("permessage-deflate; client_max_window_bits".into()),
             content_length: None,
             chunked: false,
+            if_none_match: None,
         }
     );
+}
+
+#[test]
+fn if_none_match_lines_form_one_list() {
+    let req = parse(
+        b"GET /loopcast.js HTTP/1.1\r\nIf-None-Match: \"a\"\r\nif-none-match: W/\"b\"\r\n\r\n",
+    );
+    assert_eq!(req.if_none_match.as_deref(), Some("\"a\",W/\"b\""));
 }
 
 #[test]

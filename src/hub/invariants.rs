@@ -78,7 +78,19 @@ impl Hub {
             if count > 0 && room.creator.is_some() {
                 return Err(format!("room {} is entered but still pending", room.name));
             }
-            if room.max_members.is_some_and(|max| count > max as usize) {
+            let mut users: Vec<&str> = room
+                .members
+                .iter()
+                .chain(&room.subscribers)
+                .filter_map(|c| self.conns.get(c.0)?.as_ref().map(|c| &*c.user))
+                .collect();
+            users.sort_unstable();
+            users.dedup();
+            // max_members counts users: one user's tabs take one place.
+            if room
+                .max_members
+                .is_some_and(|max| users.len() > max as usize)
+            {
                 return Err(format!("room {} is over max_members", room.name));
             }
             let h = &room.history;

@@ -27,9 +27,16 @@
 //!   it counts against the creator's `max_rooms`, which bounds empty rooms.
 //! - `members` of a room that does not exist lists nobody; of a password room,
 //!   it needs membership (`forbidden`).
-//! - `typing` needs membership (`not_member`); only changes are forwarded (a
-//!   repeated `true` just renews the 5 s expiry). `left` implies "stopped
-//!   typing": no `typing false` is sent for a member who leaves.
+//! - `typing` needs membership (`not_member`); changes are forwarded, and a
+//!   repeated `true` renews the 5 s expiry and is forwarded again once 2 s
+//!   passed since the last one (so receivers can time out a lost `false`
+//!   without dropping a live typist). `left` implies "stopped typing": no
+//!   `typing false` is sent for a member who leaves. `typing` has a budget of
+//!   its own (2/s, burst 5) before it counts against the message rate, so
+//!   typing never costs a message.
+//! - `max_members` counts users, not connections: a user's second tab always
+//!   gets in where the first is.
+//! - `welcome` announces the limits a client should pace itself by.
 //! - `room` carries `seq` (the room's latest) so a client can resume even
 //!   before any message, and `epoch` (which run of the room's history that
 //!   seq counts in). A `since` above that seq, or with another `epoch` (the
@@ -37,6 +44,7 @@
 //! - Every frame counts against the rate limit, bad ones included.
 
 mod invariants;
+mod names;
 mod outbox;
 mod pages;
 mod publish;
@@ -59,6 +67,7 @@ use slab::Slab;
 use crate::ClientId;
 use crate::protocol::{self, Action, ErrorCode, Scope};
 
+pub use names::NameInUse;
 pub use outbox::{Outbox, Output};
 use rate::{Rate, Verdict};
 use rooms::{Room, RoomKey, TypingDeadline};
@@ -100,6 +109,8 @@ struct Conn {
     /// Rooms this connection `create`d that nobody has entered yet.
     created: Vec<RoomKey>,
     rate: Rate,
+    /// The separate allowance of `typing` frames.
+    typing_rate: Rate,
     /// The hub asked the reactor to close it; its input is ignored.
     closing: bool,
 }
@@ -112,6 +123,8 @@ pub struct Hub {
     conns: Vec<Option<Conn>>,
     live: usize,
     users: HashMap<Box<str>, Vec<ClientId>>,
+    /// Which browser key holds each online name.
+    holders: names::Holders,
     rooms: Slab<Room>,
     names: HashMap<Box<str>, RoomKey>,
     /// Typing expiries; entries whose membership is gone are skipped when popped.
@@ -175,6 +188,7 @@ impl Hub {
             conns: Vec::new(),
             live: 0,
             users: HashMap::new(),
+            holders: HashMap::new(),
             rooms: Slab::new(),
             names: HashMap::new(),
             typing: BinaryHeap::new(),
@@ -196,6 +210,19 @@ impl Hub {
         user: Option<&str>,
         out: &mut Outbox,
     ) {
+        self.handle_connect_keyed(now, client, user, None, out);
+    }
+
+    /// `handle_connect` for a connection that sent a browser `key`: the name
+    /// stays bound to that key while it is online (see `check_name`).
+    pub fn handle_connect_keyed(
+        &mut self,
+        now: Now,
+        client: ClientId,
+        user: Option<&str>,
+        key: Option<&str>,
+        out: &mut Outbox,
+    ) {
         if self.conns.get(client.0).is_some_and(Option::is_some) {
             // The reactor reuses a key only after `handle_disconnect`; recover anyway.
             self.handle_disconnect(now, client, out);
@@ -208,10 +235,16 @@ impl Hub {
         let mut user_json = String::with_capacity(user.len() + 2);
         protocol::push_json_str(&mut user_json, &user);
         let mark = out.mark();
-        protocol::write_welcome(out.buf(), &id, &user_json);
+        let limits = protocol::Limits {
+            max_message: self.config.max_message,
+            rate: self.config.rate_limit,
+            burst: self.config.rate_burst,
+        };
+        protocol::write_welcome(out.buf(), &id, &user_json, limits);
         out.recipient(client);
         out.commit(mark);
 
+        self.hold_name(&user, key);
         match self.users.get_mut(&user) {
             Some(tabs) => tabs.push(client),
             None => {
@@ -228,6 +261,7 @@ impl Hub {
             rooms: Vec::new(),
             created: Vec::new(),
             rate: Rate::new(now.mono),
+            typing_rate: Rate::new(now.mono),
             closing: false,
         });
         self.live += 1;
@@ -235,10 +269,12 @@ impl Hub {
 
     /// A text message arrived from `client`.
     pub fn handle_text(&mut self, now: Now, client: ClientId, text: &str, out: &mut Outbox) {
-        let Some(verdict) = self.admit(now, client) else {
+        let parsed = protocol::parse(text);
+        let typing = matches!(&parsed, Ok(r) if matches!(r.action, Action::Typing { .. }));
+        let Some(verdict) = self.admit(now, client, typing) else {
             return;
         };
-        let request = match protocol::parse(text) {
+        let request = match parsed {
             Ok(request) if verdict == Verdict::Pass => request,
             Ok(request) => return self.limited(client, verdict, request.reference, out),
             Err(rejection) if verdict == Verdict::Pass => {
@@ -275,7 +311,7 @@ impl Hub {
 
     /// A binary message arrived from `client` (answered with `bad_json`).
     pub fn handle_binary(&mut self, now: Now, client: ClientId, out: &mut Outbox) {
-        match self.admit(now, client) {
+        match self.admit(now, client, false) {
             None => {}
             Some(Verdict::Pass) => error(
                 out,
@@ -306,6 +342,7 @@ impl Hub {
             self.rooms[key].creator = None;
             self.drop_if_empty(key);
         }
+        self.release_name(&conn.user);
         if let Some(tabs) = self.users.get_mut(&conn.user) {
             tabs.retain(|c| *c != client);
             if tabs.is_empty() {
@@ -352,12 +389,17 @@ impl Hub {
     }
 
     /// Rate-checks a frame; `None` for unknown or closing clients (ignored).
-    fn admit(&mut self, now: Now, client: ClientId) -> Option<Verdict> {
+    /// A `typing` frame is first taken from its own allowance.
+    fn admit(&mut self, now: Now, client: ClientId, typing: bool) -> Option<Verdict> {
         let conn = self.conns.get_mut(client.0)?.as_mut()?;
         if conn.closing {
             return None;
         }
         let c = &self.config;
+        let (rate, burst) = crate::limits::TYPING_RATE;
+        if typing && conn.typing_rate.check(now.mono, rate, burst, c.rate_grace) == Verdict::Pass {
+            return Some(Verdict::Pass);
+        }
         Some(
             conn.rate
                 .check(now.mono, c.rate_limit, c.rate_burst, c.rate_grace),

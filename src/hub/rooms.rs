@@ -43,6 +43,8 @@ pub(crate) struct Membership {
     pub(crate) typing_until: Option<Instant>,
     /// A timer for this membership is in the heap (at most one is).
     pub(crate) typing_queued: bool,
+    /// When a `typing: true` was last forwarded for this membership.
+    pub(crate) typing_sent: Option<Instant>,
 }
 
 /// A typing expiry in the hub's timer heap.
@@ -114,7 +116,7 @@ impl Hub {
         out: &mut Outbox,
     ) -> Result<(), Failure<'r>> {
         let max_rooms = self.config.max_rooms;
-        let conn = self.conns[client.0].as_mut().expect("client is connected");
+        let conn = self.conns[client.0].as_ref().expect("client is connected");
         let key = match self.names.get(name) {
             Some(&key) => {
                 if let Some(i) = conn.rooms.iter().position(|m| m.room == key) {
@@ -146,7 +148,7 @@ impl Hub {
                     return Err(Failure::WrongPassword(name));
                 }
                 if let Some(max) = room.max_members
-                    && room.members.len() + room.subscribers.len() >= max as usize
+                    && self.room_is_full_for(room, &conn.user, max)
                 {
                     return Err(Failure::RoomFull(name, max));
                 }
@@ -184,6 +186,7 @@ impl Hub {
             token,
             typing_until: None,
             typing_queued: false,
+            typing_sent: None,
         });
         list.push(client);
         if let Some(since) = join {
@@ -233,6 +236,23 @@ impl Hub {
                 mm.pos = m.pos;
             }
         }
+    }
+
+    /// Whether `room` (with `max` users) has no place for `user`: a user with
+    /// a connection in it already always gets in; otherwise distinct users count.
+    fn room_is_full_for(&self, room: &Room, user: &str, max: u32) -> bool {
+        let mut users: Vec<&str> = room
+            .members
+            .iter()
+            .chain(&room.subscribers)
+            .map(|c| &*self.conn(*c).user)
+            .collect();
+        if users.contains(&user) {
+            return false;
+        }
+        users.sort_unstable();
+        users.dedup();
+        users.len() >= max as usize
     }
 
     /// Removes the room if nobody is in it and it is not a fresh `create`.
@@ -295,6 +315,12 @@ impl Hub {
         let changed = if value {
             let at = now.mono + self.config.typing_timeout;
             let started = m.typing_until.replace(at).is_none();
+            let renew = m.typing_sent.is_none_or(|t| {
+                now.mono.saturating_duration_since(t) >= crate::limits::TYPING_RENEW
+            });
+            if started || renew {
+                m.typing_sent = Some(now.mono);
+            }
             if !m.typing_queued {
                 m.typing_queued = true;
                 self.typing.push(Reverse(TypingDeadline {
@@ -304,8 +330,9 @@ impl Hub {
                     room: m.room,
                 }));
             }
-            started
+            started || renew
         } else {
+            m.typing_sent = None;
             m.typing_until.take().is_some()
         };
         if changed {
@@ -352,6 +379,7 @@ impl Hub {
             Some(at) if at > now.mono => self.typing.push(Reverse(TypingDeadline { at, ..due })),
             Some(_) => {
                 m.typing_until = None;
+                m.typing_sent = None;
                 m.typing_queued = false;
                 self.send_typing(due.client, due.room, false, out);
             }

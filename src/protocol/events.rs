@@ -54,11 +54,27 @@ pub enum Scope<'a> {
     All,
 }
 
-/// `{"event":"welcome","id":..,"user":..,"server":..}`; `user_json` is already quoted.
-pub fn write_welcome(buf: &mut String, id: &str, user_json: &str) {
+/// The limits a client should pace itself by, announced in `welcome`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest message frame in bytes.
+    pub max_message: usize,
+    /// Sustained actions per second (0: unlimited).
+    pub rate: u32,
+    /// Actions allowed at once above the sustained rate.
+    pub burst: u32,
+}
+
+/// `{"event":"welcome","id":..,"user":..,"server":..,"limits":{..}}`; `user_json` is already quoted.
+pub fn write_welcome(buf: &mut String, id: &str, user_json: &str, limits: Limits) {
+    let Limits {
+        max_message,
+        rate,
+        burst,
+    } = limits;
     let _ = write!(
         buf,
-        r#"{{"event":"welcome","id":"{id}","user":{user_json},"server":"{}"}}"#,
+        r#"{{"event":"welcome","id":"{id}","user":{user_json},"server":"{}","limits":{{"max_message":{max_message},"rate":{rate},"burst":{burst}}}}}"#,
         crate::VERSION
     );
 }

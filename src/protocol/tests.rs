@@ -206,8 +206,16 @@ fn events_are_valid_json_in_the_documented_shape() {
         r#"{"event":"error","code":"room_full","message":"room x is \"full\"","ref":7}"#
     );
     buf.clear();
-    write_welcome(&mut buf, "c1", r#""a\"b""#);
+    let limits = Limits {
+        max_message: 1024,
+        rate: 2,
+        burst: 4,
+    };
+    write_welcome(&mut buf, "c1", r#""a\"b""#, limits);
     let v: serde_json::Value = serde_json::from_str(&buf).unwrap();
+    assert_eq!(v["limits"]["max_message"], 1024);
+    assert_eq!(v["limits"]["rate"], 2);
+    assert_eq!(v["limits"]["burst"], 4);
     assert_eq!(v["user"], "a\"b");
     assert_eq!(v["server"], crate::VERSION);
 }

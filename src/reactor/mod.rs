@@ -10,6 +10,7 @@ mod conns;
 mod pack;
 mod phases;
 mod routes;
+mod service;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -98,6 +99,10 @@ pub struct Server {
     waker: Arc<Waker>,
     signals: Option<Signals>,
     shutdown_deadline: Option<Millis>,
+    /// The service manager to notify (`Type=notify`), when there is one.
+    notifier: Option<crate::systemd::Notifier>,
+    /// When the next `WATCHDOG=1` is due.
+    watchdog_due: Option<Millis>,
     /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::Acceptor>,
@@ -124,9 +129,15 @@ impl ShutdownHandle {
 
 impl Server {
     /// Binds the listener of `config.listen` (port 0 picks a free port). With
-    /// `--tls-cert`/`--tls-key` it loads them first; a bad file is an
+    /// `--tls-cert`/`--tls-key` it loads them too; a bad file is an
     /// `InvalidData` error whose message is one line naming the file.
     pub fn bind(config: Config) -> io::Result<Server> {
+        let listener = listen(config.listen)?;
+        Server::on_listener(config, listener)
+    }
+
+    /// A server on a listener that is already bound (see `from_listener`).
+    fn on_listener(config: Config, mut listener: TcpListener) -> io::Result<Server> {
         #[cfg(feature = "tls")]
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(
@@ -136,7 +147,6 @@ impl Server {
             _ => None,
         };
         let poll = Poll::new()?;
-        let mut listener = listen(config.listen)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -165,6 +175,8 @@ impl Server {
             waker,
             signals: None,
             shutdown_deadline: None,
+            notifier: None,
+            watchdog_due: None,
             #[cfg(feature = "tls")]
             tls,
             failures: FailureBudget::default(),
@@ -289,6 +301,7 @@ impl Server {
         consider(self.accept_paused_until);
         consider(self.stalled_until);
         consider(self.shutdown_deadline);
+        consider(self.watchdog_due);
         consider(self.hub.poll_timeout().map(|t| self.millis_of(t)));
         let now = self.started.elapsed().as_millis() as Millis;
         // Round up by a millisecond so we never wake just before a deadline and spin.

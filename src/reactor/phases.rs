@@ -177,6 +177,11 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     log::debug!("client {}: read failed: {e}", id.0);
+                    // InvalidData comes only from the TLS transport: a bad or
+                    // missing ClientHello is a failed handshake.
+                    if e.kind() == io::ErrorKind::InvalidData && matches!(c.phase, Phase::Http(_)) {
+                        self.conns.metrics.handshake_failures += 1;
+                    }
                     self.conns.remove(self.poll.registry(), id);
                     more = false;
                     break;
@@ -247,6 +252,7 @@ impl Server {
         if self.shutdown_deadline.is_some() {
             return;
         }
+        self.notify_stopping();
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -289,6 +295,9 @@ impl Server {
         }
         if self.accept_paused_until.is_some_and(|at| at <= now) {
             self.accept();
+        }
+        if self.watchdog_due.is_some_and(|at| at <= now) {
+            self.feed_watchdog();
         }
         let conns = &self.conns;
         self.timers

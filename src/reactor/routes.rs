@@ -1,5 +1,6 @@
 //! Plain HTTP on the one listener: request assembly, routing, upgrades and small endpoints.
 
+use crate::assets::{self, Asset};
 use crate::auth;
 use crate::handshake;
 use crate::http::{self, Method, Request};
@@ -10,13 +11,10 @@ use super::Server;
 use super::conns::{Conns, HttpConn, Kind, Phase};
 use crate::ClientId;
 
-/// The chat page, compiled into the binary.
-const PAGE: &str = include_str!("../../assets/index.html");
-
 /// Where a path leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
-    Page,
+    Asset(&'static Asset),
     Healthz,
     Metrics,
     Publish,
@@ -26,14 +24,13 @@ enum Route {
 
 fn route(path: &str) -> Route {
     match path {
-        "/" | "/index.html" => Route::Page,
         "/healthz" => Route::Healthz,
         "/metrics" => Route::Metrics,
         "/api/publish" => Route::Publish,
         "/ws" | "/socket" => Route::Upgrade(Kind::Ws),
         "/broadcast" => Route::Upgrade(Kind::Broadcast),
         "/echo" => Route::Upgrade(Kind::Echo),
-        _ => Route::NotFound,
+        _ => assets::find(path).map_or(Route::NotFound, Route::Asset),
     }
 }
 
@@ -219,17 +216,7 @@ impl Server {
                 &["Allow: GET, HEAD"],
                 b"method not allowed\n",
             ),
-            Route::Page => {
-                let body = if head_only { &b""[..] } else { PAGE.as_bytes() };
-                respond(
-                    &mut self.conns,
-                    id,
-                    200,
-                    "text/html; charset=utf-8",
-                    &["Cache-Control: no-cache"],
-                    body,
-                );
-            }
+            Route::Asset(asset) => self.serve_asset(id, asset, req),
             Route::Healthz => {
                 let body = policy::health_json(
                     self.conns.open_count(),
@@ -267,57 +254,87 @@ impl Server {
         }
     }
 
-    /// Validates origin, token and handshake, answers 101 and opens the WebSocket.
-    fn upgrade(&mut self, id: ClientId, kind: Kind, req: &Request, rest: &mut [u8]) {
-        let text = "text/plain; charset=utf-8";
-        if !policy::origin_allowed(&self.config, self.local_addr, req) {
-            self.conns.metrics.handshake_failures += 1;
-            return self.refuse(id, policy::ORIGIN_REFUSED);
+    /// A compiled-in file: `304` when the browser's copy is current.
+    fn serve_asset(&mut self, id: ClientId, asset: &Asset, req: &Request) {
+        let etag = format!("ETag: {}", asset.etag());
+        let mut extra = vec![etag.as_str(), "Cache-Control: no-cache"];
+        if asset.shared {
+            extra.push("Access-Control-Allow-Origin: *");
         }
-        let accept = match handshake::accept_key(req) {
-            Ok(accept) => accept,
-            Err(e) => {
-                self.conns.metrics.handshake_failures += 1;
-                let extra: &[&str] = match e {
-                    handshake::HandshakeError::BadVersion => &["Sec-WebSocket-Version: 13"],
-                    handshake::HandshakeError::NotGet => &["Allow: GET"],
-                    _ => &["Upgrade: websocket"],
-                };
-                return respond(
-                    &mut self.conns,
-                    id,
-                    e.status(),
-                    text,
-                    extra,
-                    e.message().as_bytes(),
-                );
-            }
-        };
+        let fresh = asset.matches(req.if_none_match.as_deref());
+        let status = if fresh { 304 } else { 200 };
+        let mut out = Vec::with_capacity(256 + asset.body.len());
+        http::write_head(
+            &mut out,
+            status,
+            asset.content_type,
+            &extra,
+            asset.body.len(),
+        );
+        if !fresh && req.method != Some(Method::Head) {
+            out.extend_from_slice(asset.body);
+        }
+        self.conns.queue_raw(id, &out);
+        self.conns.enter_closing(id);
+    }
+
+    /// Validates origin, token, user name and handshake, answers 101 and opens the WebSocket.
+    ///
+    /// Who may connect is decided before the handshake is looked at, so a plain
+    /// `GET` of a WebSocket URL (which a browser's `WebSocket` cannot do: it
+    /// never sees the status of a refused upgrade) answers the refusal as text,
+    /// or `426` when an upgrade with those parameters would be accepted.
+    fn upgrade(&mut self, id: ClientId, kind: Kind, req: &Request, rest: &mut [u8]) {
+        if req.method != Some(Method::Get) {
+            let body = b"WebSocket upgrade needs GET\n";
+            return self.refuse_upgrade(id, 405, &["Allow: GET"], body);
+        }
+        if !policy::origin_allowed(&self.config, self.local_addr, req) {
+            return self.refuse_upgrade_with(id, policy::ORIGIN_REFUSED);
+        }
+        // A browser's random key: while a name is online, only its key may use it.
+        let mut browser_key = http::query_param(&req.query, "key");
         let user = if self.config.auth_secret.is_some() {
             match self.authenticate(id, req) {
-                Ok(sub) => Some(sub),
-                Err(refusal) => {
-                    self.conns.metrics.handshake_failures += 1;
-                    return self.refuse(id, refusal);
+                Ok(sub) => {
+                    // The token proves who this is: no key is needed to hold the name.
+                    browser_key = None;
+                    Some(sub)
                 }
+                Err(refusal) => return self.refuse_upgrade_with(id, refusal),
             }
         } else {
             match http::query_value(&req.query, "user") {
                 None => None,
                 Some(Ok(name)) => Some(name),
                 Some(Err(http::NotUtf8)) => {
-                    self.conns.metrics.handshake_failures += 1;
                     let body = policy::UserError::NotUtf8.message();
-                    return respond(&mut self.conns, id, 400, text, &[], body);
+                    return self.refuse_upgrade(id, 400, &[], body);
                 }
             }
         };
         if let Some(name) = &user
             && let Err(e) = policy::check_user(name)
         {
-            self.conns.metrics.handshake_failures += 1;
-            return respond(&mut self.conns, id, 400, text, &[], e.message());
+            return self.refuse_upgrade(id, 400, &[], e.message());
         }
+        if let Some(name) = &user
+            && let Err(taken) = self.hub.check_name(name, browser_key.as_deref())
+        {
+            let body = format!("{taken}\n");
+            return self.refuse_upgrade(id, 409, &[], body.as_bytes());
+        }
+        let accept = match handshake::accept_key(req) {
+            Ok(accept) => accept,
+            Err(e) => {
+                let extra: &[&str] = match e {
+                    handshake::HandshakeError::BadVersion => &["Sec-WebSocket-Version: 13"],
+                    handshake::HandshakeError::NotGet => &["Allow: GET"],
+                    _ => &["Upgrade: websocket"],
+                };
+                return self.refuse_upgrade(id, e.status(), extra, e.message().as_bytes());
+            }
+        };
         let mut extensions = Vec::new();
         let deflate = self.pack.negotiate(req, &mut extensions);
         let mut out = Vec::with_capacity(160 + extensions.len());
@@ -327,7 +344,28 @@ impl Server {
             c.deflate = deflate;
         }
         log::debug!("client {}: upgraded on {}", id.0, req.path);
-        self.open_ws(id, kind, user, rest);
+        self.open_ws(id, kind, user, browser_key, rest);
+    }
+
+    /// Answers a WebSocket path without upgrading. Readable from any origin:
+    /// a page elsewhere learns why it was refused (nothing here is secret, and
+    /// a disallowed origin learns only that).
+    fn refuse_upgrade(&mut self, id: ClientId, status: u16, extra: &[&str], body: &[u8]) {
+        self.conns.metrics.handshake_failures += 1;
+        let mut headers = extra.to_vec();
+        headers.push("Access-Control-Allow-Origin: *");
+        respond(
+            &mut self.conns,
+            id,
+            status,
+            "text/plain; charset=utf-8",
+            &headers,
+            body,
+        );
+    }
+
+    fn refuse_upgrade_with(&mut self, id: ClientId, r: Refusal) {
+        self.refuse_upgrade(id, r.status, r.extra, r.body);
     }
 
     /// The token of `?token=` or `Authorization: Bearer`, verified; its `sub` is the user.
@@ -376,7 +414,8 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(route("/"), Route::Page);
+        assert!(matches!(route("/"), Route::Asset(a) if a.path == "/"));
+        assert!(matches!(route("/loopcast.js"), Route::Asset(a) if a.shared));
         assert_eq!(route("/socket"), Route::Upgrade(Kind::Ws));
         assert_eq!(route("/echo"), Route::Upgrade(Kind::Echo));
         assert_eq!(route("/nope"), Route::NotFound);

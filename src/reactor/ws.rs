@@ -146,6 +146,7 @@ impl Server {
         id: ClientId,
         kind: Kind,
         user: Option<String>,
+        browser_key: Option<String>,
         rest: &mut [u8],
     ) {
         let generation = self.conns.open(id, kind);
@@ -155,8 +156,13 @@ impl Server {
             Kind::Broadcast => self.hub.handle_raw_connect(id),
             Kind::Ws => {
                 let now = self.hub_now();
-                self.hub
-                    .handle_connect(now, id, user.as_deref(), &mut self.outbox);
+                self.hub.handle_connect_keyed(
+                    now,
+                    id,
+                    user.as_deref(),
+                    browser_key.as_deref(),
+                    &mut self.outbox,
+                );
                 self.drain_outbox();
             }
             Kind::Echo | Kind::Http => {}

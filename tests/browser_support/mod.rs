@@ -1,6 +1,9 @@
 //! Helpers for the browser test: the in-process server, chromedriver sessions, waits and page actions.
 #![allow(dead_code)]
 
+pub mod library;
+pub mod page;
+
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -31,12 +34,18 @@ pub struct RunningServer {
 impl RunningServer {
     /// Binds `listen`, retrying briefly while a just-closed listener still holds the port.
     pub fn start(listen: SocketAddr) -> RunningServer {
+        RunningServer::with(listen, |_| {})
+    }
+
+    /// `start` with a changed configuration.
+    pub fn with(listen: SocketAddr, tweak: impl Fn(&mut Config)) -> RunningServer {
         let deadline = Instant::now() + PATIENCE;
         let server = loop {
-            let config = Config {
+            let mut config = Config {
                 listen,
                 ..Config::default()
             };
+            tweak(&mut config);
             match Server::bind(config) {
                 Ok(s) => break s,
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
@@ -204,10 +213,23 @@ pub async fn type_into(c: &Client, css: &str, text: &str) {
 }
 
 /// Replaces the content of a form field, as a user selecting it all and typing would.
+/// Waits for the field to be interactable (a drawer or section may still be opening).
 pub async fn fill(c: &Client, css: &str, text: &str) {
-    let e = c.find(Locator::Css(css)).await.expect(css);
-    e.clear().await.expect("clearing failed");
-    e.send_keys(text).await.expect("typing failed");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let e = c.find(Locator::Css(css)).await.expect(css);
+        match e.clear().await {
+            Ok(()) => {
+                e.send_keys(text).await.expect("typing failed");
+                return;
+            }
+            Err(err) if Instant::now() < deadline => {
+                let _ = err;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("clearing {css} failed: {err}"),
+        }
+    }
 }
 
 pub async fn click(c: &Client, css: &str) {
@@ -221,9 +243,9 @@ pub async fn wait_state(c: &Client, state: &str) {
 }
 
 /// Drops the page's connection and holds its reconnect back, as a dead network
-/// would (`S` and `connect` are the page's globals; `connect()` comes back).
+/// would (`app.lc` is the page's loopcast client; `app.lc.reconnect()` comes back).
 pub async fn go_offline(c: &Client) {
-    js(c, "S.quit = true; S.ws.close();", vec![]).await;
+    js(c, "app.lc.disconnect();", vec![]).await;
     wait_state(c, "offline").await;
 }
 

@@ -3,6 +3,7 @@
 
 mod basics;
 mod history;
+mod identity;
 mod limits;
 mod pages;
 mod rooms;

@@ -360,10 +360,17 @@ fn typing_goes_to_the_others_and_expires_after_5s() {
     }
     let deadline = sim.hub.poll_timeout().expect("a typing timer");
     assert_eq!(deadline, sim.now().mono + Duration::from_secs(5));
-    // A renewal at 3 s sends nothing and moves the expiry to 8 s.
-    sim.advance(Duration::from_secs(3));
+    // A renewal within 2 s is not forwarded; one at 3 s is (receivers keep
+    // showing the typist) and moves the expiry to 8 s.
+    sim.advance(Duration::from_secs(1));
     sim.act(1, json!({"action": "typing", "room": "r", "value": true}));
     sim.quiet(2);
+    sim.advance(Duration::from_secs(2));
+    sim.act(1, json!({"action": "typing", "room": "r", "value": true}));
+    for c in [2, 3] {
+        assert_eq!(sim.one(c)["value"], true);
+    }
+    sim.quiet(1);
     sim.advance(Duration::from_secs(2));
     sim.tick();
     sim.quiet(2);
