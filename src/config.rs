@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lexopt::Arg;
 
+use crate::hub::store::Fsync;
 use crate::limits;
 
 use values::{
@@ -52,6 +53,14 @@ pub struct Config {
     pub history_bytes: Option<usize>,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
+    /// `--data-dir`: keep rooms, history and seq there (unset: memory only).
+    pub data_dir: Option<PathBuf>,
+    /// `--fsync` (interval): when the data dir's journal is synced.
+    pub fsync: Fsync,
+    /// `--room-ttl` (24 h): how long an empty room's history is kept.
+    pub room_ttl: Duration,
+    /// `--max-disk` bytes (256 MiB) the data dir may use.
+    pub max_disk: u64,
     /// `--compression` (on when built with the `deflate` feature): accept
     /// permessage-deflate offers.
     pub compression: bool,
@@ -82,6 +91,10 @@ impl Default for Config {
             history: limits::DEFAULT_HISTORY,
             history_bytes: None,
             max_rooms: limits::DEFAULT_MAX_ROOMS,
+            data_dir: None,
+            fsync: Fsync::Interval,
+            room_ttl: limits::DEFAULT_ROOM_TTL,
+            max_disk: limits::DEFAULT_MAX_DISK,
             compression: cfg!(feature = "deflate"),
             compression_threshold: limits::DEFAULT_COMPRESSION_THRESHOLD,
             tls_cert: None,
@@ -89,6 +102,9 @@ impl Default for Config {
         }
     }
 }
+
+/// What `--fsync` accepts.
+const EXPECT_FSYNC: &str = "expected turn, interval or never";
 
 /// Why the command line did not give a config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +179,10 @@ impl Config {
             Flag::History => self.history = parse_count(value)?,
             Flag::HistoryBytes => self.history_bytes = Some(parse_bytes(value)?),
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
+            Flag::DataDir => self.data_dir = Some(non_empty(value)?.into()),
+            Flag::Fsync => self.fsync = Fsync::parse(value).ok_or(EXPECT_FSYNC)?,
+            Flag::RoomTtl => self.room_ttl = positive_secs(value)?,
+            Flag::MaxDisk => self.max_disk = positive(parse_bytes(value))? as u64,
             Flag::Compression => self.compression = parse_compression(value)?,
             Flag::CompressionThreshold => self.compression_threshold = parse_bytes(value)?,
             Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
@@ -234,6 +254,10 @@ enum Flag {
     History,
     HistoryBytes,
     MaxRooms,
+    DataDir,
+    Fsync,
+    RoomTtl,
+    MaxDisk,
     Compression,
     CompressionThreshold,
     TlsCert,
@@ -267,7 +291,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 20] = [
+const FLAGS: [Spec; 24] = [
     spec(
         Flag::Listen,
         "listen",
@@ -364,6 +388,30 @@ const FLAGS: [Spec; 20] = [
         "max-rooms",
         "N",
         "rooms one connection may be in at once",
+    ),
+    spec(
+        Flag::DataDir,
+        "data-dir",
+        "DIR",
+        "keep rooms, their history and seq in DIR across restarts (unset: memory only)",
+    ),
+    spec(
+        Flag::Fsync,
+        "fsync",
+        "WHEN",
+        "sync the data dir: turn (before each turn's output), interval (each second) or never",
+    ),
+    spec(
+        Flag::RoomTtl,
+        "room-ttl",
+        "SECS",
+        "with --data-dir: how long an empty room keeps its history (create'd rooms: until deleted)",
+    ),
+    spec(
+        Flag::MaxDisk,
+        "max-disk",
+        "BYTES",
+        "with --data-dir: most bytes the data dir may use",
     ),
     spec(
         Flag::Compression,

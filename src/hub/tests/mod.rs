@@ -2,6 +2,8 @@
 //! and collects what each client would receive, parsed as JSON.
 
 mod basics;
+#[cfg(feature = "storage")]
+mod durable;
 mod history;
 mod identity;
 mod limits;
