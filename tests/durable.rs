@@ -59,7 +59,11 @@ impl Server {
             .spawn()
             .unwrap();
         let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
+        // The port answers as soon as it is bound; the start-up log line comes
+        // after the signal handlers, so a SIGTERM from here is always graceful.
+        while TcpStream::connect(addr).is_err()
+            || !std::fs::read_to_string(log).is_ok_and(|l| l.contains("listening on"))
+        {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "server did not start"
