@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lexopt::Arg;
 
+use crate::hub::store::Fsync;
 use crate::limits;
 
 use values::{
@@ -62,6 +63,14 @@ pub struct Config {
     pub raw_rate_limit: u32,
     /// `--max-connections-per-ip` (0: no per-address cap).
     pub max_connections_per_ip: usize,
+    /// `--data-dir`: keep rooms, history and seq there (unset: memory only).
+    pub data_dir: Option<PathBuf>,
+    /// `--fsync` (interval): when the data dir's journal is synced.
+    pub fsync: Fsync,
+    /// `--room-ttl` (24 h): how long an empty room's history is kept.
+    pub room_ttl: Duration,
+    /// `--max-disk` bytes (256 MiB) the data dir may use.
+    pub max_disk: u64,
     /// `--compression` (on when built with the `deflate` feature): accept
     /// permessage-deflate offers.
     pub compression: bool,
@@ -97,6 +106,10 @@ impl Default for Config {
             notify_rate: limits::DEFAULT_NOTIFY_RATE,
             raw_rate_limit: 0,
             max_connections_per_ip: 0,
+            data_dir: None,
+            fsync: Fsync::Interval,
+            room_ttl: limits::DEFAULT_ROOM_TTL,
+            max_disk: limits::DEFAULT_MAX_DISK,
             compression: cfg!(feature = "deflate"),
             compression_threshold: limits::DEFAULT_COMPRESSION_THRESHOLD,
             tls_cert: None,
@@ -104,6 +117,9 @@ impl Default for Config {
         }
     }
 }
+
+/// What `--fsync` accepts.
+const EXPECT_FSYNC: &str = "expected turn, interval or never";
 
 /// Why the command line did not give a config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +199,10 @@ impl Config {
             Flag::NotifyRate => self.notify_rate = parse_count(value)?,
             Flag::RawRateLimit => self.raw_rate_limit = parse_count(value)?,
             Flag::MaxConnectionsPerIp => self.max_connections_per_ip = parse_count(value)?,
+            Flag::DataDir => self.data_dir = Some(non_empty(value)?.into()),
+            Flag::Fsync => self.fsync = Fsync::parse(value).ok_or(EXPECT_FSYNC)?,
+            Flag::RoomTtl => self.room_ttl = positive_secs(value)?,
+            Flag::MaxDisk => self.max_disk = positive(parse_bytes(value))? as u64,
             Flag::Compression => self.compression = parse_compression(value)?,
             Flag::CompressionThreshold => self.compression_threshold = parse_bytes(value)?,
             Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
@@ -268,6 +288,10 @@ enum Flag {
     NotifyRate,
     RawRateLimit,
     MaxConnectionsPerIp,
+    DataDir,
+    Fsync,
+    RoomTtl,
+    MaxDisk,
     Compression,
     CompressionThreshold,
     TlsCert,
@@ -301,7 +325,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 25] = [
+const FLAGS: [Spec; 29] = [
     spec(
         Flag::Listen,
         "listen",
@@ -428,6 +452,30 @@ const FLAGS: [Spec; 25] = [
         "max-connections-per-ip",
         "N",
         "connections one client address may hold; more get 503; 0 = no cap",
+    ),
+    spec(
+        Flag::DataDir,
+        "data-dir",
+        "DIR",
+        "keep rooms, their history and seq in DIR across restarts (unset: memory only)",
+    ),
+    spec(
+        Flag::Fsync,
+        "fsync",
+        "WHEN",
+        "sync the data dir: turn (before each turn's output), interval (each second) or never",
+    ),
+    spec(
+        Flag::RoomTtl,
+        "room-ttl",
+        "SECS",
+        "with --data-dir: how long an empty room keeps its history (create'd rooms: until deleted)",
+    ),
+    spec(
+        Flag::MaxDisk,
+        "max-disk",
+        "BYTES",
+        "with --data-dir: most bytes the data dir may use",
     ),
     spec(
         Flag::Compression,

@@ -34,6 +34,13 @@ pub const DEFAULT_MAX_MEMORY: usize = 64 << 20;
 pub const DEFAULT_BROADCAST_RATE: u32 = 5;
 /// `--notify-rate`: notifications per second one user may receive from all senders.
 pub const DEFAULT_NOTIFY_RATE: u32 = 20;
+/// `--room-ttl`: an empty room's history is kept this long (as Centrifugo's history TTL).
+pub const DEFAULT_ROOM_TTL: Duration = Duration::from_secs(24 * 3600);
+/// `--max-disk`: the data dir's journal never grows past this.
+pub const DEFAULT_MAX_DISK: u64 = 256 << 20;
+/// `--history-bytes` defaults to `--max-pending` divided by this, so a
+/// joiner's `room` answer leaves room in its output queue for what follows.
+pub const HISTORY_BYTES_SHARE: usize = 4;
 /// `--compression-threshold`: shorter messages go out uncompressed; under it,
 /// the deflate block overhead and the CPU outweigh the few bytes saved.
 pub const DEFAULT_COMPRESSION_THRESHOLD: usize = 256;
@@ -210,7 +217,7 @@ impl Default for HubLimits {
             rate_burst: DEFAULT_RATE_LIMIT * 2,
             rate_grace: RATE_GRACE,
             history: DEFAULT_HISTORY,
-            history_bytes: DEFAULT_MAX_PENDING / 4,
+            history_bytes: DEFAULT_MAX_PENDING / HISTORY_BYTES_SHARE,
             max_rooms: DEFAULT_MAX_ROOMS,
             typing_timeout: TYPING_TIMEOUT,
             broadcast_rate: DEFAULT_BROADCAST_RATE,
@@ -252,6 +259,7 @@ mod tests {
         let l = Limits::default();
         assert_eq!(l.max_message, DEFAULT_MAX_MESSAGE);
         assert_eq!(l.hub.history, HubLimits::default().history);
+        assert_eq!(l.hub.history_bytes, HubLimits::default().history_bytes);
         assert_eq!(l.hub.rate_burst, HubLimits::default().rate_burst);
     }
 }

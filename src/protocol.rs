@@ -43,6 +43,8 @@ pub enum ErrorCode {
     NotMember,
     /// `create` of a name that exists.
     RoomExists,
+    /// `delete` of a room that does not exist.
+    NoSuchRoom,
 }
 
 impl ErrorCode {
@@ -61,6 +63,7 @@ impl ErrorCode {
             ErrorCode::TooManyRooms => "too_many_rooms",
             ErrorCode::NotMember => "not_member",
             ErrorCode::RoomExists => "room_exists",
+            ErrorCode::NoSuchRoom => "no_such_room",
         }
     }
 }
@@ -119,6 +122,8 @@ pub enum Action<'a> {
     Members { room: Cow<'a, str>, offset: usize },
     /// `rooms`, from the `offset`-th room on.
     Rooms { offset: usize },
+    /// `delete`: removes a room with its history (the creator's user only).
+    Delete { room: Cow<'a, str> },
     /// `create`.
     Create {
         room: Cow<'a, str>,
@@ -335,6 +340,7 @@ fn action<'a>(f: &Fields<'a>) -> Result<Action<'a>, Problem<'a>> {
             room: room()?,
             offset: offset()?,
         },
+        "delete" => Action::Delete { room: room()? },
         "rooms" => Action::Rooms { offset: offset()? },
         "create" => Action::Create {
             room: room()?,

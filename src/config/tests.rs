@@ -89,6 +89,10 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("notify-rate", "3"),
         ("raw-rate-limit", "100"),
         ("max-connections-per-ip", "16"),
+        ("data-dir", "/var/lib/loopcast"),
+        ("fsync", "Turn"),
+        ("room-ttl", "90"),
+        ("max-disk", "8MiB"),
         ("compression", "off"),
         ("compression-threshold", "1KiB"),
     ];
@@ -114,6 +118,10 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         notify_rate: 3,
         raw_rate_limit: 100,
         max_connections_per_ip: 16,
+        data_dir: Some("/var/lib/loopcast".into()),
+        fsync: crate::hub::store::Fsync::Turn,
+        room_ttl: Duration::from_secs(90),
+        max_disk: 8 << 20,
         compression: false,
         compression_threshold: 1024,
         ..Config::default()
@@ -552,4 +560,23 @@ fn history_bytes_follows_max_pending_unless_given() {
     let given = ok(&["--max-pending", "4MiB", "--history-bytes", "1000"]);
     assert_eq!(given.history_bytes(), 1000);
     assert_eq!(ok(&["--history-bytes", "0"]).history_bytes(), 0);
+}
+
+#[test]
+fn storage_flags_have_clear_errors() {
+    for (flag, value, words) in [
+        ("--fsync", "sometimes", "turn, interval or never"),
+        ("--room-ttl", "0", "greater than 0"),
+        ("--max-disk", "0", "greater than 0"),
+        ("--data-dir", "", "non-empty"),
+    ] {
+        let line = error(&[flag, value], &[]);
+        assert!(line.contains(flag) && line.contains(words), "{line}");
+    }
+    let c = ok(&[]);
+    assert_eq!(
+        (c.data_dir, c.fsync),
+        (None, crate::hub::store::Fsync::Interval)
+    );
+    assert_eq!(c.room_ttl, Duration::from_secs(86_400));
 }

@@ -14,6 +14,8 @@ pub(super) enum Failure<'r> {
     TooManyRooms(usize),
     NotMember(&'r str),
     RoomExists(&'r str),
+    NoSuchRoom(&'r str),
+    NotOwner(&'r str),
     /// Over the `broadcast` budget (per second).
     BroadcastBudget(u32),
     /// The receiving user is over its `notify` budget (per second).
@@ -29,6 +31,8 @@ impl Failure<'_> {
             Failure::TooManyRooms(_) => ErrorCode::TooManyRooms,
             Failure::NotMember(_) => ErrorCode::NotMember,
             Failure::RoomExists(_) => ErrorCode::RoomExists,
+            Failure::NoSuchRoom(_) => ErrorCode::NoSuchRoom,
+            Failure::NotOwner(_) => ErrorCode::Forbidden,
             Failure::BroadcastBudget(_) | Failure::NotifyBudget(..) => ErrorCode::RateLimited,
         }
     }
@@ -44,6 +48,10 @@ impl fmt::Display for Failure<'_> {
             Failure::TooManyRooms(max) => write!(f, "at most {max} rooms per connection"),
             Failure::NotMember(room) => write!(f, "not a member of room {room}"),
             Failure::RoomExists(room) => write!(f, "room {room} exists"),
+            Failure::NoSuchRoom(room) => write!(f, "no room {room}"),
+            Failure::NotOwner(room) => {
+                write!(f, "only the user who created room {room} may delete it")
+            }
             Failure::BroadcastBudget(max) => {
                 write!(f, "at most {max} broadcasts per second: slow down")
             }

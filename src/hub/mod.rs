@@ -7,7 +7,9 @@
 //! when the connection ends (also after the hub itself asked to close it).
 //! For `/broadcast`: `handle_raw_connect`, `raw_recipients` per message,
 //! `handle_raw_disconnect` once. After every `handle_*` call the reactor
-//! drains the `Outbox`.
+//! drains the `Outbox`. With a room store (`set_store`, for `--data-dir`):
+//! `commit` once per loop turn, before that turn's output is written to
+//! sockets, and `close_store` at shutdown.
 //!
 //! Answers to what PROTOCOL.md leaves open:
 //! - Success answers: `join` answers `room`, `history`, `members` and `rooms`
@@ -58,6 +60,7 @@ mod publish;
 mod rate;
 mod raw;
 mod rooms;
+mod state;
 pub mod store;
 #[cfg(test)]
 mod tests;
@@ -154,6 +157,10 @@ pub struct Hub {
     epoch_seed: u64,
     /// Bytes kept in every room's history (kept in step by every change).
     history_bytes: usize,
+    /// Where room state is kept beyond memory (`--data-dir`), if anywhere.
+    store: Option<Box<dyn store::Store>>,
+    /// The wall clock of the latest call (for what the store records).
+    clock_ms: u64,
 }
 
 impl Hub {
@@ -175,6 +182,8 @@ impl Hub {
             // std seeds `RandomState` from the OS's random source.
             epoch_seed: RandomState::new().hash_one(0x6c6f_6f70_u64),
             history_bytes: 0,
+            store: None,
+            clock_ms: 0,
         }
     }
 
@@ -248,6 +257,7 @@ impl Hub {
 
     /// A text message arrived from `client`.
     pub fn handle_text(&mut self, now: Now, client: ClientId, text: &str, out: &mut Outbox) {
+        self.clock_ms = now.unix_ms;
         let parsed = protocol::parse(text);
         let typing = matches!(&parsed, Ok(r) if matches!(r.action, Action::Typing { .. }));
         let Some(verdict) = self.admit(now, client, typing) else {
@@ -305,7 +315,7 @@ impl Hub {
 
     /// `client` is gone: leave its rooms (presence `left`), clear its typing.
     pub fn handle_disconnect(&mut self, now: Now, client: ClientId, out: &mut Outbox) {
-        let _ = now;
+        self.clock_ms = now.unix_ms;
         let Some(mut conn) = self.conns.get_mut(client.0).and_then(Option::take) else {
             return;
         };
@@ -345,8 +355,10 @@ impl Hub {
         }
     }
 
-    /// Expires timers due at `now` (stale typing).
+    /// Expires timers due at `now` (stale typing), and the store's (sync,
+    /// room TTL).
     pub fn handle_timeout(&mut self, now: Now, out: &mut Outbox) {
+        self.clock_ms = now.unix_ms;
         while let Some(Reverse(due)) = self.typing.peek() {
             if due.at > now.mono {
                 break;
@@ -354,12 +366,22 @@ impl Hub {
             let due = self.typing.pop().expect("peeked").0;
             self.expire_typing(now, due, out);
         }
+        if let Some(store) = self.store.as_deref_mut()
+            && store.poll_timeout().is_some_and(|at| at <= now.mono)
+        {
+            store.handle_timeout(now.mono, now.unix_ms);
+        }
     }
 
     /// The next instant `handle_timeout` has work, if any (possibly a timer
     /// that turns out to have nothing left to do).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.typing.peek().map(|Reverse(due)| due.at)
+        let typing = self.typing.peek().map(|Reverse(due)| due.at);
+        let store = self.store.as_ref().and_then(|s| s.poll_timeout());
+        match (typing, store) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Live `/ws` connections.
@@ -473,6 +495,7 @@ impl Hub {
                 self.enter(now, client, room, password.as_deref(), None, out)
             }
             Action::Leave { room } | Action::Unsubscribe { room } => self.exit(client, room, out),
+            Action::Delete { room } => self.delete(client, room, out),
             Action::Publish { room, message } => {
                 self.publish(now, client, room, message.get(), out)
             }

@@ -30,7 +30,34 @@ fn bad(message: impl Into<String>) -> PublishError {
     }
 }
 
+#[derive(Deserialize)]
+struct DeleteBody {
+    room: Option<String>,
+}
+
 impl Hub {
+    /// `POST /api/delete` with `{"room":..}`: deletes the room with its
+    /// history (from the store too); its members get `deleted`. Returns
+    /// whether there was such a room.
+    pub fn handle_delete(
+        &mut self,
+        now: Now,
+        body: &[u8],
+        out: &mut Outbox,
+    ) -> Result<bool, PublishError> {
+        let body = std::str::from_utf8(body).map_err(|_| bad("body is not UTF-8"))?;
+        if !body.trim_start().starts_with('{') {
+            return Err(bad("body must be a JSON object"));
+        }
+        let body: DeleteBody =
+            serde_json::from_str(body).map_err(|e| bad(format!("body is not valid: {e}")))?;
+        let room = body.room.ok_or_else(|| bad("missing field room"))?;
+        if !protocol::valid_room_name(&room) {
+            return Err(bad("bad room name"));
+        }
+        Ok(self.delete_room(now, &room, out))
+    }
+
     /// `POST /api/publish` with `body`; returns how many `/ws` connections were reached.
     ///
     /// The body is `{"room":..,"message":..}`, `{"user":..,"message":..}` or
@@ -45,6 +72,7 @@ impl Hub {
         body: &[u8],
         out: &mut Outbox,
     ) -> Result<usize, PublishError> {
+        self.clock_ms = now.unix_ms;
         let body = std::str::from_utf8(body).map_err(|_| bad("body is not UTF-8"))?;
         if !body.trim_start().starts_with('{') {
             // serde would read an array positionally into `Body`.
@@ -65,19 +93,21 @@ impl Hub {
                 if !protocol::valid_room_name(&room) {
                     return Err(bad("bad room name"));
                 }
-                let Some(key) = self.room_key(&room) else {
+                // A room only the store keeps is loaded for the message, then unloaded.
+                let Some(key) = self.room_key(&room).or_else(|| self.load_room(&room)) else {
                     return Ok(0);
                 };
-                let room = &mut self.rooms[key];
-                let kept = &mut self.history_bytes;
-                Ok(rooms::publish_to(
-                    room,
-                    kept,
+                let delivered = rooms::publish_to(
+                    &mut self.rooms[key],
+                    &mut self.history_bytes,
+                    self.store.as_deref_mut(),
                     SERVER_JSON,
                     now.unix_ms,
                     message,
                     out,
-                ))
+                );
+                self.drop_if_empty(key);
+                Ok(delivered)
             }
             (None, Some(user), false) => {
                 let Some(tabs) = self.users.get(user.as_str()) else {

@@ -141,6 +141,10 @@ impl Server {
 
     /// A server on a listener that is already bound (see `from_listener`).
     fn on_listener(config: Config, mut listener: TcpListener) -> io::Result<Server> {
+        // A data dir that cannot be used is, like a bad certificate, a
+        // configuration error (exit code 2), not a listen failure.
+        let store = crate::hub::store::open(&config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         #[cfg(feature = "tls")]
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(
@@ -154,12 +158,16 @@ impl Server {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let limits = Limits::from_config(&config);
+        let mut hub = Hub::new(limits.hub.clone());
+        if let Some(store) = store {
+            hub.set_store(store);
+        }
         Ok(Server {
             local_addr: listener.local_addr()?,
             listener: Some(listener),
             poll,
             conns: Conns::new(&limits),
-            hub: Hub::new(limits.hub.clone()),
+            hub,
             outbox: Outbox::default(),
             timers: Timers::with_capacity(limits.max_connections),
             // Allocated on the first read, so an idle server does not carry it.
@@ -270,6 +278,7 @@ impl Server {
             if let Some(deadline) = self.shutdown_deadline
                 && (self.conns.is_empty() || self.now >= deadline)
             {
+                self.hub.close_store(self.hub_now());
                 log::info!("shut down ({} connections left)", self.conns.len());
                 return Ok(());
             }
@@ -285,6 +294,8 @@ impl Server {
         }
         self.run_timers();
         self.settle();
+        // Group commit: this turn's room changes are stored before its output is sent.
+        self.hub.commit(self.hub_now());
         self.enforce_budget();
         self.flush();
         // Output this settle queues is flushed next turn: `poll_timeout` is zero while any is.

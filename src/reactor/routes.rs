@@ -26,7 +26,8 @@ fn route(path: &str) -> Route {
     match path {
         "/healthz" => Route::Healthz,
         "/metrics" => Route::Metrics,
-        "/api/publish" => Route::Publish,
+        // Both backend calls share the method, key and body rules.
+        "/api/publish" | "/api/delete" => Route::Publish,
         "/ws" | "/socket" => Route::Upgrade(Kind::Ws),
         "/broadcast" => Route::Upgrade(Kind::Broadcast),
         "/echo" => Route::Upgrade(Kind::Echo),
@@ -179,7 +180,7 @@ impl Server {
             return self.keep_partial(id, conn, buf);
         }
         let body = &bytes[head_len..head_len + len];
-        self.publish(id, body);
+        self.publish(id, &req.path, body);
     }
 
     fn refuse(&mut self, id: ClientId, r: Refusal) {
@@ -236,11 +237,16 @@ impl Server {
             ),
             Route::Asset(asset) => self.serve_asset(id, asset, req),
             Route::Healthz => {
-                let body = policy::health_json(
+                let mut body = policy::health_json(
                     self.conns.open_count(),
                     self.hub.rooms(),
                     self.started.elapsed().as_secs(),
                 );
+                let storage = crate::hub::store::health_json(self.hub.store_health().as_ref());
+                if !storage.is_empty() {
+                    // Into the object: before its closing brace and newline.
+                    body.insert_str(body.len() - 2, &storage);
+                }
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,
@@ -260,7 +266,8 @@ impl Server {
                     memory: self.usage().total(),
                     memory_budget: self.limits.max_memory,
                 };
-                let body = self.conns.metrics.render(gauges);
+                let mut body = self.conns.metrics.render(gauges);
+                crate::hub::store::render_metrics(self.hub.store_health().as_ref(), &mut body);
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,
@@ -408,16 +415,21 @@ impl Server {
         })
     }
 
-    /// `POST /api/publish` with a checked head: hands the body to the hub.
-    fn publish(&mut self, id: ClientId, body: &[u8]) {
+    /// `POST /api/publish` (or `/api/delete`) with a checked head: hands the body to the hub.
+    fn publish(&mut self, id: ClientId, path: &str, body: &[u8]) {
         self.conns.metrics.http_requests += 1;
         let json = "application/json";
         let now = self.hub_now();
-        let result = self.hub.handle_publish(now, body, &mut self.outbox);
+        let result = if path == "/api/delete" {
+            let deleted = self.hub.handle_delete(now, body, &mut self.outbox);
+            deleted.map(|d| format!("{{\"deleted\":{d}}}\n"))
+        } else {
+            let delivered = self.hub.handle_publish(now, body, &mut self.outbox);
+            delivered.map(|n| format!("{{\"delivered\":{n}}}\n"))
+        };
         self.drain_outbox();
         match result {
-            Ok(delivered) => {
-                let body = format!("{{\"delivered\":{delivered}}}\n");
+            Ok(body) => {
                 respond(&mut self.conns, id, 200, json, &[], body.as_bytes());
             }
             Err(e) => {

@@ -3,6 +3,8 @@
 
 mod basics;
 mod budgets;
+#[cfg(feature = "storage")]
+mod durable;
 mod history;
 mod identity;
 mod limits;
