@@ -130,7 +130,10 @@ impl Hub {
         out.commit(mark);
         for client in room.members.iter().chain(&room.subscribers) {
             if let Some(conn) = self.conns[client.0].as_mut() {
+                let before = conn.rooms.len();
                 conn.rooms.retain(|m| m.room != key);
+                // Keep the memory budget's count of memberships exact.
+                self.memberships -= before - conn.rooms.len();
             }
         }
         if let Some(creator) = room.creator
