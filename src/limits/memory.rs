@@ -93,10 +93,13 @@ pub const CONN_STATE: usize = 256;
 pub const ROOM_STATE: usize = 256;
 /// Estimated bytes per room membership (both sides of the index).
 pub const MEMBERSHIP_STATE: usize = 48;
-/// Estimated bytes per TLS connection: the rustls session with its record
-/// buffers near their bound (`limits::TLS_BUFFERED` of outgoing records plus
-/// incoming records and keys), counted whether or not they are full.
-pub const TLS_STATE: usize = 96 * 1024;
+/// Estimated bytes per TLS connection: twice the measured 7.8 KiB of an idle
+/// rustls session (`cargo bench --bench tls`, 2026-12-01), for record buffers
+/// in use. Counting the worst case (`limits::TLS_BUFFERED` of records, about
+/// 96 KiB) for every connection refused a default server's TLS clients past
+/// about 580 with `--max-memory 64MiB`; records beyond this estimate are rare
+/// and bounded by `TLS_BUFFERED` per connection.
+pub const TLS_STATE: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {
