@@ -561,8 +561,16 @@ fn error(
 
 /// `c` + the serial in base 36: short, and unique for the process lifetime.
 fn short_id(serial: u64) -> Box<str> {
-    let mut digits = [0u8; 14];
-    let mut n = serial;
+    let mut id = String::with_capacity(14);
+    id.push('c');
+    push_base36(&mut id, serial);
+    id.into()
+}
+
+/// Appends `n` in lower-case base 36 (connection ids, room epochs).
+pub(crate) fn push_base36(out: &mut String, n: u64) {
+    let mut digits = [0u8; 13];
+    let mut n = n;
     let mut i = digits.len();
     loop {
         i -= 1;
@@ -572,8 +580,5 @@ fn short_id(serial: u64) -> Box<str> {
             break;
         }
     }
-    let mut id = String::with_capacity(1 + digits.len() - i);
-    id.push('c');
-    id.extend(digits[i..].iter().map(|&b| b as char));
-    id.into()
+    out.extend(digits[i..].iter().map(|&b| b as char));
 }

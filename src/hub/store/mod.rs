@@ -167,19 +167,9 @@ impl fmt::Display for Epoch {
     /// Lower-case base 36, at most 13 characters: short on the wire, and a
     /// string so that JavaScript clients do not round it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut digits = [0u8; 13];
-        let mut n = self.0;
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
-            n /= 36;
-            if n == 0 {
-                break;
-            }
-        }
-        // The digits are ASCII.
-        f.write_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"))
+        let mut text = String::with_capacity(13);
+        super::push_base36(&mut text, self.0);
+        f.write_str(&text)
     }
 }
 
