@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lexopt::Arg;
 
+use crate::hub::store::Fsync;
 use crate::limits;
 
 use values::{
@@ -52,6 +53,24 @@ pub struct Config {
     pub history_bytes: Option<usize>,
     /// `--max-rooms` per connection (128).
     pub max_rooms: usize,
+    /// `--max-memory` bytes (64 MiB): the budget for everything the server buffers.
+    pub max_memory: usize,
+    /// `--broadcast-rate` `broadcast` actions per second per `/ws` connection (5; burst twice that).
+    pub broadcast_rate: u32,
+    /// `--notify-rate` notifications per second one user may receive (20; burst twice that).
+    pub notify_rate: u32,
+    /// `--raw-rate-limit` messages per second per `/broadcast` connection (0: unlimited).
+    pub raw_rate_limit: u32,
+    /// `--max-connections-per-ip` (0: no per-address cap).
+    pub max_connections_per_ip: usize,
+    /// `--data-dir`: keep rooms, history and seq there (unset: memory only).
+    pub data_dir: Option<PathBuf>,
+    /// `--fsync` (interval): when the data dir's journal is synced.
+    pub fsync: Fsync,
+    /// `--room-ttl` (24 h): how long an empty room's history is kept.
+    pub room_ttl: Duration,
+    /// `--max-disk` bytes (256 MiB) the data dir may use.
+    pub max_disk: u64,
     /// `--redis URL`: run as one node of a cluster over this Redis (unset: one node, in memory).
     pub redis: Option<String>,
     /// `--node-id`: this node's name in the cluster (unset: host name and pid).
@@ -88,6 +107,15 @@ impl Default for Config {
             history: limits::DEFAULT_HISTORY,
             history_bytes: None,
             max_rooms: limits::DEFAULT_MAX_ROOMS,
+            max_memory: limits::DEFAULT_MAX_MEMORY,
+            broadcast_rate: limits::DEFAULT_BROADCAST_RATE,
+            notify_rate: limits::DEFAULT_NOTIFY_RATE,
+            raw_rate_limit: 0,
+            max_connections_per_ip: 0,
+            data_dir: None,
+            fsync: Fsync::Interval,
+            room_ttl: limits::DEFAULT_ROOM_TTL,
+            max_disk: limits::DEFAULT_MAX_DISK,
             redis: None,
             node_id: None,
             reuse_port: false,
@@ -98,6 +126,9 @@ impl Default for Config {
         }
     }
 }
+
+/// What `--fsync` accepts.
+const EXPECT_FSYNC: &str = "expected turn, interval or never";
 
 /// Why the command line did not give a config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +203,15 @@ impl Config {
             Flag::History => self.history = parse_count(value)?,
             Flag::HistoryBytes => self.history_bytes = Some(parse_bytes(value)?),
             Flag::MaxRooms => self.max_rooms = positive(parse_count(value))?,
+            Flag::MaxMemory => self.max_memory = positive(parse_bytes(value))?,
+            Flag::BroadcastRate => self.broadcast_rate = parse_count(value)?,
+            Flag::NotifyRate => self.notify_rate = parse_count(value)?,
+            Flag::RawRateLimit => self.raw_rate_limit = parse_count(value)?,
+            Flag::MaxConnectionsPerIp => self.max_connections_per_ip = parse_count(value)?,
+            Flag::DataDir => self.data_dir = Some(non_empty(value)?.into()),
+            Flag::Fsync => self.fsync = Fsync::parse(value).ok_or(EXPECT_FSYNC)?,
+            Flag::RoomTtl => self.room_ttl = positive_secs(value)?,
+            Flag::MaxDisk => self.max_disk = positive(parse_bytes(value))? as u64,
             Flag::Redis => self.redis = Some(values::parse_redis(value)?),
             Flag::NodeId => self.node_id = Some(values::parse_node_id(value)?),
             Flag::ReusePort => self.reuse_port = values::parse_switch(value)?,
@@ -223,6 +263,25 @@ impl Config {
                 show_bytes(self.max_message),
             )));
         }
+        if self.max_memory < 4 * self.max_pending {
+            return Err(ConfigError::Invalid(format!(
+                "{} {} must be at least 4 x {} {}, or a few slow clients take the whole budget",
+                from(Flag::MaxMemory),
+                show_bytes(self.max_memory),
+                from(Flag::MaxPending),
+                show_bytes(self.max_pending),
+            )));
+        }
+        if self.redis.is_some() && self.data_dir.is_some() {
+            // Two homes for one room's seq would fork it: with --redis the
+            // room state lives in Redis, which every node shares.
+            return Err(ConfigError::Invalid(format!(
+                "{} and {} cannot be used together: with --redis the rooms, \
+                 their history and seq live in Redis (use Redis persistence to keep them)",
+                from(Flag::Redis),
+                from(Flag::DataDir),
+            )));
+        }
         self.check_tls(&from)
     }
 }
@@ -246,6 +305,15 @@ enum Flag {
     History,
     HistoryBytes,
     MaxRooms,
+    MaxMemory,
+    BroadcastRate,
+    NotifyRate,
+    RawRateLimit,
+    MaxConnectionsPerIp,
+    DataDir,
+    Fsync,
+    RoomTtl,
+    MaxDisk,
     Redis,
     NodeId,
     ReusePort,
@@ -282,7 +350,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 23] = [
+const FLAGS: [Spec; 32] = [
     spec(
         Flag::Listen,
         "listen",
@@ -379,6 +447,60 @@ const FLAGS: [Spec; 23] = [
         "max-rooms",
         "N",
         "rooms one connection may be in at once",
+    ),
+    spec(
+        Flag::MaxMemory,
+        "max-memory",
+        "BYTES",
+        "memory budget for buffers, history and state; when reached: 503, evict history, drop the biggest backlogs",
+    ),
+    spec(
+        Flag::BroadcastRate,
+        "broadcast-rate",
+        "N",
+        "broadcast actions per second per /ws connection, burst twice that; 0 = only --rate-limit",
+    ),
+    spec(
+        Flag::NotifyRate,
+        "notify-rate",
+        "N",
+        "notifications per second one user may receive from all senders, burst twice that; 0 = unlimited",
+    ),
+    spec(
+        Flag::RawRateLimit,
+        "raw-rate-limit",
+        "N",
+        "messages per second per /broadcast connection, burst twice that; 0 = unlimited",
+    ),
+    spec(
+        Flag::MaxConnectionsPerIp,
+        "max-connections-per-ip",
+        "N",
+        "connections one client address may hold; more get 503; 0 = no cap",
+    ),
+    spec(
+        Flag::DataDir,
+        "data-dir",
+        "DIR",
+        "keep rooms, their history and seq in DIR across restarts (unset: memory only)",
+    ),
+    spec(
+        Flag::Fsync,
+        "fsync",
+        "WHEN",
+        "sync the data dir: turn (before each turn's output), interval (each second) or never",
+    ),
+    spec(
+        Flag::RoomTtl,
+        "room-ttl",
+        "SECS",
+        "with --data-dir: how long an empty room keeps its history (create'd rooms: until deleted)",
+    ),
+    spec(
+        Flag::MaxDisk,
+        "max-disk",
+        "BYTES",
+        "with --data-dir: most bytes the data dir may use",
     ),
     spec(
         Flag::Redis,

@@ -5,6 +5,8 @@
 //! ones), so a reader finds every bound of the process in this file. The
 //! memory budget (`--max-memory`) and its accounting belong here as well.
 
+pub mod memory;
+
 use std::time::Duration;
 
 use crate::config::Config;
@@ -24,6 +26,21 @@ pub const DEFAULT_RATE_LIMIT: u32 = 50;
 pub const DEFAULT_HISTORY: usize = 32;
 /// `--max-rooms`: rooms (and subscriptions) one connection may hold.
 pub const DEFAULT_MAX_ROOMS: usize = 128;
+/// `--max-memory`: the budget for everything the server buffers (see [`memory`]);
+/// sized for a small device.
+pub const DEFAULT_MAX_MEMORY: usize = 64 << 20;
+/// `--broadcast-rate`: `broadcast` actions per second per `/ws` connection;
+/// one of them costs a copy per connection, so it gets far less than the rate limit.
+pub const DEFAULT_BROADCAST_RATE: u32 = 5;
+/// `--notify-rate`: notifications per second one user may receive from all senders.
+pub const DEFAULT_NOTIFY_RATE: u32 = 20;
+/// `--room-ttl`: an empty room's history is kept this long (as Centrifugo's history TTL).
+pub const DEFAULT_ROOM_TTL: Duration = Duration::from_secs(24 * 3600);
+/// `--max-disk`: the data dir's journal never grows past this.
+pub const DEFAULT_MAX_DISK: u64 = 256 << 20;
+/// `--history-bytes` defaults to `--max-pending` divided by this, so a
+/// joiner's `room` answer leaves room in its output queue for what follows.
+pub const HISTORY_BYTES_SHARE: usize = 4;
 /// `--compression-threshold`: shorter messages go out uncompressed; under it,
 /// the deflate block overhead and the CPU outweigh the few bytes saved.
 pub const DEFAULT_COMPRESSION_THRESHOLD: usize = 256;
@@ -44,6 +61,16 @@ pub const ANSWER_BYTES: usize = 64 * 1024;
 pub const RATE_GRACE: Duration = Duration::from_secs(5);
 /// A `typing: true` older than this is cleared by the server.
 pub const TYPING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Deepest nesting of arrays and objects inside a frame (the frame's own
+/// object not counted): deeper frames get `bad_json`, so a relayed message can
+/// never crash a recipient's recursive parser.
+pub const MAX_DEPTH: usize = 64;
+/// Longest room password in bytes (`bad_field` beyond).
+pub const MAX_PASSWORD: usize = 128;
+/// Longest `ref` in bytes of raw JSON (`bad_field` beyond): it is echoed back.
+pub const MAX_REF: usize = 64;
+/// Longest user name in bytes a `notify` may name (64 characters of up to 4 bytes).
+pub const MAX_USER_BYTES: usize = 256;
 /// A held `typing: true` is forwarded again after this long, so receivers see
 /// a live typist renewed well inside their own timeout.
 pub const TYPING_RENEW: Duration = Duration::from_secs(2);
@@ -80,6 +107,14 @@ pub const OVERFLOW_SLOTS: usize = 64;
 pub const SPARE_BYTES: usize = 256 * 1024;
 /// Buffers that grew past this are freed rather than kept as spares.
 pub const SPARE_MAX_CAPACITY: usize = 8 * 1024;
+/// The frame scratch buffer keeps this much between turns; one that grew for a
+/// large message is given back at the end of the turn.
+pub const SCRATCH_KEEP: usize = 4 * 1024;
+/// Each outbox buffer keeps at most this much between turns.
+pub const LOOP_BUFFER_KEEP: usize = 16 * 1024;
+/// New connections accepted per loop turn; the rest wait in the listen queue
+/// for the next turn, so a reconnect storm cannot starve connected clients.
+pub const ACCEPTS_PER_TURN: usize = 64;
 /// Encrypted bytes rustls may hold per TLS client (records the socket has not
 /// taken yet); past it, plaintext waits in the client's output, where
 /// `--max-pending` counts it. rustls's own default, made explicit.
@@ -95,6 +130,10 @@ pub struct Limits {
     pub max_message: usize,
     /// Unsent output one client may have before it is closed with 1013.
     pub max_pending: usize,
+    /// The memory budget in bytes (see [`memory`]).
+    pub max_memory: usize,
+    /// Connections one client address may hold (0: no cap).
+    pub max_connections_per_ip: usize,
     /// The hub's caps.
     pub hub: HubLimits,
 }
@@ -106,12 +145,20 @@ impl Limits {
             max_connections: config.max_connections,
             max_message: config.max_message,
             max_pending: config.max_pending,
+            max_memory: config.max_memory,
+            max_connections_per_ip: config.max_connections_per_ip,
             hub: HubLimits {
                 rate_limit: config.rate_limit,
                 rate_burst: config.rate_limit.saturating_mul(2),
                 history: config.history,
                 history_bytes: config.history_bytes(),
                 max_rooms: config.max_rooms,
+                broadcast_rate: config.broadcast_rate,
+                broadcast_burst: config.broadcast_rate.saturating_mul(2),
+                notify_rate: config.notify_rate,
+                notify_burst: config.notify_rate.saturating_mul(2),
+                raw_rate_limit: config.raw_rate_limit,
+                raw_rate_burst: config.raw_rate_limit.saturating_mul(2),
                 max_message: config.max_message,
                 // An answer stays a fraction of what a client may have pending.
                 answer_bytes: ANSWER_BYTES.min(config.max_pending / 4),
@@ -145,6 +192,18 @@ pub struct HubLimits {
     pub max_rooms: usize,
     /// A `typing: true` older than this is cleared by the server.
     pub typing_timeout: Duration,
+    /// `broadcast` actions per second per connection (0: only the rate limit applies).
+    pub broadcast_rate: u32,
+    /// `broadcast` burst allowance.
+    pub broadcast_burst: u32,
+    /// `notify` messages per second one user may receive, from all senders (0: unbounded).
+    pub notify_rate: u32,
+    /// `notify` burst allowance per receiving user.
+    pub notify_burst: u32,
+    /// Messages per second per `/broadcast` connection (0: unlimited).
+    pub raw_rate_limit: u32,
+    /// `/broadcast` burst allowance.
+    pub raw_rate_burst: u32,
     /// Largest message a client may send (bytes), announced in `welcome`.
     pub max_message: usize,
     /// Most bytes of history or list entries in one answer (at least one entry is sent).
@@ -158,9 +217,15 @@ impl Default for HubLimits {
             rate_burst: DEFAULT_RATE_LIMIT * 2,
             rate_grace: RATE_GRACE,
             history: DEFAULT_HISTORY,
-            history_bytes: DEFAULT_MAX_PENDING / 4,
+            history_bytes: DEFAULT_MAX_PENDING / HISTORY_BYTES_SHARE,
             max_rooms: DEFAULT_MAX_ROOMS,
             typing_timeout: TYPING_TIMEOUT,
+            broadcast_rate: DEFAULT_BROADCAST_RATE,
+            broadcast_burst: DEFAULT_BROADCAST_RATE * 2,
+            notify_rate: DEFAULT_NOTIFY_RATE,
+            notify_burst: DEFAULT_NOTIFY_RATE * 2,
+            raw_rate_limit: 0,
+            raw_rate_burst: 0,
             max_message: DEFAULT_MAX_MESSAGE,
             answer_bytes: ANSWER_BYTES,
         }
@@ -194,6 +259,7 @@ mod tests {
         let l = Limits::default();
         assert_eq!(l.max_message, DEFAULT_MAX_MESSAGE);
         assert_eq!(l.hub.history, HubLimits::default().history);
+        assert_eq!(l.hub.history_bytes, HubLimits::default().history_bytes);
         assert_eq!(l.hub.rate_burst, HubLimits::default().rate_burst);
     }
 }

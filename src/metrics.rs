@@ -14,6 +14,12 @@ pub struct Metrics {
     pub handshake_failures: u64,
     pub protocol_errors: u64,
     pub http_requests: u64,
+    /// Connections answered 503 because the memory budget was nearly reached.
+    pub memory_refused: u64,
+    /// Connections closed to bring memory back under the budget.
+    pub memory_closed: u64,
+    /// History bytes evicted to bring memory back under the budget.
+    pub history_evicted_bytes: u64,
     /// Messages queued as permessage-deflate frames (one per recipient).
     pub compressed_out: u64,
     /// Bytes those frames saved against the plain frames.
@@ -27,6 +33,10 @@ pub struct Gauges {
     pub ws_connections: usize,
     pub rooms: usize,
     pub uptime_s: u64,
+    /// Bytes counted against `--max-memory` now.
+    pub memory: usize,
+    /// `--max-memory`.
+    pub memory_budget: usize,
 }
 
 impl Metrics {
@@ -52,6 +62,18 @@ impl Metrics {
             g.ws_connections as u64,
         );
         metric("rooms", "gauge", "Rooms that exist now.", g.rooms as u64);
+        metric(
+            "memory_bytes",
+            "gauge",
+            "Bytes counted against the memory budget (buffers, history, state).",
+            g.memory as u64,
+        );
+        metric(
+            "memory_budget_bytes",
+            "gauge",
+            "The memory budget (--max-memory).",
+            g.memory_budget as u64,
+        );
         metric(
             "uptime_seconds",
             "gauge",
@@ -111,6 +133,24 @@ impl Metrics {
             "counter",
             "Plain HTTP requests answered.",
             self.http_requests,
+        );
+        metric(
+            "memory_refused_total",
+            "counter",
+            "Connections answered 503 because the memory budget was nearly reached.",
+            self.memory_refused,
+        );
+        metric(
+            "memory_closed_total",
+            "counter",
+            "Connections closed (1013) to bring memory back under the budget, biggest first.",
+            self.memory_closed,
+        );
+        metric(
+            "history_evicted_bytes_total",
+            "counter",
+            "Bytes of room history evicted to bring memory back under the budget.",
+            self.history_evicted_bytes,
         );
         metric(
             "compressed_messages_out_total",

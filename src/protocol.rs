@@ -12,7 +12,9 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-pub use crate::limits::{MAX_HISTORY, MAX_ROOM_NAME};
+pub use crate::limits::{
+    MAX_DEPTH, MAX_HISTORY, MAX_PASSWORD, MAX_REF, MAX_ROOM_NAME, MAX_USER_BYTES,
+};
 
 /// The `code` of an `error` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub enum ErrorCode {
     RoomExists,
     /// The action needs the cluster engine (Redis), which is not reachable now.
     Unavailable,
+    /// `delete` of a room that does not exist.
+    NoSuchRoom,
 }
 
 impl ErrorCode {
@@ -62,6 +66,7 @@ impl ErrorCode {
             ErrorCode::NotMember => "not_member",
             ErrorCode::RoomExists => "room_exists",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::NoSuchRoom => "no_such_room",
         }
     }
 }
@@ -120,6 +125,8 @@ pub enum Action<'a> {
     Members { room: Cow<'a, str>, offset: usize },
     /// `rooms`, from the `offset`-th room on.
     Rooms { offset: usize },
+    /// `delete`: removes a room with its history (the creator's user only).
+    Delete { room: Cow<'a, str> },
     /// `create`.
     Create {
         room: Cow<'a, str>,
@@ -153,15 +160,19 @@ pub enum Problem<'a> {
     BadRoomName,
     /// `action` is a string naming no action.
     UnknownAction(Cow<'a, str>),
+    /// Arrays and objects nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// A string field longer than its cap: (field, max bytes).
+    TooLong(&'static str, usize),
 }
 
 impl Problem<'_> {
     /// The error code this problem is reported with.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Problem::BadJson(_) => ErrorCode::BadJson,
+            Problem::BadJson(_) | Problem::TooDeep => ErrorCode::BadJson,
             Problem::NotObject | Problem::Missing(_) => ErrorCode::MissingField,
-            Problem::BadField(..) => ErrorCode::BadField,
+            Problem::BadField(..) | Problem::TooLong(..) => ErrorCode::BadField,
             Problem::BadRoomName => ErrorCode::BadRoomName,
             Problem::UnknownAction(_) => ErrorCode::UnknownAction,
         }
@@ -175,6 +186,8 @@ impl fmt::Display for Problem<'_> {
             Problem::NotObject => f.write_str("a frame must be a JSON object with an action"),
             Problem::Missing(field) => write!(f, "missing field {field}"),
             Problem::BadField(field, must) => write!(f, "field {field} must be {must}"),
+            Problem::TooDeep => write!(f, "JSON nested deeper than {MAX_DEPTH} levels"),
+            Problem::TooLong(field, max) => write!(f, "field {field} is over {max} bytes"),
             Problem::BadRoomName => write!(
                 f,
                 "a room name is 1-{MAX_ROOM_NAME} characters of A-Z a-z 0-9 _ . : -"
@@ -245,10 +258,16 @@ pub fn parse(text: &str) -> Result<Request<'_>, Rejection<'_>> {
             },
         ));
     }
+    if !depth_within(text, MAX_DEPTH + 1) {
+        return Err(reject(Problem::TooDeep));
+    }
     // Syntax errors, and the one data error an object can have: a repeated key.
     let fields: Fields = serde_json::from_str(text).map_err(|e| reject(Problem::BadJson(e)))?;
     let reference = match fields.reference.map(|r| r.get()) {
         None | Some("null") => None,
+        Some(r) if r.len() > MAX_REF => {
+            return Err(reject(Problem::TooLong("ref", MAX_REF)));
+        }
         Some(r) if r.starts_with('"') || r.starts_with('-') || r.as_bytes()[0].is_ascii_digit() => {
             Some(r)
         }
@@ -274,7 +293,11 @@ fn action<'a>(f: &Fields<'a>) -> Result<Action<'a>, Problem<'a>> {
             .or(f.message_body)
             .ok_or(Problem::Missing("message"))
     };
-    let password = || opt(f.password).map(|p| string(p, "password")).transpose();
+    let password = || {
+        opt(f.password)
+            .map(|p| capped(p, "password", MAX_PASSWORD))
+            .transpose()
+    };
     let offset = || -> Result<usize, Problem<'a>> {
         let n = opt(f.offset).map(|o| number(o, "offset")).transpose()?;
         Ok(n.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)))
@@ -284,7 +307,7 @@ fn action<'a>(f: &Fields<'a>) -> Result<Action<'a>, Problem<'a>> {
             message: message()?,
         },
         "notify" => Action::Notify {
-            user: string(need(f.user, "user")?, "user")?,
+            user: capped(need(f.user, "user")?, "user", MAX_USER_BYTES)?,
             message: message()?,
         },
         "join" | "join-room" => Action::Join {
@@ -320,6 +343,7 @@ fn action<'a>(f: &Fields<'a>) -> Result<Action<'a>, Problem<'a>> {
             room: room()?,
             offset: offset()?,
         },
+        "delete" => Action::Delete { room: room()? },
         "rooms" => Action::Rooms { offset: offset()? },
         "create" => Action::Create {
             room: room()?,
@@ -363,6 +387,50 @@ fn string<'a>(raw: &'a RawValue, field: &'static str) -> Result<Cow<'a, str>, Pr
     serde_json::from_str::<String>(text)
         .map(Cow::Owned)
         .map_err(|_| Problem::BadField(field, "a valid string"))
+}
+
+/// A string field of at most `max` bytes (raw JSON, escapes included: a cheap, safe bound).
+fn capped<'a>(
+    raw: &'a RawValue,
+    field: &'static str,
+    max: usize,
+) -> Result<Cow<'a, str>, Problem<'a>> {
+    if raw.get().len() > max + 2 {
+        return Err(Problem::TooLong(field, max));
+    }
+    string(raw, field)
+}
+
+/// Whether `json` nests arrays and objects at most `max` deep. One pass over
+/// the bytes, skipping strings; meant for text serde has accepted or will check.
+pub fn depth_within(json: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
 }
 
 fn number<'a>(raw: &RawValue, field: &'static str) -> Result<u64, Problem<'a>> {

@@ -30,6 +30,10 @@ fn help_lists_every_flag_with_its_default() {
         "--history",
         "--history-bytes",
         "--max-rooms",
+        "--data-dir",
+        "--fsync",
+        "--room-ttl",
+        "--max-disk",
     ] {
         assert!(text.contains(flag), "--help lacks {flag}:\n{text}");
     }

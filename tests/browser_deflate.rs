@@ -19,7 +19,10 @@ use tungstenite::Message;
 
 /// A counter from `GET /metrics`.
 fn metric(addr: SocketAddr, name: &str) -> u64 {
-    let resp = common::http(addr, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    let resp = common::http(
+        addr,
+        &format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+    );
     let line = resp
         .lines()
         .find(|l| l.starts_with(&format!("loopcast_{name} ")))
@@ -46,11 +49,22 @@ async fn scenario(page: Client, server: RunningServer) {
 
     let base = format!("http://{addr}/");
     log_in(&page, &base, "alice").await;
-    let extensions = js(&page, "return S.ws.extensions", vec![]).await;
-    assert_eq!(
-        extensions,
-        json!("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
-    );
+    // A WebSocket of the browser's own, on the page's origin: what did it negotiate?
+    js(
+        &page,
+        "window.pmd = new WebSocket(`ws://${location.host}/echo`)",
+        vec![],
+    )
+    .await;
+    let answer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+    wait_for(
+        &page,
+        "the extension on a browser WebSocket",
+        "return window.pmd.readyState === 1 ? window.pmd.extensions : null",
+        vec![],
+        |v| v == &json!(answer),
+    )
+    .await;
     let before = metric(addr, "compressed_messages_out_total");
     join(&page, "zip", "").await;
     wait_message(&page, "rusty", &texts[31]).await;

@@ -66,9 +66,10 @@ run_suite() {
     make_cert "$certs"
     extra=(--tls-cert "$certs/cert.pem" --tls-key "$certs/key.pem")
   fi
-  # Cases 9.* send messages of up to 16 MiB, beyond the 64 KiB default.
+  # Cases 9.* send messages of up to 16 MiB, beyond the 64 KiB default; the
+  # memory budget must hold four such backlogs (--max-memory >= 4 x --max-pending).
   ./target/release/loopcast --listen "127.0.0.1:$port" --log-level warn --max-message 16MiB \
-    --max-pending 64MiB "${extra[@]}" >"$log" 2>&1 &
+    --max-pending 64MiB --max-memory 1GiB "${extra[@]}" >"$log" 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   for _ in $(seq 50); do

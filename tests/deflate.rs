@@ -48,7 +48,7 @@ impl Client {
             format!("Sec-WebSocket-Extensions: {o}\r\n")
         });
         let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{ext}\r\n"
         );
         s.write_all(req.as_bytes()).unwrap();

@@ -330,6 +330,13 @@ fn run(seed: u64, steps: usize, config: HubConfig) -> HashMap<&'static str, usiz
                     }
                     Kind::Ref(r) => {
                         let answers: Vec<_> = got.iter().filter(|e| e["ref"] == r).collect();
+                        // Over the rate limit a frame is not parsed: its error has no ref.
+                        let unparsed = got
+                            .iter()
+                            .any(|e| e["code"] == "rate_limited" && e.get("ref").is_none());
+                        if unparsed && answers.is_empty() {
+                            continue;
+                        }
                         assert_eq!(answers.len(), 1, "{text}: {got:?}");
                         assert!(["ack", "error"].contains(&answers[0]["event"].as_str().unwrap()));
                     }
@@ -432,9 +439,14 @@ fn random_frames_under_tight_limits() {
         history_bytes: 400,
         max_rooms: 2,
         typing_timeout: Duration::from_millis(500),
+        broadcast_rate: 2,
+        broadcast_burst: 3,
+        notify_rate: 2,
+        notify_burst: 3,
         max_message: 1024,
         // Answers of a few entries, so paging (`more`) is exercised.
         answer_bytes: 200,
+        ..HubConfig::default()
     };
     let seen = run(99, 8000, config);
     assert!(seen.contains_key("error:rate_limited"), "{seen:?}");

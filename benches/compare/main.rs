@@ -3,6 +3,8 @@
 //! The driver pins itself to CPU 1 and runs the load generator; each server is a fresh
 //! child process (this binary again, `LOOPCAST_BENCH_ROLE=server:<name>`) pinned to CPU 0.
 //! `cargo bench -- fanout idle` runs only scenarios whose name contains a word given;
+//! `LOOPCAST_BENCH_SERVER_ARGS="--data-dir /tmp/lc --fsync turn"` adds flags to
+//! this build's loopcast (e.g. to measure `--data-dir`);
 //! `LOOPCAST_BENCH_QUICK=1` makes one short run; `LOOPCAST_BENCH_SERVERS=tokio,fastws`
 //! picks servers; `LOOPCAST_BENCH_BASELINE=/path/to/loopcast` adds an older build as a
 //! peer for before/after ratios. `LOOPCAST_BENCH_COMPRESSION=on|off` makes publishers send

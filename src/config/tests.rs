@@ -52,6 +52,12 @@ fn no_flags_no_env_gives_documented_defaults() {
     assert_eq!(c.handshake_timeout, Duration::from_secs(10));
     assert_eq!(c.log_level, log::LevelFilter::Info);
     assert_eq!((c.rate_limit, c.history, c.max_rooms), (50, 32, 128));
+    assert_eq!(c.max_memory, 64 << 20);
+    assert_eq!(
+        (c.broadcast_rate, c.notify_rate, c.raw_rate_limit),
+        (5, 20, 0)
+    );
+    assert_eq!(c.max_connections_per_ip, 0);
     assert!(c.allowed_origins.is_empty() && c.auth_secret.is_none() && c.api_key.is_none());
 }
 
@@ -78,6 +84,15 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("history", "0"),
         ("history-bytes", "64KiB"),
         ("max-rooms", "7"),
+        ("max-memory", "32MiB"),
+        ("broadcast-rate", "0"),
+        ("notify-rate", "3"),
+        ("raw-rate-limit", "100"),
+        ("max-connections-per-ip", "16"),
+        ("data-dir", "/var/lib/loopcast"),
+        ("fsync", "Turn"),
+        ("room-ttl", "90"),
+        ("max-disk", "8MiB"),
         ("node-id", "n-1"),
         ("compression", "off"),
         ("compression-threshold", "1KiB"),
@@ -99,6 +114,15 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         history: 0,
         history_bytes: Some(64 << 10),
         max_rooms: 7,
+        max_memory: 32 << 20,
+        broadcast_rate: 0,
+        notify_rate: 3,
+        raw_rate_limit: 100,
+        max_connections_per_ip: 16,
+        data_dir: Some("/var/lib/loopcast".into()),
+        fsync: crate::hub::store::Fsync::Turn,
+        room_ttl: Duration::from_secs(90),
+        max_disk: 8 << 20,
         node_id: Some("n-1".into()),
         compression: false,
         compression_threshold: 1024,
@@ -116,9 +140,15 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
     };
     #[cfg(feature = "redis")]
     let expected = {
+        // The two cannot go together (see redis_with_a_data_dir_is_refused_naming_both).
+        pairs.retain(|(flag, _)| *flag != "data-dir");
         pairs.push(("redis", "redis://127.0.0.1:6380/1"));
         let redis = Some("redis://127.0.0.1:6380/1".into());
-        Config { redis, ..expected }
+        Config {
+            redis,
+            data_dir: None,
+            ..expected
+        }
     };
     (pairs, expected)
 }
@@ -421,6 +451,20 @@ fn pending_must_hold_one_message() {
 }
 
 #[test]
+fn memory_must_hold_a_few_backlogs() {
+    assert_eq!(
+        error(&["--max-memory", "3MiB"], &[]),
+        "--max-memory 3MiB must be at least 4 x default --max-pending 1MiB, \
+         or a few slow clients take the whole budget"
+    );
+    assert_eq!(
+        ok(&["--max-memory", "3MiB", "--max-pending", "512K"]).max_memory,
+        3 << 20
+    );
+    assert_eq!(ok(&["--max-memory", "32MiB"]).max_memory, 32 << 20);
+}
+
+#[test]
 fn unknown_options_and_arguments() {
     assert_eq!(error(&["--foo"], &[]), "unknown option --foo (see --help)");
     assert_eq!(
@@ -559,4 +603,41 @@ fn cluster_flags() {
             .unwrap()
             .reuse_port
     );
+}
+
+#[test]
+fn storage_flags_have_clear_errors() {
+    for (flag, value, words) in [
+        ("--fsync", "sometimes", "turn, interval or never"),
+        ("--room-ttl", "0", "greater than 0"),
+        ("--max-disk", "0", "greater than 0"),
+        ("--data-dir", "", "non-empty"),
+    ] {
+        let line = error(&[flag, value], &[]);
+        assert!(line.contains(flag) && line.contains(words), "{line}");
+    }
+    let c = ok(&[]);
+    assert_eq!(
+        (c.data_dir, c.fsync),
+        (None, crate::hub::store::Fsync::Interval)
+    );
+    assert_eq!(c.room_ttl, Duration::from_secs(86_400));
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_with_a_data_dir_is_refused_naming_both() {
+    let line = error(
+        &["--redis", "redis://127.0.0.1:6379", "--data-dir", "/tmp/x"],
+        &[],
+    );
+    assert!(
+        line.contains("--redis") && line.contains("--data-dir") && line.contains("Redis"),
+        "{line}"
+    );
+    let line = error(
+        &["--data-dir", "/tmp/x"],
+        &[("LOOPCAST_REDIS", "redis://h")],
+    );
+    assert!(line.contains("LOOPCAST_REDIS"), "{line}");
 }

@@ -1,6 +1,8 @@
 //! The Lua scripts the engine loads at connect, and the Redis key scheme.
 //!
-//! Per room `R`: `lc:m:R` (hash: `seq`, `epoch`, `ev`, `cap`, `password`, `max`),
+//! Per room `R`: `lc:m:R` (hash: `seq`, `epoch`, `ev`, `cap`, `password`, `max`,
+//! `created`, `owner`; `password` is the salted hash of `secret::PasswordHash`
+//! in its storage form, never the password: nodes compare in constant time),
 //! `lc:h:R` (list: the newest encoded message events), `lc:p:R` (hash:
 //! connection id -> `j` or `s` followed by `{"user":..,"id":..}`), channel `lc:r:R`.
 //! Per node `N`: `lc:n:N` (set of `room id` entries, for reaping a dead node),
@@ -43,16 +45,22 @@ return {seq, ev}
 /// Join or subscribe: password and `max_members` checks, membership, the
 /// `joined` event, and the state the joiner needs, atomically.
 /// KEYS: meta, history, members, channel, node set. ARGV: connection id,
-/// entry (`j`/`s` + member JSON), password, `1` if a password was given,
-/// fresh epoch, room name, mode (`n`: normal, `r`: re-announce after a
-/// reconnect, no checks and no event).
-/// Returns `{'ok', seq, epoch, ev, cap, history, members}`, `{'forbidden'}` or `{'full', max}`.
+/// entry (`j`/`s` + member JSON), the salted hash of the given password (a
+/// new room keeps it), `1` if a password was given, fresh epoch, room name,
+/// mode (`n`: normal, `r`: re-announce after a reconnect, no checks and no
+/// event), the room's stored hash the node has checked the password against
+/// (`''` on the first try).
+/// Returns `{'ok', seq, epoch, ev, cap, history, members}`, `{'check', hash}`
+/// (a password room: the node checks the password against `hash` in
+/// constant time and, if it matches, runs the join again with that hash),
+/// `{'forbidden'}` or `{'full', max}`.
 pub const JOIN: &str = r#"
 local pw = redis.call('HGET', KEYS[1], 'password')
 local old = redis.call('HGET', KEYS[3], ARGV[1])
 local exists = redis.call('EXISTS', KEYS[3]) == 1 or redis.call('HEXISTS', KEYS[1], 'created') == 1
 if ARGV[7] == 'n' and not old then
-  if pw and exists and (ARGV[4] ~= '1' or pw ~= ARGV[3]) then return {'forbidden'} end
+  if pw and exists and ARGV[4] ~= '1' then return {'forbidden'} end
+  if pw and exists and pw ~= ARGV[8] then return {'check', pw} end
   local max = redis.call('HGET', KEYS[1], 'max')
   if max and exists and redis.call('HLEN', KEYS[3]) >= tonumber(max) then return {'full', max} end
   if not exists then
@@ -140,8 +148,8 @@ return #dead
 "#;
 
 /// `create`: a room with properties, refused if it exists. KEYS: meta,
-/// members. ARGV: password or '', max or '', cap or '', fresh epoch.
-/// Returns 1, or 0 if the room exists.
+/// members. ARGV: salted password hash or '', max or '', cap or '', fresh
+/// epoch, owner (the creating user). Returns 1, or 0 if the room exists.
 pub const CREATE: &str = r#"
 if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('HEXISTS', KEYS[1], 'created') == 1 then
   return 0
@@ -152,8 +160,30 @@ redis.call('SADD', 'lc:rooms', string.sub(KEYS[1], 6))
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'password', ARGV[1]) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'max', ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'cap', ARGV[3]) end
+redis.call('HSET', KEYS[1], 'owner', ARGV[5])
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[4])
 return 1
+"#;
+
+/// `delete`: the room with its history and members, for its owner (or the
+/// backend: owner `''`). Only `ev` stays, so the channel's counter never
+/// goes back; the next use of the name starts a new epoch. Every node with
+/// members gets `d<ev> - <deleted event>` and drops the room.
+/// KEYS: meta, history, members, channel, `lc:rooms`. ARGV: owner or '',
+/// room name, the `deleted` event. Returns `{'ok', ev}`, `{'none'}` or `{'not_owner'}`.
+pub const DELETE: &str = r#"
+if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('HEXISTS', KEYS[1], 'epoch') == 0 then
+  return {'none'}
+end
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+  return {'not_owner'}
+end
+local ev = redis.call('HINCRBY', KEYS[1], 'ev', 1)
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('HSET', KEYS[1], 'ev', ev)
+redis.call('SREM', KEYS[5], ARGV[2])
+redis.call('PUBLISH', KEYS[4], 'd' .. ev .. ' - ' .. ARGV[3])
+return {'ok', ev}
 "#;
 
 /// `rooms`: every room of the cluster with its member and subscriber
@@ -210,10 +240,12 @@ pub const I_ROOMS: usize = 6;
 pub const I_FETCH: usize = 7;
 /// See [`MEMBERS`].
 pub const I_MEMBERS: usize = 8;
+/// See [`DELETE`].
+pub const I_DELETE: usize = 9;
 
 /// Every script, loaded with SCRIPT LOAD at each connect (Redis forgets them on restart).
-pub const ALL: [&str; 9] = [
-    PUBLISH, JOIN, LEAVE, SIGNAL, HEARTBEAT, CREATE, ROOMS, FETCH, MEMBERS,
+pub const ALL: [&str; 10] = [
+    PUBLISH, JOIN, LEAVE, SIGNAL, HEARTBEAT, CREATE, ROOMS, FETCH, MEMBERS, DELETE,
 ];
 
 /// A room's Redis key or channel: `lc:<kind>:<room>`.

@@ -63,6 +63,13 @@ impl Hub {
         if tabs != live || self.users.values().any(Vec::is_empty) {
             return Err(format!("{tabs} tabs for {live} connections"));
         }
+        let memberships: usize = self.conns.iter().flatten().map(|c| c.rooms.len()).sum();
+        if memberships != self.memberships {
+            return Err(format!(
+                "{} memberships counted, {memberships} held",
+                self.memberships
+            ));
+        }
         if self.names.len() != self.rooms.len() {
             return Err("room names and rooms differ".into());
         }
@@ -97,7 +104,7 @@ impl Hub {
             if h.len() > h.cap()
                 || h.len() as u64 > h.seq()
                 || h.bytes() > self.config.history_bytes
-                || h.bytes() != h.iter().map(|(_, e)| e.len()).sum::<usize>()
+                || h.bytes() != h.recount()
             {
                 return Err(format!("room {} keeps too much history", room.name));
             }

@@ -7,7 +7,9 @@
 //! when the connection ends (also after the hub itself asked to close it).
 //! For `/broadcast`: `handle_raw_connect`, `raw_recipients` per message,
 //! `handle_raw_disconnect` once. After every `handle_*` call the reactor
-//! drains the `Outbox`.
+//! drains the `Outbox`. With a room store (`set_store`, for `--data-dir`):
+//! `commit` once per loop turn, before that turn's output is written to
+//! sockets, and `close_store` at shutdown.
 //!
 //! Answers to what PROTOCOL.md leaves open:
 //! - Success answers: `join` answers `room`, `history`, `members` and `rooms`
@@ -42,9 +44,16 @@
 //!   seq counts in). A `since` above that seq, or with another `epoch` (the
 //!   room was recreated), returns the whole history with `gap: true`.
 //! - Every frame counts against the rate limit, bad ones included.
+//! - Fan-out has its own, lower budgets on top of the rate limit: `broadcast`
+//!   (one frame to every connection) per sending connection, and `notify`
+//!   per receiving user, from all senders together (so many senders cannot
+//!   flood one user). Over either, the action answers `rate_limited` and does
+//!   nothing; these budgets never close a connection.
 
+mod budget;
 #[cfg(feature = "redis")]
 pub mod cluster;
+mod failure;
 mod invariants;
 mod names;
 mod outbox;
@@ -53,6 +62,7 @@ mod publish;
 mod rate;
 mod raw;
 mod rooms;
+mod state;
 pub mod store;
 #[cfg(test)]
 mod tests;
@@ -69,9 +79,11 @@ use slab::Slab;
 use crate::ClientId;
 use crate::protocol::{self, Action, ErrorCode, Scope};
 
+use failure::Failure;
 pub use names::NameInUse;
 pub use outbox::{Outbox, Output};
-use rate::{Rate, Verdict};
+use rate::{Bucket, Rate, Verdict};
+pub use raw::RawAdmit;
 use rooms::{Room, RoomKey, TypingDeadline};
 use store::{Epoch, Since};
 
@@ -111,6 +123,10 @@ struct Conn {
     /// Rooms this connection `create`d that nobody has entered yet.
     created: Vec<RoomKey>,
     rate: Rate,
+    /// The `broadcast` budget of this connection.
+    broadcasts: Bucket,
+    /// The `notify` budget of this connection's user, kept by its oldest tab.
+    notes: Bucket,
     /// The separate allowance of `typing` frames.
     typing_rate: Rate,
     /// The hub asked the reactor to close it; its input is ignored.
@@ -135,6 +151,8 @@ pub struct Hub {
     typing_compacted: usize,
     /// Source of connection ids, membership tokens and epochs; never reused.
     serial: u64,
+    /// Room memberships (joined or subscribed) of all connections.
+    memberships: usize,
     /// `/broadcast` members.
     raw: raw::RawMembers,
     /// Random per process, so epochs differ across restarts.
@@ -144,45 +162,10 @@ pub struct Hub {
     /// With `--redis`: the engine and the cluster state (see `cluster`).
     #[cfg(feature = "redis")]
     cluster: Option<Box<cluster::Cluster>>,
-}
-
-/// A failed action, reported as an `error` event.
-#[derive(Debug)]
-enum Failure<'r> {
-    RoomFull(&'r str, u32),
-    WrongPassword(&'r str),
-    MembersOnly(&'r str),
-    NoSuchUser(&'r str),
-    TooManyRooms(usize),
-    NotMember(&'r str),
-    RoomExists(&'r str),
-}
-
-impl Failure<'_> {
-    fn code(&self) -> ErrorCode {
-        match self {
-            Failure::RoomFull(..) => ErrorCode::RoomFull,
-            Failure::WrongPassword(_) | Failure::MembersOnly(_) => ErrorCode::Forbidden,
-            Failure::NoSuchUser(_) => ErrorCode::NoSuchUser,
-            Failure::TooManyRooms(_) => ErrorCode::TooManyRooms,
-            Failure::NotMember(_) => ErrorCode::NotMember,
-            Failure::RoomExists(_) => ErrorCode::RoomExists,
-        }
-    }
-}
-
-impl fmt::Display for Failure<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::RoomFull(room, max) => write!(f, "room {room} is full (max {max})"),
-            Failure::WrongPassword(room) => write!(f, "wrong password for room {room}"),
-            Failure::MembersOnly(room) => write!(f, "room {room} has a password: join it first"),
-            Failure::NoSuchUser(user) => write!(f, "user {user} is not online"),
-            Failure::TooManyRooms(max) => write!(f, "at most {max} rooms per connection"),
-            Failure::NotMember(room) => write!(f, "not a member of room {room}"),
-            Failure::RoomExists(room) => write!(f, "room {room} exists"),
-        }
-    }
+    /// Where room state is kept beyond memory (`--data-dir`), if anywhere.
+    store: Option<Box<dyn store::Store>>,
+    /// The wall clock of the latest call (for what the store records).
+    clock_ms: u64,
 }
 
 impl Hub {
@@ -199,12 +182,15 @@ impl Hub {
             typing: BinaryHeap::new(),
             typing_compacted: 0,
             serial: 0,
+            memberships: 0,
             raw: raw::RawMembers::default(),
             // std seeds `RandomState` from the OS's random source.
             epoch_seed: RandomState::new().hash_one(0x6c6f_6f70_u64),
             history_bytes: 0,
             #[cfg(feature = "redis")]
             cluster: None,
+            store: None,
+            clock_ms: 0,
         }
     }
 
@@ -276,6 +262,8 @@ impl Hub {
             rooms: Vec::new(),
             created: Vec::new(),
             rate: Rate::new(now.mono),
+            broadcasts: Bucket::new(now.mono),
+            notes: Bucket::new(now.mono),
             typing_rate: Rate::new(now.mono),
             closing: false,
         });
@@ -284,6 +272,7 @@ impl Hub {
 
     /// A text message arrived from `client`.
     pub fn handle_text(&mut self, now: Now, client: ClientId, text: &str, out: &mut Outbox) {
+        self.clock_ms = now.unix_ms;
         let parsed = protocol::parse(text);
         let typing = matches!(&parsed, Ok(r) if matches!(r.action, Action::Typing { .. }));
         let Some(verdict) = self.admit(now, client, typing) else {
@@ -353,7 +342,7 @@ impl Hub {
 
     /// `client` is gone: leave its rooms (presence `left`), clear its typing.
     pub fn handle_disconnect(&mut self, now: Now, client: ClientId, out: &mut Outbox) {
-        let _ = now;
+        self.clock_ms = now.unix_ms;
         let Some(mut conn) = self.conns.get_mut(client.0).and_then(Option::take) else {
             return;
         };
@@ -361,6 +350,7 @@ impl Hub {
         #[cfg(feature = "redis")]
         self.cluster_gone(client);
         while let Some(m) = conn.rooms.pop() {
+            self.memberships -= 1;
             self.detach(client, &m);
             #[cfg(feature = "redis")]
             if self.cluster.is_some() {
@@ -380,11 +370,21 @@ impl Hub {
         }
         self.release_name(&conn.user);
         if let Some(tabs) = self.users.get_mut(&conn.user) {
+            let kept_budget = tabs.first() == Some(&client);
             tabs.retain(|c| *c != client);
-            if tabs.is_empty() {
-                self.users.remove(&conn.user);
-                #[cfg(feature = "redis")]
-                self.cluster_user(&conn.user, false);
+            match tabs.first() {
+                None => {
+                    self.users.remove(&conn.user);
+                    #[cfg(feature = "redis")]
+                    self.cluster_user(&conn.user, false);
+                }
+                // The user's `notify` budget passes to the next-oldest tab.
+                Some(next) if kept_budget => {
+                    if let Some(Some(heir)) = self.conns.get_mut(next.0) {
+                        heir.notes = conn.notes;
+                    }
+                }
+                Some(_) => {}
             }
         }
         // Keys are dense; trailing free slots need not be kept.
@@ -393,8 +393,10 @@ impl Hub {
         }
     }
 
-    /// Expires timers due at `now` (stale typing).
+    /// Expires timers due at `now` (stale typing), and the store's (sync,
+    /// room TTL).
     pub fn handle_timeout(&mut self, now: Now, out: &mut Outbox) {
+        self.clock_ms = now.unix_ms;
         #[cfg(feature = "redis")]
         self.cluster_timeout(now);
         while let Some(Reverse(due)) = self.typing.peek() {
@@ -404,17 +406,27 @@ impl Hub {
             let due = self.typing.pop().expect("peeked").0;
             self.expire_typing(now, due, out);
         }
+        if let Some(store) = self.store.as_deref_mut()
+            && store.poll_timeout().is_some_and(|at| at <= now.mono)
+        {
+            store.handle_timeout(now.mono, now.unix_ms);
+        }
     }
 
     /// The next instant `handle_timeout` has work, if any (possibly a timer
     /// that turns out to have nothing left to do).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let typing = self.typing.peek().map(|Reverse(due)| due.at);
+        let store = self.store.as_ref().and_then(|s| s.poll_timeout());
         #[cfg(feature = "redis")]
-        if let Some(at) = self.cluster_deadline() {
-            return Some(typing.map_or(at, |t| t.min(at)));
+        let store = match (store, self.cluster_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (typing, store) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        typing
     }
 
     /// Live `/ws` connections.
@@ -484,6 +496,11 @@ impl Hub {
     ) -> Result<(), Failure<'r>> {
         match action {
             Action::Broadcast { message } => {
+                let (rate, burst) = (self.config.broadcast_rate, self.config.broadcast_burst);
+                let conn = self.conns[client.0].as_mut().expect("sender is connected");
+                if !conn.broadcasts.take(now.mono, rate, burst) {
+                    return Err(Failure::BroadcastBudget(rate));
+                }
                 let from = &*self.conn(client).user_json;
                 self.broadcast_from(from, now, message.get(), out);
                 Ok(())
@@ -492,6 +509,12 @@ impl Hub {
                 let Some(tabs) = self.users.get(&**user) else {
                     return Err(Failure::NoSuchUser(user));
                 };
+                // The oldest tab keeps the user's budget: it lives as long as the user does.
+                let (rate, burst) = (self.config.notify_rate, self.config.notify_burst);
+                let keeper = self.conns[tabs[0].0].as_mut().expect("tab is connected");
+                if !keeper.notes.take(now.mono, rate, burst) {
+                    return Err(Failure::NotifyBudget(user, rate));
+                }
                 let conn = self.conns[client.0].as_ref().expect("sender is connected");
                 let mark = out.mark();
                 let scope = Scope::User { to: user };
@@ -517,6 +540,7 @@ impl Hub {
                 self.enter(now, client, room, password.as_deref(), None, out)
             }
             Action::Leave { room } | Action::Unsubscribe { room } => self.exit(client, room, out),
+            Action::Delete { room } => self.delete(client, room, out),
             Action::Publish { room, message } => {
                 self.publish(now, client, room, message.get(), out)
             }
@@ -582,8 +606,16 @@ fn error(
 
 /// `c` + the serial in base 36: short, and unique for the process lifetime.
 fn short_id(serial: u64) -> Box<str> {
-    let mut digits = [0u8; 14];
-    let mut n = serial;
+    let mut id = String::with_capacity(14);
+    id.push('c');
+    push_base36(&mut id, serial);
+    id.into()
+}
+
+/// Appends `n` in lower-case base 36 (connection ids, room epochs).
+pub(crate) fn push_base36(out: &mut String, n: u64) {
+    let mut digits = [0u8; 13];
+    let mut n = n;
     let mut i = digits.len();
     loop {
         i -= 1;
@@ -593,8 +625,5 @@ fn short_id(serial: u64) -> Box<str> {
             break;
         }
     }
-    let mut id = String::with_capacity(1 + digits.len() - i);
-    id.push('c');
-    id.extend(digits[i..].iter().map(|&b| b as char));
-    id.into()
+    out.extend(digits[i..].iter().map(|&b| b as char));
 }

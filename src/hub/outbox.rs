@@ -80,6 +80,31 @@ impl Outbox {
         self.items.clear();
     }
 
+    /// Heap bytes the buffers hold (their capacities), for the memory budget.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity()
+            + self.to.capacity() * std::mem::size_of::<ClientId>()
+            + self.items.capacity() * std::mem::size_of::<Item>()
+    }
+
+    /// Gives back memory that one large output made the buffers grow to: each
+    /// buffer over `max` bytes is cut back to `max`. Call when empty; steady
+    /// output below `max` keeps its buffers and allocates nothing.
+    pub fn shrink(&mut self, max: usize) {
+        debug_assert!(self.is_empty());
+        if self.text.capacity() > max {
+            self.text.shrink_to(max);
+        }
+        let ids = max / std::mem::size_of::<ClientId>();
+        if self.to.capacity() > ids {
+            self.to.shrink_to(ids);
+        }
+        let items = max / std::mem::size_of::<Item>();
+        if self.items.capacity() > items {
+            self.items.shrink_to(items);
+        }
+    }
+
     /// Nothing queued.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()

@@ -38,7 +38,45 @@ fn bad(message: impl Into<String>) -> PublishError {
     }
 }
 
+#[derive(Deserialize)]
+struct DeleteBody {
+    room: Option<String>,
+}
+
 impl Hub {
+    /// `POST /api/delete` with `{"room":..}`: deletes the room with its
+    /// history (from the store too); its members get `deleted`. Returns
+    /// whether there was such a room; `None` with `--redis`, where the delete
+    /// runs in Redis after the answer (every node's members get `deleted`).
+    pub fn handle_delete(
+        &mut self,
+        now: Now,
+        body: &[u8],
+        out: &mut Outbox,
+    ) -> Result<Option<bool>, PublishError> {
+        let body = std::str::from_utf8(body).map_err(|_| bad("body is not UTF-8"))?;
+        if !body.trim_start().starts_with('{') {
+            return Err(bad("body must be a JSON object"));
+        }
+        let body: DeleteBody =
+            serde_json::from_str(body).map_err(|e| bad(format!("body is not valid: {e}")))?;
+        let room = body.room.ok_or_else(|| bad("missing field room"))?;
+        if !protocol::valid_room_name(&room) {
+            return Err(bad("bad room name"));
+        }
+        #[cfg(feature = "redis")]
+        if self.cluster.is_some() {
+            if !self.cluster_api_delete(&room) {
+                return Err(PublishError {
+                    status: 503,
+                    message: "redis is not reachable".into(),
+                });
+            }
+            return Ok(None);
+        }
+        Ok(Some(self.delete_room(now, &room, out)))
+    }
+
     /// `POST /api/publish` with `body`; returns how many `/ws` connections were reached.
     ///
     /// The body is `{"room":..,"message":..}`, `{"user":..,"message":..}` or
@@ -53,10 +91,15 @@ impl Hub {
         body: &[u8],
         out: &mut Outbox,
     ) -> Result<usize, PublishError> {
+        self.clock_ms = now.unix_ms;
         let body = std::str::from_utf8(body).map_err(|_| bad("body is not UTF-8"))?;
         if !body.trim_start().starts_with('{') {
             // serde would read an array positionally into `Body`.
             return Err(bad("body must be a JSON object"));
+        }
+        if !protocol::depth_within(body, protocol::MAX_DEPTH + 1) {
+            let max = protocol::MAX_DEPTH;
+            return Err(bad(format!("JSON nested deeper than {max} levels")));
         }
         let body: Body =
             serde_json::from_str(body).map_err(|e| bad(format!("body is not valid: {e}")))?;
@@ -85,19 +128,21 @@ impl Hub {
         }
         match target {
             Target::Room(room) => {
-                let Some(key) = self.room_key(&room) else {
+                // A room only the store keeps is loaded for the message, then unloaded.
+                let Some(key) = self.room_key(&room).or_else(|| self.load_room(&room)) else {
                     return Ok(0);
                 };
-                let room = &mut self.rooms[key];
-                let kept = &mut self.history_bytes;
-                Ok(rooms::publish_to(
-                    room,
-                    kept,
+                let delivered = rooms::publish_to(
+                    &mut self.rooms[key],
+                    &mut self.history_bytes,
+                    self.store.as_deref_mut(),
                     SERVER_JSON,
                     now.unix_ms,
                     message,
                     out,
-                ))
+                );
+                self.drop_if_empty(key);
+                Ok(delivered)
             }
             Target::User(user) => {
                 let Some(tabs) = self.users.get(user.as_str()) else {

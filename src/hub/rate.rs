@@ -24,16 +24,47 @@ pub(crate) enum Verdict {
 /// send `burst` actions at once, then `rate` per second.
 #[derive(Debug, Clone)]
 pub(crate) struct Rate {
-    tat: Instant,
+    bucket: Bucket,
     /// First and latest rejection of the current flood.
     flood: Option<(Instant, Instant)>,
+}
+
+/// A bare GCRA bucket (one instant, no grace period): for budgets whose
+/// excess is refused with an error but never closes the connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bucket {
+    /// The theoretical arrival time of the next action.
+    tat: Instant,
+}
+
+impl Bucket {
+    /// A full bucket at `now`.
+    pub(crate) fn new(now: Instant) -> Bucket {
+        Bucket { tat: now }
+    }
+
+    /// Takes one token at `now` if there is one; `rate` 0 means unlimited.
+    pub(crate) fn take(&mut self, now: Instant, rate: u32, burst: u32) -> bool {
+        if rate == 0 {
+            return true;
+        }
+        let interval = Duration::from_secs(1) / rate;
+        let tolerance = interval * burst.max(1).saturating_sub(1);
+        let tat = self.tat.max(now);
+        if tat.duration_since(now) <= tolerance {
+            self.tat = tat + interval;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl Rate {
     /// A limiter with a full bucket at `now`.
     pub(crate) fn new(now: Instant) -> Rate {
         Rate {
-            tat: now,
+            bucket: Bucket::new(now),
             flood: None,
         }
     }
@@ -46,14 +77,7 @@ impl Rate {
         burst: u32,
         grace: Duration,
     ) -> Verdict {
-        if rate == 0 {
-            return Verdict::Pass;
-        }
-        let interval = Duration::from_secs(1) / rate;
-        let tolerance = interval * burst.max(1).saturating_sub(1);
-        let tat = self.tat.max(now);
-        if tat.duration_since(now) <= tolerance {
-            self.tat = tat + interval;
+        if self.bucket.take(now, rate, burst) {
             return Verdict::Pass;
         }
         let since = match self.flood {
@@ -92,6 +116,18 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(r.check(t2, 50, 100, GRACE), Verdict::Pass);
         }
+    }
+
+    #[test]
+    fn a_bucket_refuses_past_its_burst_and_refills() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(t0);
+        assert_eq!((0..20).filter(|_| b.take(t0, 5, 10)).count(), 10);
+        // 200 ms later one token (1/5 s) has come back.
+        let t1 = t0 + Duration::from_millis(200);
+        assert!(b.take(t1, 5, 10));
+        assert!(!b.take(t1, 5, 10));
+        assert!((0..100).all(|_| Bucket::new(t0).take(t0, 0, 0)));
     }
 
     #[test]

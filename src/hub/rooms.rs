@@ -1,10 +1,9 @@
 //! Rooms (a.k.a. topics): membership, presence, history, typing.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use super::store::{Epoch, History, Since};
+use super::store::{History, Since, Store};
 use super::{Failure, Hub, Now, Outbox};
 use crate::ClientId;
 use crate::protocol::{self, Scope};
@@ -28,6 +27,10 @@ pub(crate) struct Room {
     pub(crate) history: History,
     /// Set while a `create`d room has not been entered yet.
     pub(crate) creator: Option<ClientId>,
+    /// `create`d (with `--data-dir`: kept until deleted).
+    pub(crate) created: bool,
+    /// The user who `create`d it: that user may `delete` it.
+    pub(crate) owner: Option<Box<str>>,
 }
 
 /// A connection's place in one room.
@@ -66,6 +69,8 @@ impl Room {
             password: password.map(|p| Box::new(PasswordHash::new(p))),
             history,
             creator: None,
+            created: false,
+            owner: None,
         }
     }
 }
@@ -85,6 +90,7 @@ pub(crate) fn announce(out: &mut Outbox, room: &Room, event: &str, user_json: &s
 pub(super) fn publish_to(
     room: &mut Room,
     kept: &mut usize,
+    store: Option<&mut (dyn Store + 'static)>,
     from_json: &str,
     ts: u64,
     message: &str,
@@ -98,6 +104,9 @@ pub(super) fn publish_to(
     };
     protocol::write_message(out.buf(), from_json, scope, ts, message);
     room.history.push(out.written(mark));
+    if let Some(store) = store {
+        store.appended(&room.name, room.history.seq(), out.written(mark));
+    }
     *kept = *kept - before + room.history.bytes();
     out.recipients(&room.members);
     out.recipients(&room.subscribers);
@@ -105,8 +114,31 @@ pub(super) fn publish_to(
 }
 
 impl Hub {
-    /// `join` (with `since`) or, when `join` is `None`, `subscribe`.
+    /// `join` (with `since`) or, when `join` is `None`, `subscribe`. A room
+    /// that is not in memory but kept by the store is loaded first.
     pub(super) fn enter<'r>(
+        &mut self,
+        now: Now,
+        client: ClientId,
+        name: &'r str,
+        password: Option<&str>,
+        join: Option<Option<Since>>,
+        out: &mut Outbox,
+    ) -> Result<(), Failure<'r>> {
+        let loaded = match self.names.get(name) {
+            Some(_) => None,
+            None => self.load_room(name),
+        };
+        let entered = self.enter_room(now, client, name, password, join, out);
+        if let Some(key) = loaded
+            && entered.is_err()
+        {
+            self.drop_if_empty(key);
+        }
+        entered
+    }
+
+    fn enter_room<'r>(
         &mut self,
         now: Now,
         client: ClientId,
@@ -161,6 +193,7 @@ impl Hub {
                 let history = self.new_history(now, self.config.history);
                 let key = self.rooms.insert(Room::new(name, password, history));
                 self.names.insert(name.into(), key);
+                self.started(key);
                 key
             }
         };
@@ -179,6 +212,7 @@ impl Hub {
         } else {
             &mut room.subscribers
         };
+        self.memberships += 1;
         conn.rooms.push(Membership {
             room: key,
             pos: list.len(),
@@ -210,6 +244,7 @@ impl Hub {
         let Some(m) = found else {
             return Err(Failure::NotMember(name));
         };
+        self.memberships -= 1;
         self.detach(client, &m);
         #[cfg(feature = "redis")]
         if self.cluster.is_some() {
@@ -265,22 +300,20 @@ impl Hub {
         users.len() >= max as usize
     }
 
-    /// Removes the room if nobody is in it and it is not a fresh `create`.
+    /// Removes the room from memory if nobody is in it and it is not a fresh
+    /// `create` (a store keeps it on).
     pub(super) fn drop_if_empty(&mut self, key: RoomKey) {
         let room = &self.rooms[key];
         if room.members.is_empty() && room.subscribers.is_empty() && room.creator.is_none() {
             let room = self.rooms.remove(key);
             self.history_bytes -= room.history.bytes();
             self.names.remove(&room.name);
+            if let Some(store) = self.store.as_deref_mut() {
+                store.emptied(&room.name, self.clock_ms);
+            }
             #[cfg(feature = "redis")]
             self.maybe_unlink(&room.name);
         }
-    }
-
-    /// An empty history for a new room: a new epoch, the configured bounds.
-    pub(super) fn new_history(&mut self, now: Now, cap: usize) -> History {
-        let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.next_serial());
-        History::new(epoch, cap, self.config.history_bytes)
     }
 
     /// `publish` from a client: a password room needs membership; a room that
@@ -293,16 +326,28 @@ impl Hub {
         message: &str,
         out: &mut Outbox,
     ) -> Result<(), Failure<'r>> {
-        let Some(&key) = self.names.get(name) else {
+        // A room only the store keeps is loaded for the message, then unloaded.
+        let Some(key) = self.room_key(name).or_else(|| self.load_room(name)) else {
             return Ok(());
         };
         let conn = self.conns[client.0].as_ref().expect("client is connected");
         let room = &mut self.rooms[key];
         if room.password.is_some() && !conn.rooms.iter().any(|m| m.room == key) {
+            self.drop_if_empty(key);
             return Err(Failure::MembersOnly(name));
         }
         let kept = &mut self.history_bytes;
-        publish_to(room, kept, &conn.user_json, now.unix_ms, message, out);
+        let store = self.store.as_deref_mut();
+        publish_to(
+            room,
+            kept,
+            store,
+            &conn.user_json,
+            now.unix_ms,
+            message,
+            out,
+        );
+        self.drop_if_empty(key);
         Ok(())
     }
 
@@ -430,7 +475,7 @@ impl Hub {
         password: Option<&str>,
         history: Option<usize>,
     ) -> Result<(), Failure<'r>> {
-        if self.names.contains_key(name) {
+        if self.names.contains_key(name) || self.store.as_ref().is_some_and(|s| s.contains(name)) {
             return Err(Failure::RoomExists(name));
         }
         let max_rooms = self.config.max_rooms;
@@ -442,8 +487,11 @@ impl Hub {
         let mut room = Room::new(name, password, history);
         room.max_members = max_members;
         room.creator = Some(client);
+        room.created = true;
+        room.owner = Some(self.conn(client).user.clone());
         let key = self.rooms.insert(room);
         self.names.insert(name.into(), key);
+        self.started(key);
         let conn = self.conns[client.0].as_mut().expect("client is connected");
         conn.created.push(key);
         Ok(())
@@ -452,36 +500,5 @@ impl Hub {
     /// Used by `/api/publish`: the room's key, if it exists.
     pub(super) fn room_key(&self, name: &str) -> Option<RoomKey> {
         self.names.get(name).copied()
-    }
-
-    /// Bytes of message events kept in every room's history.
-    pub fn history_bytes(&self) -> usize {
-        self.history_bytes
-    }
-
-    /// Frees at least `want` bytes of history (or all there is), oldest
-    /// events of the largest rooms first; returns the bytes freed. For the
-    /// memory budget: a room that keeps the most loses its oldest first, so
-    /// small rooms keep their whole history as long as possible.
-    pub fn evict_history(&mut self, want: usize) -> usize {
-        let mut largest: BinaryHeap<(usize, RoomKey)> = self
-            .rooms
-            .iter()
-            .filter(|(_, r)| r.history.bytes() > 0)
-            .map(|(key, r)| (r.history.bytes(), key))
-            .collect();
-        let mut freed = 0;
-        while freed < want {
-            let Some((_, key)) = largest.pop() else {
-                break;
-            };
-            let history = &mut self.rooms[key].history;
-            freed += history.evict_oldest();
-            if history.bytes() > 0 {
-                largest.push((history.bytes(), key));
-            }
-        }
-        self.history_bytes -= freed;
-        freed
     }
 }

@@ -183,6 +183,11 @@ pub fn write_page_close(buf: &mut String, offset: usize, total: usize, more: boo
     );
 }
 
+/// `{"event":"deleted","room":..}`: the room is gone, with its history.
+pub fn write_deleted(buf: &mut String, room: &str) {
+    let _ = write!(buf, r#"{{"event":"deleted","room":"{room}"}}"#);
+}
+
 /// `{"event":"ack","ref":..}`; `reference` is raw JSON.
 pub fn write_ack(buf: &mut String, reference: &str) {
     let _ = write!(buf, r#"{{"event":"ack","ref":{reference}}}"#);

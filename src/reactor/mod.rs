@@ -6,6 +6,7 @@
 //! `routes` answers HTTP; `ws` carries decoded WebSocket messages to the hub
 //! and the hub's outbox back to the clients.
 
+mod budget;
 mod conns;
 mod pack;
 mod phases;
@@ -92,6 +93,8 @@ pub struct Server {
     stalled_until: Option<Millis>,
     /// Clients removed while flushing, reaped after it.
     dead: Vec<ClientId>,
+    /// The accept budget ran out with connections possibly still queued.
+    accept_backlog: bool,
     started: Instant,
     now: Millis,
     accept_paused_until: Option<Millis>,
@@ -143,6 +146,10 @@ impl Server {
 
     /// A server on a listener that is already bound (see `from_listener`).
     fn on_listener(config: Config, mut listener: TcpListener) -> io::Result<Server> {
+        // A data dir that cannot be used is, like a bad certificate, a
+        // configuration error (exit code 2), not a listen failure.
+        let store = crate::hub::store::open(&config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         #[cfg(feature = "tls")]
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(
@@ -156,7 +163,6 @@ impl Server {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let limits = Limits::from_config(&config);
-        #[allow(unused_mut)]
         let mut hub = Hub::new(limits.hub.clone());
         #[cfg(feature = "redis")]
         let redis = match &config.redis {
@@ -173,6 +179,9 @@ impl Server {
             }
             None => redis::RedisIo::default(),
         };
+        if let Some(store) = store {
+            hub.set_store(store);
+        }
         Ok(Server {
             local_addr: listener.local_addr()?,
             listener: Some(listener),
@@ -183,12 +192,13 @@ impl Server {
             timers: Timers::with_capacity(limits.max_connections),
             // Allocated on the first read, so an idle server does not carry it.
             read_buf: Vec::new(),
-            scratch: Vec::with_capacity(4096),
+            scratch: Vec::with_capacity(crate::limits::SCRATCH_KEEP),
             pack: pack::Pack::new(&config),
             backlog: Vec::new(),
             stalled: Vec::new(),
             stalled_until: None,
             dead: Vec::new(),
+            accept_backlog: false,
             started: Instant::now(),
             now: 0,
             accept_paused_until: None,
@@ -290,6 +300,7 @@ impl Server {
             if let Some(deadline) = self.shutdown_deadline
                 && (self.conns.is_empty() || self.now >= deadline)
             {
+                self.hub.close_store(self.hub_now());
                 log::info!("shut down ({} connections left)", self.conns.len());
                 return Ok(());
             }
@@ -307,18 +318,24 @@ impl Server {
         #[cfg(feature = "redis")]
         self.redis_turn();
         self.settle();
+        // Group commit: this turn's room changes are stored before its output is sent.
+        self.hub.commit(self.hub_now());
+        self.enforce_budget();
         self.flush();
         // Output this settle queues is flushed next turn: `poll_timeout` is zero while any is.
         self.settle();
+        self.shrink_buffers();
         // Commands queued while settling (a departed member's leave) go out now.
         #[cfg(feature = "redis")]
         self.redis_write();
+        self.enforce_budget();
+        debug_assert_eq!(self.conns.held(), self.conns.recount());
     }
 
     /// How long `poll` may sleep: zero while work is left over (a read backlog,
     /// unflushed output), else until the earliest deadline, or forever when there is none.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.backlog.is_empty() || self.conns.has_dirty() {
+        if !self.backlog.is_empty() || self.conns.has_dirty() || self.accept_backlog {
             return Some(Duration::ZERO);
         }
         let mut next = self.timers.next();

@@ -7,7 +7,8 @@ use mio::event::Event;
 
 use crate::ClientId;
 use crate::limits::{
-    ACCEPT_BACKOFF_MS, LINGER_MS, PRESSURE_PAUSE_MS, READ_BUF, READS_PER_TURN, SHUTDOWN_MS,
+    ACCEPT_BACKOFF_MS, ACCEPTS_PER_TURN, LINGER_MS, PRESSURE_PAUSE_MS, READ_BUF, READS_PER_TURN,
+    SHUTDOWN_MS,
 };
 use crate::timers::Millis;
 
@@ -16,11 +17,15 @@ use super::{LISTENER, SIGNALS, Server, WAKER, routes, ws};
 use signal_hook::consts::SIGHUP;
 
 impl Server {
-    /// Phase 1: reads the clients whose read budget ran out last turn.
+    /// Phase 1: reads the clients whose read budget ran out last turn, and
+    /// accepts more if last turn's accept budget ran out.
     pub(super) fn catch_up(&mut self) {
         self.resume_stalled();
         for id in std::mem::take(&mut self.backlog) {
             self.readable(id);
+        }
+        if std::mem::take(&mut self.accept_backlog) {
+            self.accept();
         }
     }
 
@@ -88,7 +93,7 @@ impl Server {
         // The hub must hear of departed clients before their slots are reused.
         self.settle();
         self.accept_blocked = false;
-        loop {
+        for _ in 0..ACCEPTS_PER_TURN {
             if !self.conns.has_room() {
                 // Leave the rest in the listen backlog: they get an answer (503
                 // or service) when slots free up, instead of being dropped.
@@ -115,27 +120,30 @@ impl Server {
             let Some(transport) = self.transport_for(stream) else {
                 continue;
             };
-            let Some(admitted) = self.conns.admit(self.poll.registry(), transport, self.now) else {
+            let registry = self.poll.registry();
+            let Some(admitted) = self.conns.admit(registry, transport, addr.ip(), self.now) else {
                 log::debug!("{addr}: dropped (over the connection limit)");
                 continue;
             };
             let id = admitted.id;
             log::debug!("client {}: connected from {addr}", id.0);
-            if admitted.over_limit {
+            let refusal: Option<&[u8]> = if admitted.over_limit {
+                Some(b"server full\n")
+            } else if admitted.over_ip {
+                Some(b"too many connections from your address\n")
+            } else {
+                None
+            };
+            if let Some(body) = refusal {
                 self.conns.metrics.handshake_failures += 1;
-                routes::respond(
-                    &mut self.conns,
-                    id,
-                    503,
-                    "text/plain",
-                    &[],
-                    b"server full\n",
-                );
+                routes::respond(&mut self.conns, id, 503, "text/plain", &[], body);
                 continue;
             }
             let deadline = self.now + self.config.handshake_timeout.as_millis() as Millis;
             self.timers.arm(deadline, id.0, admitted.generation);
         }
+        // Budget used up: the listener (edge-triggered) will not tell us again.
+        self.accept_backlog = true;
     }
 
     /// Reads a client until `WouldBlock` (or its per-turn budget) and feeds every chunk on.
@@ -210,16 +218,26 @@ impl Server {
         self.read_buf = buf;
     }
 
-    /// Routes bytes by the connection's phase.
+    /// Routes bytes by the connection's phase, and accounts the unfinished
+    /// input (partial request or frame) it leaves behind.
     fn ingest(&mut self, id: ClientId, bytes: &mut [u8]) {
         let Some(c) = self.conns.get(id) else {
             return;
         };
+        let before = self.conns.input_held(id);
         match &c.phase {
             Phase::Http(_) => self.ingest_http(id, bytes),
             Phase::Open(_) => self.ingest_ws(id, bytes),
             // After our close frame or response, input is only drained until EOF.
-            Phase::Closing => {}
+            Phase::Closing => return,
+        }
+        // While its bytes were handled, the client's partial state was out of the
+        // slot: a removal or close meanwhile released nothing of it, so the
+        // whole change is accounted here (0 after, if it is gone).
+        let after = self.conns.input_held(id);
+        self.conns.input_resized(before, after);
+        if after > before {
+            self.enforce_budget();
         }
     }
 

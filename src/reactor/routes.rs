@@ -26,7 +26,8 @@ fn route(path: &str) -> Route {
     match path {
         "/healthz" => Route::Healthz,
         "/metrics" => Route::Metrics,
-        "/api/publish" => Route::Publish,
+        // Both backend calls share the method, key and body rules.
+        "/api/publish" | "/api/delete" => Route::Publish,
         "/ws" | "/socket" => Route::Upgrade(Kind::Ws),
         "/broadcast" => Route::Upgrade(Kind::Broadcast),
         "/echo" => Route::Upgrade(Kind::Echo),
@@ -59,7 +60,14 @@ impl Server {
             // Common case: the whole request arrived in one read; parse it in place.
             None => self.request_bytes(id, bytes),
             Some(mut conn) => {
-                conn.buf.extend_from_slice(bytes);
+                let complete = conn.absorb(bytes);
+                if !complete {
+                    // Still short: keep the bytes where they are, parse nothing again.
+                    if let Some(c) = self.conns.get_mut(id) {
+                        c.phase = Phase::Http(Some(conn));
+                    }
+                    return;
+                }
                 let mut buf = std::mem::take(&mut conn.buf);
                 self.request_bytes_buffered(id, conn, &mut buf);
             }
@@ -69,7 +77,7 @@ impl Server {
     fn request_bytes(&mut self, id: ClientId, bytes: &mut [u8]) {
         match http::parse_request(bytes, http::MAX_HEAD) {
             Ok(Some((req, head_len))) => self.with_head(id, req, head_len, bytes),
-            Ok(None) => self.keep_partial(id, HttpConn::default(), bytes.to_vec()),
+            Ok(None) => self.keep_partial(id, Box::default(), bytes.to_vec()),
             Err(e) => self.bad_request(id, e),
         }
     }
@@ -80,15 +88,15 @@ impl Server {
         }
         match http::parse_request(buf, http::MAX_HEAD) {
             Ok(Some((req, head_len))) => self.with_head(id, req, head_len, buf),
-            Ok(None) => self.keep_partial(id, *std::mem::take(&mut conn), std::mem::take(buf)),
+            Ok(None) => self.keep_partial(id, conn, std::mem::take(buf)),
             Err(e) => self.bad_request(id, e),
         }
     }
 
-    fn keep_partial(&mut self, id: ClientId, mut conn: HttpConn, buf: Vec<u8>) {
+    fn keep_partial(&mut self, id: ClientId, mut conn: Box<HttpConn>, buf: Vec<u8>) {
         conn.buf = buf;
         if let Some(c) = self.conns.get_mut(id) {
-            c.phase = Phase::Http(Some(Box::new(conn)));
+            c.phase = Phase::Http(Some(conn));
         }
     }
 
@@ -109,6 +117,14 @@ impl Server {
             return self.refuse(id, policy::HOST_REFUSED);
         }
         let route = route(&req.path);
+        if matches!(route, Route::Upgrade(_) | Route::Publish) && !self.memory_admits() {
+            // Near the memory budget nothing new is taken on; health checks,
+            // metrics and the page still answer.
+            self.conns.metrics.memory_refused += 1;
+            self.conns.metrics.handshake_failures += 1;
+            let body = b"server busy: memory budget reached\n";
+            return respond(&mut self.conns, id, 503, "text/plain", &[], body);
+        }
         if route == Route::Publish && req.method == Some(Method::Post) {
             // Everything about the head is settled before a byte of body is kept.
             let checked_key = self.config.api_key.is_some();
@@ -154,14 +170,17 @@ impl Server {
             );
         }
         if bytes.len() < head_len + len {
-            let conn = HttpConn {
+            // The one copy of the request: sized for all of it, never regrown.
+            let mut buf = Vec::with_capacity(head_len + len);
+            buf.extend_from_slice(bytes);
+            let conn = Box::new(HttpConn {
                 buf: Vec::new(),
                 head: Some((req, head_len)),
-            };
-            return self.keep_partial(id, conn, bytes.to_vec());
+            });
+            return self.keep_partial(id, conn, buf);
         }
         let body = &bytes[head_len..head_len + len];
-        self.publish(id, body);
+        self.publish(id, &req.path, body);
     }
 
     fn refuse(&mut self, id: ClientId, r: Refusal) {
@@ -218,17 +237,20 @@ impl Server {
             ),
             Route::Asset(asset) => self.serve_asset(id, asset, req),
             Route::Healthz => {
-                #[allow(unused_mut)]
                 let mut body = policy::health_json(
                     self.conns.open_count(),
                     self.hub.rooms(),
                     self.started.elapsed().as_secs(),
                 );
+                let storage = crate::hub::store::health_json(self.hub.store_health().as_ref());
+                if !storage.is_empty() {
+                    // Into the object: before its closing brace and newline.
+                    body.insert_str(body.len() - 2, &storage);
+                }
                 #[cfg(feature = "redis")]
                 if let Some(state) = self.hub.engine_state() {
                     // `status` stays "ok": the node serves its clients with Redis away too.
-                    body.truncate(body.len() - 2);
-                    body.push_str(&format!(",\"engine\":\"{state}\"}}\n"));
+                    body.insert_str(body.len() - 2, &format!(",\"engine\":\"{state}\""));
                 }
                 let body = if head_only { "" } else { &body };
                 respond(
@@ -246,9 +268,11 @@ impl Server {
                     ws_connections: self.hub.connections(),
                     rooms: self.hub.rooms(),
                     uptime_s: self.started.elapsed().as_secs(),
+                    memory: self.usage().total(),
+                    memory_budget: self.limits.max_memory,
                 };
-                #[allow(unused_mut)]
                 let mut body = self.conns.metrics.render(gauges);
+                crate::hub::store::render_metrics(self.hub.store_health().as_ref(), &mut body);
                 #[cfg(feature = "redis")]
                 if let Some(engine) = self.hub.engine() {
                     crate::metrics::render_engine(&mut body, engine);
@@ -400,17 +424,26 @@ impl Server {
         })
     }
 
-    /// `POST /api/publish` with a checked head: hands the body to the hub.
-    fn publish(&mut self, id: ClientId, body: &[u8]) {
+    /// `POST /api/publish` (or `/api/delete`) with a checked head: hands the body to the hub.
+    fn publish(&mut self, id: ClientId, path: &str, body: &[u8]) {
         self.conns.metrics.http_requests += 1;
         let json = "application/json";
         let now = self.hub_now();
-        let result = self.hub.handle_publish(now, body, &mut self.outbox);
+        let result = if path == "/api/delete" {
+            let deleted = self.hub.handle_delete(now, body, &mut self.outbox);
+            // `None`: over Redis the delete runs after this answer (202).
+            deleted.map(|d| match d {
+                Some(d) => (200, format!("{{\"deleted\":{d}}}\n")),
+                None => (202, "{\"queued\":true}\n".to_owned()),
+            })
+        } else {
+            let delivered = self.hub.handle_publish(now, body, &mut self.outbox);
+            delivered.map(|n| (200, format!("{{\"delivered\":{n}}}\n")))
+        };
         self.drain_outbox();
         match result {
-            Ok(delivered) => {
-                let body = format!("{{\"delivered\":{delivered}}}\n");
-                respond(&mut self.conns, id, 200, json, &[], body.as_bytes());
+            Ok((status, body)) => {
+                respond(&mut self.conns, id, status, json, &[], body.as_bytes());
             }
             Err(e) => {
                 let body = serde_json::json!({ "error": e.message }).to_string() + "\n";
@@ -420,9 +453,74 @@ impl Server {
     }
 }
 
+impl HttpConn {
+    /// Appends bytes of a request that is still arriving; returns whether it
+    /// may now be complete (worth parsing or answering). Cost is linear in the
+    /// bytes received: the buffer is never re-copied, and an incomplete head is
+    /// re-parsed only once its blank line may have arrived.
+    pub(super) fn absorb(&mut self, bytes: &[u8]) -> bool {
+        let old = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        match &self.head {
+            Some((req, head_len)) => self.buf.len() >= head_len + req.content_length.unwrap_or(0),
+            None => {
+                // The terminator may straddle the previous read's end.
+                let from = old.saturating_sub(3);
+                let tail = &self.buf[from..];
+                self.buf.len() > http::MAX_HEAD
+                    || tail.windows(2).any(|w| w == b"\n\n")
+                    || tail.windows(3).any(|w| w == b"\n\r\n")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_in_small_pieces_is_copied_once() {
+        let body = vec![b'x'; 4000];
+        let head = format!(
+            "POST /api/publish HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let (req, head_len) = http::parse_request(head.as_bytes(), http::MAX_HEAD)
+            .unwrap()
+            .unwrap();
+        // As `with_head` leaves it: the head and the first piece, sized for everything.
+        let mut buf = Vec::with_capacity(head_len + body.len());
+        buf.extend_from_slice(head.as_bytes());
+        let mut conn = HttpConn {
+            buf,
+            head: Some((req, head_len)),
+        };
+        let start = conn.buf.as_ptr();
+        for (i, piece) in body.chunks(7).enumerate() {
+            let complete = conn.absorb(piece);
+            assert_eq!(complete, (i + 1) * 7 >= body.len(), "piece {i}");
+            assert_eq!(conn.buf.as_ptr(), start, "piece {i} moved the buffer");
+        }
+        assert_eq!(conn.buf.len(), head_len + body.len());
+    }
+
+    #[test]
+    fn a_head_in_small_pieces_is_parsed_once_its_end_may_be_there() {
+        let head = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut conn = HttpConn::default();
+        let mut ready = Vec::new();
+        for piece in head.chunks(1) {
+            ready.push(conn.absorb(piece));
+        }
+        // Only the last byte (the final \n of \r\n\r\n) can complete the head.
+        assert_eq!(ready.iter().filter(|r| **r).count(), 1);
+        assert!(ready[ready.len() - 1]);
+        // Past the size limit it must be parsed (to be refused with 431).
+        let mut conn = HttpConn::default();
+        assert!(!conn.absorb(&[b'a'; 100]));
+        assert!(conn.absorb(&vec![b'a'; http::MAX_HEAD]));
+    }
 
     #[test]
     fn routes() {

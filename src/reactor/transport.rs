@@ -57,6 +57,16 @@ impl Transport {
         }
     }
 
+    /// Heap bytes the transport may hold, for the memory budget: nothing for
+    /// `Plain`; for `Tls`, an upper estimate of the session and its record buffers.
+    pub fn heap_estimate(&self) -> usize {
+        match self {
+            Transport::Plain(_) => 0,
+            #[cfg(feature = "tls")]
+            Transport::Tls(_) => crate::limits::memory::TLS_STATE,
+        }
+    }
+
     /// The transport holds wire bytes that the socket did not take yet.
     pub fn wants_write(&self) -> bool {
         match self {

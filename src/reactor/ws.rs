@@ -2,7 +2,7 @@
 
 use crate::ClientId;
 use crate::codec::{self, CodecError, Message, OpCode};
-use crate::hub::Output;
+use crate::hub::{Output, RawAdmit};
 use tungstenite::protocol::frame::coding::{Control, Data};
 
 use super::conns::Kind;
@@ -85,6 +85,16 @@ impl Server {
         self.conns.metrics.messages_in += 1;
         match kind {
             Kind::Broadcast => {
+                if self.hub.raw_limited() {
+                    let mono = self.started + std::time::Duration::from_millis(self.now);
+                    match self.hub.raw_admit(mono, id) {
+                        RawAdmit::Deliver => {}
+                        RawAdmit::Drop => return,
+                        RawAdmit::Close => {
+                            return self.conns.close(id, 1008, "rate limit exceeded");
+                        }
+                    }
+                }
                 // Over Redis the frame comes back on the raw channel to every
                 // node, this one included (see `redis_turn`); with Redis away
                 // it stays on this node.
@@ -145,6 +155,7 @@ impl Server {
             }
         }
         self.outbox.clear();
+        self.enforce_budget();
     }
 
     /// Switches an upgraded client to WebSocket and decodes bytes that came with the request.
@@ -160,7 +171,10 @@ impl Server {
         let ping = self.config.ping_interval.as_millis() as u64;
         self.timers.arm(self.now + ping, id.0, generation);
         match kind {
-            Kind::Broadcast => self.hub.handle_raw_connect(id),
+            Kind::Broadcast => {
+                let mono = self.started + std::time::Duration::from_millis(self.now);
+                self.hub.handle_raw_connect(mono, id);
+            }
             Kind::Ws => {
                 let now = self.hub_now();
                 self.hub.handle_connect_keyed(

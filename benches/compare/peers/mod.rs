@@ -15,6 +15,16 @@ use std::time::{Duration, Instant};
 
 /// Environment variable that turns the bench binary into a server process.
 pub const ROLE_VAR: &str = "LOOPCAST_BENCH_ROLE";
+/// Environment variable with more flags for this build's loopcast (not the
+/// baseline), split at whitespace: e.g. `--data-dir /tmp/lc --fsync turn`.
+pub const ARGS_VAR: &str = "LOOPCAST_BENCH_SERVER_ARGS";
+
+fn extra_args() -> Vec<String> {
+    std::env::var(ARGS_VAR)
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 /// Environment variable naming an older loopcast binary to run as `Kind::Baseline`.
 pub const BASELINE_VAR: &str = "LOOPCAST_BENCH_BASELINE";
 
@@ -110,12 +120,14 @@ impl Server {
     /// Starts a fresh `kind` server pinned to CPU 0 and waits for its port.
     pub fn start(kind: Kind) -> io::Result<Server> {
         match kind {
-            Kind::Loopcast => return Server::start_loopcast(env!("CARGO_BIN_EXE_loopcast")),
+            Kind::Loopcast => {
+                return Server::start_loopcast(env!("CARGO_BIN_EXE_loopcast"), &extra_args());
+            }
             Kind::Baseline => {
                 let exe = std::env::var(BASELINE_VAR).map_err(|_| {
                     io::Error::other(format!("{BASELINE_VAR} names no loopcast binary"))
                 })?;
-                return Server::start_loopcast(&exe);
+                return Server::start_loopcast(&exe, &[]);
             }
             Kind::Redis1 => return Server::start_cluster(1),
             Kind::Redis2 => return Server::start_cluster(2),
@@ -155,7 +167,7 @@ impl Server {
     }
 
     /// Runs a loopcast binary: the one cargo built for this bench (same profile), or the baseline.
-    fn start_loopcast(exe: &str) -> io::Result<Server> {
+    fn start_loopcast(exe: &str, extra: &[String]) -> io::Result<Server> {
         // The port is free when picked; nothing else on this machine races for it here.
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -166,6 +178,7 @@ impl Server {
             .args(["--listen", &addr.to_string(), "--max-connections", "20000"])
             .args(["--log-level", "warn"])
             .args(crate::tls::server_flags())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()?;

@@ -4,9 +4,11 @@
 use super::{Answer, Waiting, unavailable};
 use crate::ClientId;
 use crate::engine::{Value, scripts};
+use crate::hub::failure::Failure;
 use crate::hub::store::{Epoch, Since};
 use crate::hub::{Hub, Now, Outbox, PublishError, error};
 use crate::protocol::{self, Action, ErrorCode, Scope};
+use crate::secret::PasswordHash;
 
 impl Hub {
     /// Actions that go through Redis. `None`: handle it locally as on one
@@ -22,14 +24,30 @@ impl Hub {
     ) -> Option<bool> {
         self.cluster.as_ref()?;
         let conn = self.conns[client.0].as_ref().expect("client is connected");
+        let conn_id = conn.id.clone();
         let answer = |what| Waiting::Answer {
             client,
-            id: conn.id.clone(),
+            id: conn_id.clone(),
             reference: reference.map(Into::into),
             what,
         };
         let sent = match action {
             Action::Broadcast { message } => {
+                // The sender's budget is this node's to keep, as on one node.
+                let (rate, burst) = (self.config.broadcast_rate, self.config.broadcast_burst);
+                let conn = self.conns[client.0].as_mut().expect("sender is connected");
+                if !conn.broadcasts.take(now.mono, rate, burst) {
+                    let failure = Failure::BroadcastBudget(rate);
+                    error(
+                        out,
+                        client,
+                        failure.code(),
+                        format_args!("{failure}"),
+                        reference,
+                    );
+                    return Some(false);
+                }
+                let conn = self.conns[client.0].as_ref().expect("sender is connected");
                 let mut event = String::new();
                 protocol::write_message(
                     &mut event,
@@ -43,6 +61,24 @@ impl Hub {
                 c.command(&[b"PUBLISH", scripts::ALL_CHANNEL, event.as_bytes()], w)
             }
             Action::Notify { user, message } => {
+                // The receiver's budget is kept by its oldest tab on this
+                // node: over Redis it counts what this node sends it.
+                let (rate, burst) = (self.config.notify_rate, self.config.notify_burst);
+                if let Some(&keeper) = self.users.get(&**user).and_then(|tabs| tabs.first())
+                    && let Some(k) = self.conns[keeper.0].as_mut()
+                    && !k.notes.take(now.mono, rate, burst)
+                {
+                    let failure = Failure::NotifyBudget(user, rate);
+                    error(
+                        out,
+                        client,
+                        failure.code(),
+                        format_args!("{failure}"),
+                        reference,
+                    );
+                    return Some(false);
+                }
+                let conn = self.conns[client.0].as_ref().expect("sender is connected");
                 let mut event = String::new();
                 let scope = Scope::User { to: user };
                 protocol::write_message(
@@ -88,12 +124,18 @@ impl Hub {
                 let cap = history.map(|h| h.to_string()).unwrap_or_default();
                 let w = answer(Answer::Create((&**room).into()));
                 let (meta, members) = (scripts::key('m', room), scripts::key('p', room));
-                let pw = password.as_deref().unwrap_or("");
-                let args: [&[u8]; 4] = [
-                    pw.as_bytes(),
+                // Only the salted hash goes to Redis, as to the data dir.
+                let hash = password
+                    .as_deref()
+                    .map(|p| PasswordHash::new(p).to_bytes().to_vec())
+                    .unwrap_or_default();
+                let owner = conn.user.clone();
+                let args: [&[u8]; 5] = [
+                    &hash,
                     max.as_bytes(),
                     cap.as_bytes(),
                     epoch.as_bytes(),
+                    owner.as_bytes(),
                 ];
                 let c = self.cluster.as_mut().expect("cluster");
                 c.eval(scripts::I_CREATE, &[&meta, &members], &args, w)
@@ -148,6 +190,11 @@ impl Hub {
                 let keys = [scripts::key('m', room), scripts::key('h', room)];
                 let c = self.cluster.as_mut().expect("cluster");
                 c.eval(scripts::I_FETCH, &[&keys[0], &keys[1]], &[], w)
+            }
+            Action::Delete { room } => {
+                let w = answer(Answer::Delete((&**room).into()));
+                let owner = conn.user.clone();
+                self.delete_script(room, &owner, w)
             }
             Action::Rooms { offset } => {
                 let w = answer(Answer::Rooms(*offset));
@@ -214,6 +261,29 @@ impl Hub {
         ];
         let c = self.cluster.as_mut().expect("cluster");
         c.eval(scripts::I_PUBLISH, &keys, &args, w)
+    }
+
+    /// The delete script for `room`; `owner` `""` for the backend (no check).
+    fn delete_script(&mut self, room: &str, owner: &str, w: Waiting) -> bool {
+        let mut event = String::new();
+        protocol::write_deleted(&mut event, room);
+        let keys = [
+            scripts::key('m', room),
+            scripts::key('h', room),
+            scripts::key('p', room),
+            scripts::key('r', room),
+            scripts::ROOMS_SET.to_vec(),
+        ];
+        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let args: [&[u8]; 3] = [owner.as_bytes(), room.as_bytes(), event.as_bytes()];
+        let c = self.cluster.as_mut().expect("cluster");
+        c.eval(scripts::I_DELETE, &keys, &args, w)
+    }
+
+    /// `/api/delete` over Redis: false if Redis is not ready. Errors of the
+    /// script (no such room) are only logged: the HTTP answer went out.
+    pub(in crate::hub) fn cluster_api_delete(&mut self, room: &str) -> bool {
+        self.delete_script(room, "", Waiting::Quiet("delete"))
     }
 
     /// `/api/publish` over Redis: the same scripts and channels as clients

@@ -82,6 +82,11 @@ impl Hub {
         let Some(&key) = self.names.get(room) else {
             return self.send_acks(acks, out);
         };
+        if p.kind == b'd' {
+            // `deleted` first, then the deleter's ack, as on one node.
+            self.cluster_deleted(key, out);
+            return self.send_acks(acks, out);
+        }
         let r = &self.rooms[key];
         let mark = out.mark();
         out.buf().push_str(&p.event);
@@ -107,6 +112,31 @@ impl Hub {
         self.send_acks(acks, out);
     }
 
+    /// The room was deleted in Redis: drop it here, its members and
+    /// subscribers get `deleted` (as on one node), and their entries in this
+    /// node's set go (no `leave` follows for them).
+    fn cluster_deleted(&mut self, key: crate::hub::rooms::RoomKey, out: &mut Outbox) {
+        let r = &self.rooms[key];
+        let name = r.name.clone();
+        let entries: Vec<String> = r
+            .members
+            .iter()
+            .chain(&r.subscribers)
+            .filter_map(|m| Some(format!("{name} {}", self.conns[m.0].as_ref()?.id)))
+            .collect();
+        self.remove_room(key, out);
+        self.maybe_unlink(&name);
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        if !entries.is_empty() {
+            let set = scripts::node_key(&c.node);
+            let mut args: Vec<&[u8]> = vec![b"SREM", &set];
+            args.extend(entries.iter().map(String::as_bytes));
+            c.command(&args, super::Waiting::Quiet("delete"));
+        }
+    }
+
     /// Acks held for publishes whose message has now gone out.
     fn send_acks(&self, acks: Vec<(u64, ClientId, Box<str>, Box<str>)>, out: &mut Outbox) {
         for (_, client, id, reference) in acks {
@@ -121,17 +151,18 @@ impl Hub {
     }
 }
 
-/// `m<ev> <origin> <event>` or `p<ev> <origin> <event>`.
+/// `m<ev>:<seq> <origin> <event>`, `p<ev> <origin> <event>` or (the room
+/// was deleted) `d<ev> - <event>`.
 fn parse(payload: &[u8]) -> Option<(u64, Payload)> {
     let text = std::str::from_utf8(payload).ok()?;
     let kind = *text.as_bytes().first()?;
-    if kind != b'm' && kind != b'p' {
+    if !matches!(kind, b'm' | b'p' | b'd') {
         return None;
     }
     let (counters, rest) = text[1..].split_once(' ')?;
     let (ev, seq) = match (kind, counters.split_once(':')) {
         (b'm', Some((ev, seq))) => (ev, seq.parse().ok()?),
-        (b'p', None) => (counters, 0),
+        (b'p' | b'd', None) => (counters, 0),
         _ => return None,
     };
     let (origin, event) = rest.split_once(' ')?;

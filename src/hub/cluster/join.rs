@@ -8,6 +8,7 @@ use crate::ClientId;
 use crate::engine::{Value, scripts};
 use crate::hub::{Hub, Now, Outbox, error};
 use crate::protocol::{self, ErrorCode};
+use crate::secret::PasswordHash;
 
 /// A join (or subscribe) waiting for its subscription or its script's reply.
 #[derive(Debug)]
@@ -19,6 +20,9 @@ pub(super) struct JoinWait {
     joined: bool,
     since: Option<Since>,
     password: Option<Box<str>>,
+    /// The room's stored password hash that `password` was found to match
+    /// (empty until Redis asked for the check).
+    checked: Vec<u8>,
     pub(super) reference: Option<Box<str>>,
 }
 
@@ -77,6 +81,7 @@ impl Hub {
                 })
             }),
             password: password.map(Into::into),
+            checked: Vec::new(),
             reference: reference.map(Into::into),
         };
         let c = self.cluster.as_mut().expect("cluster");
@@ -133,19 +138,21 @@ impl Hub {
         let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, tag).to_string();
         let keys = keys(&j.room, &c.node);
         let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        let (pw, has_pw): (&str, &[u8]) = match &j.password {
-            Some(p) => (p, b"1"),
-            None => ("", b"0"),
+        // Redis keeps only a salted hash: the one a new room starts with.
+        let (hash, has_pw): (Vec<u8>, &[u8]) = match &j.password {
+            Some(p) => (PasswordHash::new(p).to_bytes().to_vec(), b"1"),
+            None => (Vec::new(), b"0"),
         };
         let room = j.room.clone();
-        let args: [&[u8]; 7] = [
+        let args: [&[u8]; 8] = [
             id.as_bytes(),
             entry.as_bytes(),
-            pw.as_bytes(),
+            &hash,
             has_pw,
             epoch.as_bytes(),
             room.as_bytes(),
             b"n",
+            &j.checked,
         ];
         if !c.engine.eval(scripts::I_JOIN, &keys, &args, tag) {
             // The engine refused: answer as the reply of a dead link would.
@@ -182,6 +189,9 @@ impl Hub {
                 leave_script(c, &j.room, &j.id);
             }
             return self.maybe_unlink(&j.room);
+        }
+        if items.first().and_then(Value::as_bytes) == Some(b"check") {
+            return self.check_password(now, j, items.get(1), out);
         }
         let reference = j.reference.as_deref();
         let client = j.client;
@@ -271,6 +281,41 @@ impl Hub {
         }
     }
 
+    /// Redis asked to check the password against the room's stored `hash`:
+    /// on a match (constant time) the join runs again with that hash, which
+    /// Redis accepts only while it is still the room's.
+    fn check_password(
+        &mut self,
+        now: Now,
+        mut j: JoinWait,
+        hash: Option<&Value>,
+        out: &mut Outbox,
+    ) {
+        let stored = hash.and_then(Value::as_bytes).unwrap_or_default();
+        let matches = PasswordHash::from_bytes(stored)
+            .zip(j.password.as_deref())
+            .is_some_and(|(h, p)| h.matches(p));
+        if !matches || !j.checked.is_empty() {
+            // A second `check` means the hash changed under us: refuse too.
+            let c = self.cluster.as_mut().expect("cluster");
+            if let Some(link) = c.links.get_mut(&j.room) {
+                link.gate.cancel(j.client);
+            }
+            error(
+                out,
+                j.client,
+                ErrorCode::Forbidden,
+                format_args!("wrong password for room {}", j.room),
+                j.reference.as_deref(),
+            );
+            return self.maybe_unlink(&j.room);
+        }
+        j.checked = stored.to_vec();
+        let c = self.cluster.as_mut().expect("cluster");
+        let tag = c.tag(Waiting::Join(j));
+        self.send_join(now, tag, out);
+    }
+
     /// Makes `client` a local member (or subscriber) of `name`, creating the
     /// local room; the checks ran in Redis.
     fn place(&mut self, client: ClientId, name: &str, joined: bool) {
@@ -305,6 +350,7 @@ impl Hub {
             &mut room.subscribers
         };
         let conn = self.conns[client.0].as_mut().expect("client is connected");
+        self.memberships += 1;
         conn.rooms.push(Membership {
             room: key,
             pos: list.len(),

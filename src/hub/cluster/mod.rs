@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::failure::Failure;
 use super::store::{Epoch, Since};
 use super::{Hub, Now, Outbox, error};
 use crate::ClientId;
@@ -93,6 +94,7 @@ enum Answer {
     Create(Box<str>),
     Rooms(usize),
     History(Box<str>, Option<Since>),
+    Delete(Box<str>),
 }
 
 /// The cluster state the hub keeps with `--redis`.
@@ -349,6 +351,27 @@ impl Hub {
                     }
                     Answer::History(room, since) => {
                         self.write_history(client, &room, since, &value, out);
+                    }
+                    Answer::Delete(room) => {
+                        let word = value.as_array().and_then(|v| v.first()?.as_bytes());
+                        let failure = match word {
+                            Some(b"ok") => None,
+                            Some(b"not_owner") => Some(Failure::NotOwner(&room)),
+                            _ => Some(Failure::NoSuchRoom(&room)),
+                        };
+                        if let Some(f) = failure {
+                            return error(out, client, f.code(), format_args!("{f}"), reference);
+                        }
+                        let ev = value.as_array().and_then(|v| v.get(1)?.as_int());
+                        let c = self.cluster.as_mut().expect("cluster");
+                        // Held until the `deleted` came by here, as a publish's ack is.
+                        if let (Some(link), Some(ev), Some(reference)) =
+                            (c.links.get_mut(&room), ev, reference)
+                            && link.gate.seen() < ev as u64
+                        {
+                            link.acks.push((ev as u64, client, id, reference.into()));
+                            return;
+                        }
                     }
                     Answer::Publish(room) => {
                         let ev = value.as_array().and_then(|v| v.get(1)?.as_int());

@@ -16,7 +16,8 @@ pub struct History {
     /// The latest message's seq (0: none yet).
     seq: u64,
     epoch: Epoch,
-    /// Sum of the entries' lengths.
+    /// Sum of the entries' capacities: what they hold on the heap, for the
+    /// byte bound and the memory budget.
     bytes: usize,
     /// Most entries kept (0: none).
     cap: usize,
@@ -54,7 +55,7 @@ impl History {
         for entry in entries {
             history.seq += 1;
             if history.make_room(entry.len()).is_some() {
-                history.bytes += entry.len();
+                history.bytes += entry.capacity();
                 history.entries.push_back(entry);
             }
         }
@@ -91,6 +92,11 @@ impl History {
         self.entries.is_empty()
     }
 
+    /// `bytes` recounted from the entries, to check the running count.
+    pub(crate) fn recount(&self) -> usize {
+        self.entries.iter().map(String::capacity).sum()
+    }
+
     /// Bytes of the kept events (their encoded length).
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -105,11 +111,15 @@ impl History {
         let Some(spare) = self.make_room(event.len()) else {
             return;
         };
+        let room = self.max_bytes - self.bytes;
         let entry = match spare {
             // Reused only when it fits and is not much larger, so one big
-            // message does not leave big buffers behind small ones.
+            // message does not leave big buffers behind small ones; and only
+            // when its capacity (what is counted) fits the byte bound too.
             Some(mut old)
-                if old.capacity() >= event.len() && old.capacity() <= 2 * event.len() + 64 =>
+                if old.capacity() >= event.len()
+                    && old.capacity() <= 2 * event.len() + 64
+                    && old.capacity() <= room =>
             {
                 old.clear();
                 old.push_str(event);
@@ -117,7 +127,7 @@ impl History {
             }
             _ => event.to_owned(),
         };
-        self.bytes += entry.len();
+        self.bytes += entry.capacity();
         self.entries.push_back(entry);
     }
 
@@ -135,7 +145,7 @@ impl History {
             let Some(old) = self.entries.pop_front() else {
                 break;
             };
-            self.bytes -= old.len();
+            self.bytes -= old.capacity();
             spare = Some(old);
         }
         Some(spare)
@@ -152,8 +162,8 @@ impl History {
     pub fn evict_oldest(&mut self) -> usize {
         match self.entries.pop_front() {
             Some(old) => {
-                self.bytes -= old.len();
-                old.len()
+                self.bytes -= old.capacity();
+                old.capacity()
             }
             None => 0,
         }

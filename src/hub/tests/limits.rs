@@ -122,6 +122,7 @@ fn join_leave_disconnect_loops_leave_nothing_behind() {
 fn steady_output_reuses_the_outbox_buffers() {
     let mut sim = Sim::with(HubConfig {
         rate_limit: 0,
+        broadcast_rate: 0,
         ..HubConfig::default()
     });
     for c in 0..10 {

@@ -2,6 +2,9 @@
 //! and collects what each client would receive, parsed as JSON.
 
 mod basics;
+mod budgets;
+#[cfg(feature = "storage")]
+mod durable;
 mod history;
 mod identity;
 mod limits;

@@ -7,6 +7,7 @@
 //! never disagree with the slab. The output side (queueing, corked flushing,
 //! the spare-buffer pool) is in `output`.
 
+mod budget;
 mod client;
 mod output;
 
@@ -15,6 +16,7 @@ use slab::Slab;
 
 use crate::ClientId;
 use crate::codec::{self, DecodeState};
+use crate::limits::memory::Budget;
 use crate::limits::{Limits, OVERFLOW_SLOTS};
 use crate::metrics::Metrics;
 use crate::timers::Millis;
@@ -43,6 +45,8 @@ pub struct Admitted {
     pub generation: u32,
     /// Past `--max-connections`: it is to be answered 503 and closed.
     pub over_limit: bool,
+    /// Its address holds `--max-connections-per-ip` already: 503 and closed.
+    pub over_ip: bool,
 }
 
 /// Every connection plus what the output path needs: the dirty list, spare buffers, limits.
@@ -63,6 +67,19 @@ pub struct Conns {
     spare_bytes: usize,
     max_pending: usize,
     max_connections: usize,
+    /// The memory budget, and what connections hold of it (see `budget`).
+    budget: Budget,
+    /// Capacity of every client's output buffer.
+    held_output: usize,
+    /// Unfinished input of every client (partial requests and frames).
+    held_input: usize,
+    /// What the rest of the process holds, as last told by `set_others`.
+    others: usize,
+    /// Transport state of every client (TLS sessions), as estimated by the transport.
+    held_transport: usize,
+    /// Connections per address, when `--max-connections-per-ip` is set.
+    per_ip: Option<budget::PerIp>,
+    max_per_ip: usize,
     /// Some client's output passed the high-water mark this turn even after an
     /// early flush: the reader of the input that caused it should pause.
     pressure: bool,
@@ -88,6 +105,13 @@ impl Conns {
             spare_bytes: 0,
             max_pending: limits.max_pending,
             max_connections: limits.max_connections,
+            budget: Budget::new(limits.max_memory),
+            held_output: 0,
+            held_input: 0,
+            held_transport: 0,
+            others: 0,
+            per_ip: (limits.max_connections_per_ip > 0).then(budget::PerIp::default),
+            max_per_ip: limits.max_connections_per_ip,
             pressure: false,
             pressured: Vec::new(),
             metrics: Metrics::default(),
@@ -107,6 +131,7 @@ impl Conns {
         &mut self,
         registry: &Registry,
         mut transport: Transport,
+        ip: std::net::IpAddr,
         now: Millis,
     ) -> Option<Admitted> {
         let over_limit = self.slab.len() >= self.max_connections;
@@ -121,11 +146,19 @@ impl Conns {
             return None;
         }
         let generation = self.bump_generation();
+        self.held_transport += transport.heap_estimate();
         self.slab.insert(Client::new(transport, now, generation));
+        let max_per_ip = self.max_per_ip;
+        let over_ip = !over_limit
+            && self
+                .per_ip
+                .as_mut()
+                .is_some_and(|p| !p.enter(id, ip, max_per_ip));
         Some(Admitted {
             id,
             generation,
             over_limit,
+            over_ip,
         })
     }
 
@@ -151,7 +184,10 @@ impl Conns {
         if !c.is_open() {
             return;
         }
+        let before = c.out.capacity();
         codec::encode_close(&mut c.out, code, reason);
+        let after = c.out.capacity();
+        self.output_resized(before, after);
         self.enter_closing(id);
     }
 
@@ -164,6 +200,8 @@ impl Conns {
             return;
         }
         self.leave_open(id);
+        let input = budget::input_of(&self.slab[id.0]);
+        self.input_resized(input, 0);
         let c = &mut self.slab[id.0];
         c.phase = Phase::Closing;
         self.mark_dirty(id);
@@ -193,6 +231,12 @@ impl Conns {
         }
         self.leave_open(id);
         let mut c = self.slab.remove(id.0);
+        self.output_resized(c.out.capacity(), 0);
+        self.input_resized(budget::input_of(&c), 0);
+        self.held_transport -= c.transport.heap_estimate();
+        if let Some(p) = &mut self.per_ip {
+            p.leave(id);
+        }
         let _ = registry.deregister(&mut c.transport);
     }
 

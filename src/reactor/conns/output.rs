@@ -14,6 +14,13 @@ impl Conns {
     /// Appends `bytes` (one or more complete frames) to an open client's output,
     /// closing it with 1013 when its backlog would pass the limit.
     pub fn queue(&mut self, id: ClientId, bytes: &[u8]) {
+        self.deliver(id, bytes, &mut |_| 0);
+    }
+
+    /// `queue`, for the hub's deliveries: when the memory budget is passed,
+    /// `evict` is asked to free history (it returns the bytes freed) before
+    /// connections are closed (see `Conns::relieve`).
+    pub fn deliver(&mut self, id: ClientId, bytes: &[u8], evict: &mut dyn FnMut(usize) -> usize) {
         let Some(c) = self.slab.get_mut(id.0) else {
             return;
         };
@@ -40,20 +47,27 @@ impl Conns {
                 id.0,
                 c.pending()
             );
-            self.close_slow(id);
+            self.close_slow(id, "slow consumer");
             return;
         }
         if c.out.capacity() == 0
             && let Some(buf) = self.spare.pop()
         {
             self.spare_bytes -= buf.capacity();
+            self.held_output += buf.capacity();
             c.out = buf;
         }
+        let before = c.out.capacity();
         c.out.extend_from_slice(bytes);
+        let after = c.out.capacity();
         // Inline `mark_dirty`: this is the per-recipient hot path, one slab lookup.
         if !c.dirty {
             c.dirty = true;
             self.dirty.push(id);
+        }
+        self.output_resized(before, after);
+        if after > before && self.budget.over(&self.usage(), 0).is_some() {
+            self.relieve(id, evict);
         }
     }
 
@@ -62,7 +76,10 @@ impl Conns {
         let Some(c) = self.slab.get_mut(id.0) else {
             return;
         };
+        let before = c.out.capacity();
         c.out.extend_from_slice(bytes);
+        let after = c.out.capacity();
+        self.output_resized(before, after);
         self.mark_dirty(id);
     }
 
@@ -111,12 +128,17 @@ impl Conns {
     }
 
     /// Closes a slow consumer with 1013 right after the frame in flight: unsent whole
-    /// frames are dropped, so it learns why at once instead of after its backlog.
-    fn close_slow(&mut self, id: ClientId) {
+    /// frames are dropped (and their memory freed), so it learns why at once
+    /// instead of after its backlog.
+    pub(super) fn close_slow(&mut self, id: ClientId, reason: &str) {
         let c = &mut self.slab[id.0];
+        let before = c.out.capacity();
         let keep = frame_boundary_after(&c.out, c.frames_at as usize, c.sent);
         c.out.truncate(keep);
-        self.close(id, 1013, "slow consumer");
+        c.out.shrink_to(keep + 128);
+        let after = c.out.capacity();
+        self.output_resized(before, after);
+        self.close(id, 1013, reason);
     }
 
     /// Writes every dirty client's output once, then sets WRITABLE interest exactly
@@ -138,6 +160,7 @@ impl Conns {
                 c.sent = 0;
                 c.frames_at = 0;
                 let cap = buf.capacity();
+                self.held_output -= cap;
                 if cap <= SPARE_MAX_CAPACITY && self.spare_bytes + cap <= SPARE_BYTES {
                     let mut buf = buf;
                     buf.clear();
@@ -178,7 +201,7 @@ impl Conns {
 }
 
 /// Hands as much of the client's pending output to its transport as it takes.
-fn flush_one(c: &mut Client, metrics: &mut Metrics) -> io::Result<()> {
+pub(super) fn flush_one(c: &mut Client, metrics: &mut Metrics) -> io::Result<()> {
     c.transport.flush_wire()?;
     while c.sent < c.out.len() {
         match c.transport.write(&c.out[c.sent..]) {

@@ -1,0 +1,84 @@
+//! The memory-budget attack at full size, on the release binary: 4 connections
+//! each `create` 50 rooms with `history: 1024` and publish 20 × 60 KB into each
+//! (240 MB offered, nobody reads), plus members that never read, partial frames
+//! held open and connection churn; two witnesses chat meanwhile. Run once with
+//! `--max-memory 32MiB` and once with a budget too large to matter (the
+//! behaviour without one), and print peak RSS, witness deliveries and what the
+//! server shed.
+//!
+//! `cargo bench --bench memattack` (about a minute; `LOOPCAST_MEMATTACK_SECS=N`
+//! bounds each run, default 60).
+
+#[path = "../tests/attack/mod.rs"]
+mod attack;
+
+use std::time::Duration;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs us without it.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("memattack: runs only under `cargo bench`");
+        return;
+    }
+    let names: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    if !names.is_empty() && !names.iter().any(|a| "memattack".contains(a.as_str())) {
+        return;
+    }
+    let secs: u64 = std::env::var("LOOPCAST_MEMATTACK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let plan = attack::Plan {
+        fillers: 4,
+        rooms: 50,
+        per_room: 20,
+        size: 60_000,
+        sinks: 4,
+        partials: 100,
+        churners: 2,
+        offer: 4 * 50 * 20 * 60_000,
+        duration: Duration::from_secs(secs),
+    };
+    println!("memattack: {plan:?}");
+    println!(
+        "| --max-memory | peak RSS | start RSS | offered | witness messages | history evicted | closed for memory | slow consumers | 503 refused |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for budget in ["32MiB", "4GiB"] {
+        let bin = env!("CARGO_BIN_EXE_loopcast");
+        let (mut child, addr) = attack::spawn(
+            bin,
+            &[
+                "--max-memory",
+                budget,
+                "--rate-limit",
+                "0",
+                "--log-level",
+                "warn",
+            ],
+        );
+        let out = attack::run(addr, child.id(), &plan);
+        let metrics = attack::http_get(addr, "/metrics");
+        let alive = child.alive();
+        drop(child);
+        let got: Vec<String> = out
+            .received
+            .iter()
+            .map(|r| format!("{}/{}", r.len(), out.sent))
+            .collect();
+        let m = |name: &str| attack::metric(&metrics, name);
+        println!(
+            "| {budget} | {} KiB | {} KiB | {} MB | {} | {} MB | {} | {} | {} |{}",
+            out.peak_rss_kib,
+            out.start_rss_kib,
+            out.attack_messages * plan.size as u64 / 1_000_000,
+            got.join(", "),
+            m("loopcast_history_evicted_bytes_total") / 1_000_000,
+            m("loopcast_memory_closed_total"),
+            m("loopcast_slow_consumers_dropped_total"),
+            m("loopcast_memory_refused_total"),
+            if alive { "" } else { " (server died)" },
+        );
+    }
+}

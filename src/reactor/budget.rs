@@ -1,0 +1,51 @@
+//! The memory budget in the loop: what the server holds, refusing new
+//! connections near the budget, and shedding past it (see `limits::memory`).
+
+use crate::limits::memory::Usage;
+use crate::limits::{LOOP_BUFFER_KEEP, SCRATCH_KEEP};
+
+use super::Server;
+
+impl Server {
+    /// Everything counted against `--max-memory` now.
+    pub(super) fn usage(&self) -> Usage {
+        let (output, input) = self.conns.held();
+        Usage {
+            output,
+            input,
+            history: self.hub.history_bytes(),
+            state: self.hub.state_bytes() + self.conns.state_bytes(),
+            buffers: self.read_buf.capacity() + self.scratch.capacity() + self.outbox.heap_bytes(),
+        }
+    }
+
+    /// Whether a new connection may be served (below 7/8 of the budget).
+    pub(super) fn memory_admits(&self) -> bool {
+        self.conns.budget().admits(&self.usage())
+    }
+
+    /// After each step (a message handled, timers, a flush): brings usage back
+    /// under the budget if it passed it, history first, then the biggest
+    /// holders; and tells the output path what the rest holds now.
+    pub(super) fn enforce_budget(&mut self) {
+        let usage = self.usage();
+        if let Some(shed) = self.conns.budget().over(&usage, 0) {
+            let freed = self.hub.evict_history(shed.bytes);
+            self.conns.metrics.history_evicted_bytes += freed as u64;
+            if freed < shed.bytes {
+                self.conns.close_biggest(shed.bytes - freed);
+            }
+        }
+        let usage = self.usage();
+        self.conns
+            .set_others(usage.history + usage.state + usage.buffers);
+    }
+
+    /// End of a turn: loop buffers that grew for one large message shrink back.
+    pub(super) fn shrink_buffers(&mut self) {
+        if self.scratch.capacity() > SCRATCH_KEEP {
+            self.scratch = Vec::with_capacity(SCRATCH_KEEP);
+        }
+        self.outbox.shrink(LOOP_BUFFER_KEEP);
+    }
+}
