@@ -5,6 +5,7 @@ use super::{Answer, Waiting, unavailable};
 use crate::ClientId;
 use crate::engine::{Value, scripts};
 use crate::hub::failure::Failure;
+use crate::hub::store::redis::{RoomKeys, sequenced_event};
 use crate::hub::store::{Epoch, Since};
 use crate::hub::{Hub, Now, Outbox, PublishError, error};
 use crate::protocol::{self, Action, ErrorCode, Scope};
@@ -187,9 +188,9 @@ impl Hub {
                     epoch: epoch.as_deref().map(Epoch::claimed),
                 });
                 let w = answer(Answer::History((&**room).into(), since));
-                let keys = [scripts::key('m', room), scripts::key('h', room)];
+                let k = RoomKeys::of(room);
                 let c = self.cluster.as_mut().expect("cluster");
-                c.eval(scripts::I_FETCH, &[&keys[0], &keys[1]], &[], w)
+                c.eval(scripts::I_FETCH, &[&k.meta, &k.history], &[], w)
             }
             Action::Delete { room } => {
                 let w = answer(Answer::Delete((&**room).into()));
@@ -223,33 +224,15 @@ impl Hub {
         w: Waiting,
     ) -> bool {
         // The event is written around a seq Redis allocates: split at it.
-        let mut prefix = String::new();
-        protocol::write_message(
-            &mut prefix,
-            from_json,
-            Scope::Room { room, seq: 0 },
-            now.unix_ms,
-            message,
-        );
-        let cut = prefix
-            .find(r#","seq":0,"#)
-            .expect("room events carry a seq")
-            + r#","seq":"#.len();
-        let suffix = prefix.split_off(cut);
-        let suffix = &suffix[1..];
+        let (prefix, suffix) = sequenced_event(from_json, room, now.unix_ms, message);
         let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.serial).to_string();
         let cap = self.config.history.to_string();
         let origin = match &w {
             Waiting::Answer { id, .. } => id.clone(),
             _ => "-".into(),
         };
-        let keys = [
-            scripts::key('m', room),
-            scripts::key('h', room),
-            scripts::key('p', room),
-            scripts::key('r', room),
-        ];
-        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let k = RoomKeys::of(room);
+        let keys: [&[u8]; 4] = [&k.meta, &k.history, &k.members, &k.channel];
         let flag: &[u8] = if require_member { b"1" } else { b"0" };
         let args: [&[u8]; 6] = [
             prefix.as_bytes(),
@@ -267,14 +250,14 @@ impl Hub {
     fn delete_script(&mut self, room: &str, owner: &str, w: Waiting) -> bool {
         let mut event = String::new();
         protocol::write_deleted(&mut event, room);
-        let keys = [
-            scripts::key('m', room),
-            scripts::key('h', room),
-            scripts::key('p', room),
-            scripts::key('r', room),
-            scripts::ROOMS_SET.to_vec(),
+        let k = RoomKeys::of(room);
+        let keys: [&[u8]; 5] = [
+            &k.meta,
+            &k.history,
+            &k.members,
+            &k.channel,
+            scripts::ROOMS_SET,
         ];
-        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         let args: [&[u8]; 3] = [owner.as_bytes(), room.as_bytes(), event.as_bytes()];
         let c = self.cluster.as_mut().expect("cluster");
         c.eval(scripts::I_DELETE, &keys, &args, w)

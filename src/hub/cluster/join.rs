@@ -2,6 +2,7 @@
 //! script, then the `room` answer and the payloads the gate held back.
 
 use super::super::rooms::{Membership, Room};
+use super::super::store::redis::state_of;
 use super::super::store::{Epoch, History, Since};
 use super::{Cluster, Link, Waiting, member_entry, unavailable};
 use crate::ClientId;
@@ -232,8 +233,7 @@ impl Hub {
             }
             return self.maybe_unlink(&j.room);
         }
-        let ev = items.get(3).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
-        let history = history_of(items, self.config.history);
+        let (ev, history) = state_of(items, self.config.history);
         // Already in the room here (a repeated join, or a subscriber joining):
         // it has been getting the room's payloads live all along.
         let was_in = self.names.get(&*j.room).is_some_and(|&k| {
@@ -414,7 +414,7 @@ impl Hub {
         value: &Value,
         out: &mut Outbox,
     ) {
-        let history = history_of(value.as_array().unwrap_or(&[]), self.config.history);
+        let (_, history) = state_of(value.as_array().unwrap_or(&[]), self.config.history);
         let mark = out.mark();
         let buf = out.buf();
         protocol::write_list_open(buf, "history", Some(room), "history");
@@ -423,28 +423,6 @@ impl Hub {
         out.recipient(client);
         out.commit(mark);
     }
-}
-
-/// A room's state from a JOIN or FETCH reply (`{_, seq, epoch, ev, cap, history, ..}`).
-pub(super) fn history_of(items: &[Value], default_cap: usize) -> History {
-    let seq = items.get(1).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
-    let epoch = items
-        .get(2)
-        .and_then(Value::as_bytes)
-        .and_then(|e| Epoch::parse(std::str::from_utf8(e).ok()?))
-        .unwrap_or(Epoch::claimed(""));
-    let cap = items
-        .get(4)
-        .and_then(Value::as_int)
-        .map_or(default_cap, |c| c.max(0) as usize);
-    let entries: Vec<String> = items
-        .get(5)
-        .and_then(Value::as_array)
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|v| Some(String::from_utf8_lossy(v.as_bytes()?).into_owned()))
-        .collect();
-    History::restore(epoch, seq, cap.max(entries.len()), usize::MAX, entries)
 }
 
 /// The entries after `since` that fit `budget` (at least one); returns `(gap, more)`.

@@ -2,8 +2,9 @@
 //! down (Redis itself up, other nodes publishing) is replayed from the
 //! history in Redis, once, in order, before anything newer.
 
-use super::{Waiting, join::history_of};
+use super::Waiting;
 use crate::engine::{Value, scripts};
+use crate::hub::store::redis::state_of;
 use crate::hub::{Hub, Outbox};
 
 impl Hub {
@@ -37,10 +38,8 @@ impl Hub {
         };
         let held = link.recovering.take().unwrap_or_default();
         let items = value.as_ref().and_then(Value::as_array).unwrap_or(&[]);
-        let state = (items.first().and_then(Value::as_bytes) == Some(b"ok")).then(|| {
-            let ev = items.get(3).and_then(Value::as_int).unwrap_or(0).max(0) as u64;
-            (ev, history_of(items, self.config.history))
-        });
+        let state = (items.first().and_then(Value::as_bytes) == Some(b"ok"))
+            .then(|| state_of(items, self.config.history));
         let mut upto = 0;
         if let Some((ev, history)) = &state {
             upto = *ev;
