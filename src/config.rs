@@ -251,6 +251,14 @@ impl Config {
                 show_bytes(self.max_message),
             )));
         }
+        if self.max_pending > limits::MAX_PENDING_CEILING {
+            return Err(ConfigError::Invalid(format!(
+                "{} {} is more than {}: one connection's queue is tracked in 32 bits",
+                from(Flag::MaxPending),
+                show_bytes(self.max_pending),
+                show_bytes(limits::MAX_PENDING_CEILING),
+            )));
+        }
         if self.max_memory < 4 * self.max_pending {
             return Err(ConfigError::Invalid(format!(
                 "{} {} must be at least 4 x {} {}, or a few slow clients take the whole budget",

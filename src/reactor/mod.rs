@@ -106,6 +106,8 @@ pub struct Server {
     notifier: Option<crate::systemd::Notifier>,
     /// When the next `WATCHDOG=1` is due.
     watchdog_due: Option<Millis>,
+    /// Asks the allocator to hand freed pages back to the OS (see `Server::on_release`).
+    release: Option<fn()>,
     /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::Acceptor>,
@@ -189,6 +191,7 @@ impl Server {
             shutdown_deadline: None,
             notifier: None,
             watchdog_due: None,
+            release: None,
             #[cfg(feature = "tls")]
             tls,
             failures: FailureBudget::default(),
@@ -321,6 +324,7 @@ impl Server {
         consider(self.stalled_until);
         consider(self.shutdown_deadline);
         consider(self.watchdog_due);
+        consider(self.conns.spare_deadline());
         consider(self.hub.poll_timeout().map(|t| self.millis_of(t)));
         let now = self.started.elapsed().as_millis() as Millis;
         // Round up by a millisecond so we never wake just before a deadline and spin.
