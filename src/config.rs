@@ -144,6 +144,7 @@ impl Config {
     /// An empty variable counts as unset, as container tools often pass
     /// `LOOPCAST_X=` for "not configured". A variable is not even read when
     /// its flag is given, so a bad value there cannot block a good flag.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn parse(
         args: impl IntoIterator<Item = OsString>,
         env: impl Fn(&str) -> Option<String>,
@@ -175,6 +176,7 @@ impl Config {
     }
 
     /// Stores one flag's value; the error is what was expected instead.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     fn set(&mut self, flag: Flag, value: &str) -> Result<(), &'static str> {
         const POSITIVE: &str = "must be greater than 0";
         match flag {
@@ -316,6 +318,7 @@ struct Spec {
 
 impl Spec {
     /// `max-pending` -> `LOOPCAST_MAX_PENDING`.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     fn env_var(&self) -> String {
         format!(
             "LOOPCAST_{}",

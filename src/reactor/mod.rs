@@ -136,12 +136,14 @@ impl Server {
     /// Binds the listener of `config.listen` (port 0 picks a free port). With
     /// `--tls-cert`/`--tls-key` it loads them too; a bad file is an
     /// `InvalidData` error whose message is one line naming the file.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = listen(config.listen)?;
         Server::on_listener(config, listener)
     }
 
     /// A server on a listener that is already bound (see `from_listener`).
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     fn on_listener(config: Config, mut listener: TcpListener) -> io::Result<Server> {
         // A data dir that cannot be used is, like a bad certificate, a
         // configuration error (exit code 2), not a listen failure.
@@ -254,6 +256,7 @@ impl Server {
     }
 
     /// Also shut down gracefully on SIGINT and SIGTERM (the binary does this).
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn handle_signals(&mut self) -> io::Result<()> {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         if self.is_tls() {

@@ -91,6 +91,7 @@ pub struct Conns {
 
 impl Conns {
     /// No connections yet; room for `limits.max_connections` of them.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn new(limits: &Limits) -> Conns {
         let capacity = limits.max_connections;
         Conns {
