@@ -134,3 +134,71 @@ fn a_join_after_a_delete_keeps_its_place_when_the_delete_comes_late() {
     let e = sim.error(1, json!({"action": "leave", "room": "r"}));
     assert_eq!(e["code"], "not_member");
 }
+
+/// Room passwords over Redis: only a salted hash goes out; Redis hands the
+/// stored hash back and the node checks the password in constant time, then
+/// runs the join again bound to that hash.
+#[test]
+fn passwords_are_checked_on_the_node_and_never_sent() {
+    let mut sim = attached();
+    sim.connect(1, Some("ann"));
+    sim.take(1);
+    sent(&mut sim, Side::Sub);
+    sent(&mut sim, Side::Cmd);
+    let stored = crate::secret::PasswordHash::new("pw-right").to_bytes();
+    let check = format!("*2\r\n{}${}\r\n", bulk("check"), stored.len())
+        .into_bytes()
+        .into_iter()
+        .chain(stored)
+        .chain(*b"\r\n")
+        .collect::<Vec<u8>>();
+    let feed_bytes = |sim: &mut Sim, bytes: &[u8]| {
+        let now = sim.now();
+        let e = sim.hub.engine_mut().unwrap();
+        e.input(now.mono, Side::Cmd, bytes);
+        sim.hub.handle_engine(now, &mut sim.out);
+        sim.drain();
+    };
+
+    // A wrong password: Redis asks for the check once, the node refuses.
+    sim.act(
+        1,
+        json!({"action": "join", "room": "p", "password": "pw-wrong", "ref": 1}),
+    );
+    let confirm = format!("*3\r\n{}{}:3\r\n", bulk("subscribe"), bulk("lc:r:p"));
+    feed(&mut sim, Side::Sub, &confirm);
+    let join = sent(&mut sim, Side::Cmd);
+    assert!(
+        join.contains("EVALSHA") && !join.contains("pw-wrong"),
+        "{join}"
+    );
+    feed_bytes(&mut sim, &check);
+    let e = sim.one(1);
+    assert_eq!(
+        (e["code"].as_str(), e["ref"].as_i64()),
+        (Some("forbidden"), Some(1)),
+        "{e}"
+    );
+    assert!(sent(&mut sim, Side::Cmd).is_empty(), "no second join");
+
+    // The right one: the join runs again with the stored hash as its proof.
+    sim.act(
+        1,
+        json!({"action": "join", "room": "p", "password": "pw-right", "ref": 2}),
+    );
+    feed(&mut sim, Side::Sub, &confirm);
+    let first = sent(&mut sim, Side::Cmd);
+    assert!(!first.contains("pw-right"), "{first}");
+    feed_bytes(&mut sim, &check);
+    let again = std::mem::take(sim.hub.engine_mut().unwrap().output(Side::Cmd));
+    assert!(again.windows(7).any(|w| w == b"EVALSHA"));
+    assert!(
+        again.windows(stored.len()).any(|w| w == stored),
+        "the hash as proof"
+    );
+    assert!(!again.windows(8).any(|w| w == b"pw-right"));
+    // A second `check` (the hash changed meanwhile) is a refusal, not a loop.
+    feed_bytes(&mut sim, &check);
+    assert_eq!(sim.one(1)["code"], "forbidden");
+    assert!(sent(&mut sim, Side::Cmd).is_empty());
+}
