@@ -517,7 +517,7 @@ const FLAGS: [Spec; 32] = [
         Flag::Redis,
         "redis",
         "URL",
-        "cluster over Redis: redis://[:password@]host[:port][/db] (unset: one node, in memory)",
+        "cluster over Redis: redis://[:password@]host[:port][/db] (unset: one node, in memory); not with --data-dir",
     ),
     spec(
         Flag::NodeId,
