@@ -1,10 +1,10 @@
-// loopcast client; types: /loopcast.d.ts, guide: README "Write your own client".
+// The loopcast client. Types: /loopcast.d.ts; guide: README.
 
 export class LoopcastError extends Error { name = 'LoopcastError'; }
 const E = (code, message = code, extra) => Object.assign(new LoopcastError(message), { code }, extra);
-const later = setTimeout, quiet = p => p.catch(() => {});
+const quiet = p => p.catch(() => {});
 
-export const connect = (url, options) => new Loopcast(url, options);
+export const connect = (...a) => new Loopcast(...a);
 
 // Calls that are one action: method → fields (`...`: options).
 const ONE = { join: 'room ...', create: 'room ...', publish: 'room message', notify: 'user message', broadcast: 'message',
@@ -26,13 +26,13 @@ export function Loopcast(url = '/ws', o = {}) {
   Object.assign(lc, {
     url: u.href, state: 'connecting', user: o.user || null, id: null, limits: null, rooms,
     on: (ev, fn, fns = on[ev] ||= new Set()) => (fns.add(fn), () => fns.delete(fn)),
-    // `true` at most every 2.5 s; not queued: late typing is wrong.
+    // `true` at most every 2.5 s; never queued.
     typing(room, value, r = rooms.get(room) || {}, now = Date.now()) {
       if (value ? now - r.typed < 2500 : !r.typed) return;
       r.typed = value && now;
       if (bucket) ws.send(JSON.stringify({ action: 'typing', room, value: !!value }));
     },
-    // Offline (rooms kept, calls queue) until reconnect().
+    // Offline (calls queue) until reconnect().
     disconnect: again => final() || (drop(E('disconnected')), set(again ? 'connecting' : 'offline'), again && open()),
     reconnect: () => lc.disconnect(true),
     close: () => (drop(E('closed')), stop('closed')),
@@ -44,7 +44,7 @@ export function Loopcast(url = '/ws', o = {}) {
 
   const open = () => {
     const s = ws = new WebSocket(lc.url);
-    s.onmessage = e => { let m; try { m = JSON.parse(e.data); } catch { return; } event(m); };
+    s.onmessage = e => event(JSON.parse(e.data));
     s.onclose = e => closed(e, !!bucket); // bucket: welcomed
   };
   const drop = err => {
@@ -59,15 +59,15 @@ export function Loopcast(url = '/ws', o = {}) {
 
   const closed = async ({ code, reason = '' }, welcomed) => {
     drop(E('disconnected'));
-    if (code === 1008) return end('closed', 'policy', reason || 'closed by server policy', { code });
+    if (code === 1008) return end('closed', 'policy', reason || 'policy', { code });
     // A refused upgrade is a bare 1006; a plain GET says why.
     const r = welcomed || await fetch(lc.url.replace(/^ws/, 'http')).catch(() => 0);
     if (/^40[01349]$/.test(r.status)) return end('refused', 'refused', (await r.text()).trim(), { status: r.status });
     if (ws || final() || lc.state === 'offline') return; // changed meanwhile
     // After 1013 (slow or busy): at least 5 s.
-    const cap = Math.min(o.maxDelay, o.minDelay * 2 ** tries++), delay = (code === 1013 ? Math.max(cap, 5e3) : cap) * (0.5 + Math.random() / 2);
+    const cap = Math.min(o.maxDelay, o.minDelay * 2 ** tries++), delay = Math.max(cap, code === 1013 ? 5e3 : 0) * (1 + Math.random()) / 2;
     set('reconnecting', { code, reason, delay });
-    timer = later(open, delay);
+    timer = setTimeout(open, delay);
   };
 
   const call = (action, fields, again) => new Promise((resolve, reject) => {
@@ -76,19 +76,19 @@ export function Loopcast(url = '/ws', o = {}) {
     queue[again ? 'unshift' : 'push']({ obj: { action, ...fields }, resolve, reject, again });
     flush();
   });
-  // Paced (GCRA) under the server's rate; no bucket: not open.
+  // Paced (GCRA) under the server's rate.
   const flush = () => {
     clearTimeout(pace);
     for (const b = bucket; b && queue.length; send(queue.shift())) {
       const now = Date.now(), t = Math.max(b.t, now - b.slack);
-      if (t > now) return pace = later(flush, t - now);
+      if (t > now) return pace = setTimeout(flush, t - now);
       b.t = t + b.gap;
     }
   };
   const send = p => {
     const text = JSON.stringify({ ...p.obj, ref: p.ref = ++refs }), max = lc.limits?.max_message; // JSON drops `fn`
     if (new TextEncoder().encode(text).length > max) return p.reject(E('too_big', `over ${max} bytes`, { max }));
-    p.timer = later(() => settle(p, E('timeout'), 'reject'), o.timeout);
+    p.timer = setTimeout(() => settle(p, E('timeout'), 'reject'), o.timeout);
     wait.set(p.ref, p);
     ws.send(text);
   };
@@ -102,11 +102,8 @@ export function Loopcast(url = '/ws', o = {}) {
       case 'room': return room(m, w);
       case 'history': return replay(m);
       case 'message':
-        if (r && m.seq >= 0) {
-          if (m.seq <= r.seq) return; // delivered before a reconnect
-          r.seq = m.seq;
-          r.epoch = m.epoch || r.epoch;
-        }
+        if (m.seq <= r?.seq) return; // delivered before a reconnect
+        if (r && m.seq) r.seq = m.seq, r.epoch = m.epoch || r.epoch;
         emit(ev, m);
         return r?.fn?.(m);
       case 'ack':
@@ -115,9 +112,10 @@ export function Loopcast(url = '/ws', o = {}) {
       case 'error': {
         const e = E(m.code, m.message, { room: p?.again });
         settle(p, 0, 0);
-        // A rejoin (`again`: its room) that fails drops the room.
-        if (!p || p.again) return p && rooms.delete(p.again), emit(ev, e);
-        return p.reject(e);
+        if (p && !p.again) return p.reject(e);
+        // No caller, or a failed rejoin (`again`: its room, dropped).
+        rooms.delete(p?.again);
+        return emit(ev, e);
       }
       case 'deleted': rooms.delete(m.room); break;
       case 'members': case 'rooms':
@@ -128,21 +126,21 @@ export function Loopcast(url = '/ws', o = {}) {
   };
 
   const welcome = m => {
-    const { id, user, limits = null } = m, l = limits || {}, gap = l.rate ? 1e3 / (0.9 * l.rate) : 0; // 0.9: clock drift
+    const { id, user, limits = null } = m, { rate, burst = 1 } = limits || {}, gap = rate ? 1e3 / (0.9 * rate) : 0; // 0.9: clock drift
     Object.assign(lc, { id, user, limits });
     tries = 0;
     // Rejoins (queued: no bucket yet) ask for what was missed.
     queue = queue.filter(q => !q.again);
     for (const { room, password, mode, fn, seq, epoch } of [...rooms.values()].reverse())
       quiet(call(mode, mode === 'join' ? { room, password, since: seq, epoch } : { topic: room, password, fn }, room));
-    bucket = { gap, slack: Math.max(0, (l.burst || 1) - 2) * gap, t: 0 };
+    bucket = { gap, slack: Math.max(0, burst - 2) * gap, t: 0 };
     set('open', { id, user });
     flush();
   };
 
   const room = (m, p) => {
     const r = rooms.get(m.room) || keep(m.room, p?.obj.password), known = !!r.seen;
-    // A lower seq or another epoch: the room is new.
+    // A lower seq or another epoch: a new room.
     const reset = !!(known && (m.seq < r.seq || m.epoch && r.epoch && m.epoch !== r.epoch));
     Object.assign(r, { mode: 'join', seen: true, seq: reset ? 0 : r.seq, epoch: m.epoch || r.epoch });
     const answer = { ...m, gap: !!m.gap || reset, reset, rejoin: known };
@@ -163,5 +161,5 @@ export function Loopcast(url = '/ws', o = {}) {
 
 // A random key per browser: the server binds a name to it.
 function browserKey() {
-  try { return localStorage['loopcast.key'] ||= [...crypto.getRandomValues(new Uint32Array(4))].map(n => n.toString(36)).join(''); } catch {}
+  try { return localStorage['loopcast.key'] ||= crypto.getRandomValues(new Uint32Array(4)).join('-'); } catch {}
 }
