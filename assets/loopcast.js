@@ -1,7 +1,7 @@
 // The loopcast client. Types: /loopcast.d.ts; guide: README.
 
 export class LoopcastError extends Error { name = 'LoopcastError'; }
-const E = (code, message = code, extra) => Object.assign(new LoopcastError(message), { code }, extra);
+const E = (code, message = code, extra) => Object.assign(new LoopcastError(message), extra, { code });
 const quiet = p => p.catch(() => {});
 
 export const connect = (...a) => new Loopcast(...a);
@@ -12,7 +12,7 @@ const ONE = { join: 'room ...', create: 'room ...', publish: 'room message', not
 
 export function Loopcast(url = '/ws', o = {}) {
   o = { key: browserKey(), timeout: 1e4, queue: 100, minDelay: 500, maxDelay: 15e3, ...o };
-  const lc = this, on = Object.create(null), wait = new Map(), rooms = new Map(), u = new URL(url, globalThis.location?.href);
+  const lc = this, on = Object.create(null), wait = new Map(), rooms = new Map(), u = new URL(url, globalThis.location);
   let ws, bucket, queue = [], refs = 0, tries = 0, timer, pace;
   u.protocol = u.protocol.replace(/^http/, 'ws');
   for (const k of ['user', 'token', 'key']) if (o[k]) u.searchParams.set(k, o[k]);
@@ -24,13 +24,13 @@ export function Loopcast(url = '/ws', o = {}) {
   const settle = (p, value, how = 'resolve') => p && (wait.delete(p.ref), clearTimeout(p.timer), how && p[how](value));
 
   Object.assign(lc, {
-    url: u.href, state: 'connecting', user: o.user || null, id: null, limits: null, rooms,
+    url: u.href, state: 'connecting', user: o.user || null, rooms,
     on: (ev, fn, fns = on[ev] ||= new Set()) => (fns.add(fn), () => fns.delete(fn)),
-    // `true` at most every 2.5 s; never queued.
-    typing(room, value, r = rooms.get(room) || {}, now = Date.now()) {
-      if (value ? now - r.typed < 2500 : !r.typed) return;
-      r.typed = value && now;
-      if (bucket) ws.send(JSON.stringify({ action: 'typing', room, value: !!value }));
+    // `true` at most every 2.5 s, `false` once: inside the typing allowance.
+    typing(room, on, r = rooms.get(room) || {}, now = Date.now()) {
+      if (on ? now - r.typed < 2500 : !r.on) return;
+      r.on = on, on && (r.typed = now);
+      if (bucket) ws.send(JSON.stringify({ action: 'typing', room, value: !!on }));
     },
     // Offline (calls queue) until reconnect().
     disconnect: again => final() || (drop(E('disconnected')), set(again ? 'connecting' : 'offline'), again && open()),
@@ -45,7 +45,7 @@ export function Loopcast(url = '/ws', o = {}) {
   const open = () => {
     const s = ws = new WebSocket(lc.url);
     s.onmessage = e => event(JSON.parse(e.data));
-    s.onclose = e => closed(e, !!bucket); // bucket: welcomed
+    s.onclose = e => closed(e, bucket); // bucket: welcomed
   };
   const drop = err => {
     clearTimeout(timer);
