@@ -126,7 +126,10 @@ fn refusals_for_origin_and_token_are_readable_too() {
 fn the_library_and_the_page_stay_small() {
     let library = include_str!("../assets/loopcast.js").len();
     let page = include_str!("../assets/index.html").len();
-    assert!(library <= 8 * 1024, "loopcast.js is {library} B, over 8 KiB");
+    assert!(
+        library <= 8 * 1024,
+        "loopcast.js is {library} B, over 8 KiB"
+    );
     assert!(
         page + library < 48 * 1024,
         "page {page} B + library {library} B is over 48 KiB"

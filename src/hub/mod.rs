@@ -54,6 +54,7 @@ mod budget;
 mod failure;
 mod invariants;
 mod names;
+mod names_file;
 mod outbox;
 mod pages;
 mod publish;
@@ -139,8 +140,10 @@ pub struct Hub {
     conns: Vec<Option<Conn>>,
     live: usize,
     users: HashMap<Box<str>, Vec<ClientId>>,
-    /// Which browser key holds each online name.
+    /// Which browser key holds each online name (and, with `--data-dir`, recent offline ones).
     holders: names::Holders,
+    /// Where bindings outlive their connections (`--data-dir`), if anywhere.
+    names_file: Option<names_file::NamesFile>,
     rooms: Slab<Room>,
     names: HashMap<Box<str>, RoomKey>,
     /// Typing expiries; entries whose membership is gone are skipped when popped.
@@ -172,6 +175,7 @@ impl Hub {
             live: 0,
             users: HashMap::new(),
             holders: HashMap::new(),
+            names_file: None,
             rooms: Slab::new(),
             names: HashMap::new(),
             typing: BinaryHeap::new(),
@@ -230,7 +234,7 @@ impl Hub {
         out.recipient(client);
         out.commit(mark);
 
-        self.hold_name(&user, key);
+        self.hold_name(now, &user, key);
         match self.users.get_mut(&user) {
             Some(tabs) => tabs.push(client),
             None => {
@@ -332,7 +336,7 @@ impl Hub {
             self.rooms[key].creator = None;
             self.drop_if_empty(key);
         }
-        self.release_name(&conn.user);
+        self.release_name(now, &conn.user);
         if let Some(tabs) = self.users.get_mut(&conn.user) {
             let kept_budget = tabs.first() == Some(&client);
             tabs.retain(|c| *c != client);
@@ -378,10 +382,10 @@ impl Hub {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let typing = self.typing.peek().map(|Reverse(due)| due.at);
         let store = self.store.as_ref().and_then(|s| s.poll_timeout());
-        match (typing, store) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [typing, store, self.names_due()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Live `/ws` connections.

@@ -245,14 +245,21 @@ pub async fn close_codes_scenario(c: Client, server: RunningServer) {
     assert!((2500.0..=5000.0).contains(&delay), "1013 delay {delay}");
     fake_open(&c, 3).await;
     let waited = js(&c, "return F.opened[2] - F.closedAt", vec![]).await;
-    assert!(waited.as_f64().unwrap() >= 2500.0, "reopened after {waited} ms");
+    assert!(
+        waited.as_f64().unwrap() >= 2500.0,
+        "reopened after {waited} ms"
+    );
 
     // 1008 (policy): final, with the server's reason, and no new socket.
     js(&c, "F.close(1008, 'rate limit exceeded')", vec![]).await;
     let last = js(&c, "return F.states[F.states.length - 1]", vec![]).await;
     assert_eq!(
         (&last["state"], &last["code"], &last["reason"]),
-        (&json!("closed"), &json!(1008), &json!("rate limit exceeded")),
+        (
+            &json!("closed"),
+            &json!(1008),
+            &json!("rate limit exceeded")
+        ),
         "{last}"
     );
     assert_eq!(

@@ -261,7 +261,12 @@ pub async fn page_scenario(alice: Client, mallory: Client, server: RunningServer
 
     // The creator may delete a room; its members are told and it leaves their list.
     assert_eq!(
-        js(&mallory, "return document.querySelector('#delete').hidden", vec![]).await,
+        js(
+            &mallory,
+            "return document.querySelector('#delete').hidden",
+            vec![]
+        )
+        .await,
         json!(true),
         "delete offered for a room mallory did not create"
     );
