@@ -98,7 +98,7 @@ fn parse(text: &str, ttl_ms: u64, now_ms: u64) -> Result<Vec<(Box<str>, Holder)>
         };
         out.push((fold(name), holder));
     }
-    out.sort_by(|a, b| b.1.seen_ms.cmp(&a.1.seen_ms));
+    out.sort_by_key(|(_, h)| std::cmp::Reverse(h.seen_ms));
     out.truncate(MAX_NAME_BINDINGS);
     Ok(out)
 }
