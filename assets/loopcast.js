@@ -1,4 +1,4 @@
-// The loopcast client. Types: /loopcast.d.ts; guide: README.
+// loopcast client. Types: /loopcast.d.ts; guide: README.
 
 export class LoopcastError extends Error { name = 'LoopcastError'; }
 const E = (code, message = code, extra) => Object.assign(new LoopcastError(message), extra, { code });
@@ -6,9 +6,9 @@ const quiet = p => p.catch(() => {});
 
 export const connect = (...a) => new Loopcast(...a);
 
-// Calls that are one action: method → fields (`...`: options).
+// One action per call: method → its fields.
 const ONE = { join: 'room ...', create: 'room ...', publish: 'room message', notify: 'user message', broadcast: 'message',
-  members: 'room', delete: 'room', leave: 'room', subscribe: 'topic fn', unsubscribe: 'topic', list: '' };
+  members: 'room', delete: 'room', leave: 'room', subscribe: 'topic fn', unsubscribe: 'topic' };
 
 export function Loopcast(url = '/ws', o = {}) {
   o = { key: browserKey(), timeout: 1e4, queue: 100, minDelay: 500, maxDelay: 15e3, ...o };
@@ -25,11 +25,14 @@ export function Loopcast(url = '/ws', o = {}) {
 
   Object.assign(lc, {
     url: u.href, state: 'connecting', user: o.user || null, rooms,
+    list: () => call('rooms'),
     on: (ev, fn, fns = on[ev] ||= new Set()) => (fns.add(fn), () => fns.delete(fn)),
-    // `true` at most every 2.5 s, `false` once: inside the typing allowance.
-    typing(room, on, r = rooms.get(room) || {}, now = Date.now()) {
-      if (on ? now - r.typed < 2500 : !r.on) return;
-      r.on = on, on && (r.typed = now);
+    // Inside the typing allowance: `true` at most every 2.5 s (later ones wait).
+    typing(room, on, r = rooms.get(room) || {}, wait = r.typed + 2500 - Date.now()) {
+      clearTimeout(r.later);
+      if (on ? wait > 0 : !r.on) return on && (r.later = setTimeout(() => lc.typing(room, 1), wait));
+      r.on = on;
+      if (on) r.typed = Date.now();
       if (bucket) ws.send(JSON.stringify({ action: 'typing', room, value: !!on }));
     },
     // Offline (calls queue) until reconnect().
@@ -39,13 +42,13 @@ export function Loopcast(url = '/ws', o = {}) {
   });
   for (const [name, fields] of Object.entries(ONE)) lc[name] = (...v) => {
     if (/^(leave|unsub)/.test(name)) rooms.delete(v[0]); // not to be rejoined
-    return call(name === 'list' ? 'rooms' : name, Object.assign({}, ...fields.split(' ').map((f, i) => f === '...' ? v[i] : { [f]: v[i] })));
+    return call(name, Object.assign({}, ...fields.split(' ').map((f, i) => f === '...' ? v[i] : { [f]: v[i] })));
   };
 
   const open = () => {
     const s = ws = new WebSocket(lc.url);
     s.onmessage = e => event(JSON.parse(e.data));
-    s.onclose = e => closed(e, bucket); // bucket: welcomed
+    s.onclose = e => closed(e, bucket);
   };
   const drop = err => {
     clearTimeout(timer);
@@ -54,15 +57,15 @@ export function Loopcast(url = '/ws', o = {}) {
     wait.forEach(p => settle(p, err, 'reject'));
   };
   const stop = (state, extra) => (queue.splice(0).forEach(p => p.reject(E(state))), set(state, extra));
-  // Retrying cannot cure a refusal or 1008 (policy).
-  const end = (state, code, reason, extra) => (emit('error', E(code, reason, extra)), stop(state, { ...extra, reason }));
+  // No retry cures a refusal or 1008 (policy).
+  const end = (state, reason, extra) => (emit('error', E(state === 'closed' ? 'policy' : state, reason, extra)), stop(state, { ...extra, reason }));
 
   const closed = async ({ code, reason = '' }, welcomed) => {
     drop(E('disconnected'));
-    if (code === 1008) return end('closed', 'policy', reason || 'policy', { code });
-    // A refused upgrade is a bare 1006; a plain GET says why.
+    if (code === 1008) return end('closed', reason || 'policy', { code });
+    // A refused upgrade is a bare 1006: a GET says why.
     const r = welcomed || await fetch(lc.url.replace(/^ws/, 'http')).catch(() => 0);
-    if (/^40[01349]$/.test(r.status)) return end('refused', 'refused', (await r.text()).trim(), { status: r.status });
+    if (/^40[01349]$/.test(r.status)) return end('refused', await r.text(), { status: r.status });
     if (ws || final() || lc.state === 'offline') return; // changed meanwhile
     // After 1013 (slow or busy): at least 5 s.
     const cap = Math.min(o.maxDelay, o.minDelay * 2 ** tries++), delay = Math.max(cap, code === 1013 ? 5e3 : 0) * (1 + Math.random()) / 2;
@@ -71,8 +74,7 @@ export function Loopcast(url = '/ws', o = {}) {
   };
 
   const call = (action, fields, again) => new Promise((resolve, reject) => {
-    if (final()) return reject(E(lc.state));
-    if (!again && queue.length >= o.queue) return reject(E('queue_full'));
+    if (final() || !again && queue.length >= o.queue) return reject(E(final() ? lc.state : 'queue_full'));
     queue[again ? 'unshift' : 'push']({ obj: { action, ...fields }, resolve, reject, again });
     flush();
   });
@@ -95,14 +97,14 @@ export function Loopcast(url = '/ws', o = {}) {
 
   const event = m => {
     const ev = m.event, r = rooms.get(m.room), p = wait.get(m.ref), c = p?.obj;
-    // Answers carry no ref: they settle the oldest such call.
+    // Answers (no ref) settle the oldest such call.
     const w = [...wait.values()].find(w => w.obj.action === (ev === 'room' ? 'join' : ev) && w.obj.room === m.room);
     switch (ev) {
       case 'welcome': return welcome(m);
       case 'room': return room(m, w);
       case 'history': return replay(m);
       case 'message':
-        if (m.seq <= r?.seq) return; // delivered before a reconnect
+        if (m.seq <= r?.seq) return; // seen before a reconnect
         if (r && m.seq) r.seq = m.seq, r.epoch = m.epoch || r.epoch;
         emit(ev, m);
         return r?.fn?.(m);
@@ -113,7 +115,7 @@ export function Loopcast(url = '/ws', o = {}) {
         const e = E(m.code, m.message, { room: p?.again });
         settle(p, 0, 0);
         if (p && !p.again) return p.reject(e);
-        // No caller, or a failed rejoin (`again`: its room, dropped).
+        // No caller, or a failed rejoin (`again`: its room).
         rooms.delete(p?.again);
         return emit(ev, e);
       }
@@ -129,7 +131,7 @@ export function Loopcast(url = '/ws', o = {}) {
     const { id, user, limits = null } = m, { rate, burst = 1 } = limits || {}, gap = rate ? 1e3 / (0.9 * rate) : 0; // 0.9: clock drift
     Object.assign(lc, { id, user, limits });
     tries = 0;
-    // Rejoins (queued: no bucket yet) ask for what was missed.
+    // Rejoins (queued: no bucket yet) ask what was missed.
     queue = queue.filter(q => !q.again);
     for (const { room, password, mode, fn, seq, epoch } of [...rooms.values()].reverse())
       quiet(call(mode, mode === 'join' ? { room, password, since: seq, epoch } : { topic: room, password, fn }, room));
@@ -143,7 +145,7 @@ export function Loopcast(url = '/ws', o = {}) {
     // A lower seq or another epoch: a new room.
     const reset = !!(known && (m.seq < r.seq || m.epoch && r.epoch && m.epoch !== r.epoch));
     Object.assign(r, { mode: 'join', seen: true, seq: reset ? 0 : r.seq, epoch: m.epoch || r.epoch });
-    const answer = { ...m, gap: !!m.gap || reset, reset, rejoin: known };
+    const answer = { ...m, gap: m.gap || reset, reset, rejoin: known };
     settle(p, answer);
     emit('room', answer);
     if (m.members_more) more('members', m.room, m.members.length);

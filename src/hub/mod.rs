@@ -231,8 +231,9 @@ impl Hub {
             Some(c) => format!("{}.{id}", c.node).into(),
             None => id,
         };
+        let chosen = user.is_some_and(|u| !u.is_empty());
         let user: Box<str> = match user {
-            Some(u) if !u.is_empty() => u.into(),
+            Some(u) if chosen => u.into(),
             _ => format!("guest-{id}").into(),
         };
         let mut user_json = String::with_capacity(user.len() + 2);
@@ -247,7 +248,7 @@ impl Hub {
         out.recipient(client);
         out.commit(mark);
 
-        self.hold_name(now, &user, key);
+        self.hold_name(now, &user, key, chosen);
         match self.users.get_mut(&user) {
             Some(tabs) => tabs.push(client),
             None => {

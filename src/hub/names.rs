@@ -25,6 +25,9 @@ pub(crate) struct Holder {
     pub(crate) conns: usize,
     /// Unix ms when the name was last known held (taken, released, or saved while held).
     pub(crate) seen_ms: u64,
+    /// Kept after its last connection (`--data-dir`): a name a user chose,
+    /// with a browser key. Assigned guest names and keyless ones are not.
+    pub(crate) lasting: bool,
 }
 
 /// Held names by their case-folded form.
@@ -86,12 +89,15 @@ impl Hub {
                 .is_some_and(|f| !f.expired(holder, now_ms))
     }
 
-    /// A connection took `name` (checked with `check_name` before, if it matters).
-    pub(super) fn hold_name(&mut self, now: Now, name: &str, key: Option<&str>) {
+    /// A connection took `name` (checked with `check_name` before, if it
+    /// matters); `chosen`: the name is the user's, not an assigned guest name.
+    pub(super) fn hold_name(&mut self, now: Now, name: &str, key: Option<&str>, chosen: bool) {
+        let key = hash(key);
         let fresh = Holder {
-            key: hash(key),
+            key,
             conns: 0,
             seen_ms: now.unix_ms,
+            lasting: chosen && key.is_some(),
         };
         let folded = fold(name);
         // An offline binding past its time (or another key's, if unchecked) starts over.
@@ -114,11 +120,11 @@ impl Hub {
     /// with `--data-dir` leaves it bound to its key for `--room-ttl`.
     pub(super) fn release_name(&mut self, now: Now, name: &str) {
         let folded = fold(name);
-        let keep = self.names_file.is_some();
+        let persist = self.names_file.is_some();
         if let Some(holder) = self.holders.get_mut(&folded) {
             holder.conns -= 1;
             holder.seen_ms = now.unix_ms;
-            if holder.conns == 0 && !keep {
+            if holder.conns == 0 && !(persist && holder.lasting) {
                 self.holders.remove(&folded);
             }
         }

@@ -95,6 +95,7 @@ fn parse(text: &str, ttl_ms: u64, now_ms: u64) -> Result<Vec<(Box<str>, Holder)>
             key,
             conns: 0,
             seen_ms,
+            lasting: true,
         };
         out.push((fold(name), holder));
     }
@@ -108,7 +109,7 @@ fn parse(text: &str, ttl_ms: u64, now_ms: u64) -> Result<Vec<(Box<str>, Holder)>
 fn render(holders: &Holders, file: &NamesFile, now_ms: u64) -> String {
     let mut live: Vec<(&str, &Holder)> = holders
         .iter()
-        .filter(|(_, h)| h.conns > 0 || !file.expired(h, now_ms))
+        .filter(|(_, h)| h.lasting && (h.conns > 0 || !file.expired(h, now_ms)))
         .map(|(n, h)| (&**n, h))
         .collect();
     live.sort_by_key(|(_, h)| (h.conns == 0, std::cmp::Reverse(h.seen_ms)));
@@ -182,6 +183,19 @@ impl Hub {
         }
         self.holders
             .retain(|_, h| h.conns > 0 || !file.expired(h, now.unix_ms));
+        // Memory holds no more offline bindings than the file would: the oldest go.
+        let mut offline: Vec<(u64, Box<str>)> = self
+            .holders
+            .iter()
+            .filter(|(_, h)| h.conns == 0)
+            .map(|(n, h)| (h.seen_ms, n.clone()))
+            .collect();
+        if offline.len() > MAX_NAME_BINDINGS {
+            offline.sort_unstable();
+            for (_, name) in &offline[..offline.len() - MAX_NAME_BINDINGS] {
+                self.holders.remove(name);
+            }
+        }
         let text = render(&self.holders, file, now.unix_ms);
         if let Err(e) = write_atomically(&file.path, &text) {
             log::warn!("{}: cannot save name bindings: {e}", file.path.display());
@@ -201,6 +215,7 @@ mod tests {
             key: Some([key; 32]),
             conns,
             seen_ms,
+            lasting: true,
         }
     }
 
@@ -225,6 +240,7 @@ mod tests {
                 key: None,
                 conns: 0,
                 seen_ms: 900,
+                lasting: true,
             },
         );
         let text = render(&holders, &file(1_000), 1_500);

@@ -159,6 +159,22 @@ fn with_a_data_dir_a_name_outlives_its_connections_for_the_ttl() {
     );
     connect_keyed(&mut next, 2, "alice", Some("k2"));
     next.disconnect(2);
+    // Only a chosen name with a key lasts: a keyless one (scripts) or an assigned
+    // guest name is free once offline.
+    connect_keyed(&mut next, 3, "bot", None);
+    next.disconnect(3);
+    assert!(next.hub.check_name_at(at(&next), "bot", Some("k3")).is_ok());
+    let now = next.now();
+    next.hub
+        .handle_connect_keyed(now, ClientId(4), None, Some("k4"), &mut next.out);
+    next.drain();
+    let guest = next.one(4)["user"].as_str().unwrap().to_owned();
+    next.disconnect(4);
+    assert!(
+        next.hub
+            .check_name_at(at(&next), &guest, Some("k5"))
+            .is_ok()
+    );
     assert!(
         next.hub
             .check_name_at(at(&next), "alice", Some("k1"))
