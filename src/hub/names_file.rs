@@ -172,13 +172,14 @@ impl Hub {
         self.names_file.as_ref().and_then(NamesFile::next_save)
     }
 
-    /// Saves the bindings if a change is due (or, with `force`, at shutdown);
-    /// drops expired offline ones from memory first.
+    /// Saves the bindings if a change is due, or always with `force` (at
+    /// shutdown: the names online until now are held until now); drops
+    /// expired offline ones from memory first.
     pub(super) fn save_names(&mut self, now: Now, force: bool) {
         let Some(file) = self.names_file.as_ref() else {
             return;
         };
-        if !(file.due(now.mono) || force && file.dirty) {
+        if !(force || file.due(now.mono)) {
             return;
         }
         self.holders
