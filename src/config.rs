@@ -505,7 +505,7 @@ const FLAGS: [Spec; 32] = [
         Flag::RoomTtl,
         "room-ttl",
         "SECS",
-        "with --data-dir: how long an empty room keeps its history (create'd rooms: until deleted)",
+        "with --data-dir: how long an empty room keeps its history (create'd rooms: until deleted) and a user name its browser key",
     ),
     spec(
         Flag::MaxDisk,
