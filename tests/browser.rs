@@ -209,15 +209,7 @@ async fn scenario(alice: Client, bob: Client, server: RunningServer) {
 
     // A restart with --data-dir keeps the rooms: the pages resume where they
     // were, with no note that the room started over or that messages were missed.
-    // The list may re-render between a find and a click: try again on a stale element.
-    for attempt in 0.. {
-        let found = bob.find(Locator::Css("#rooms li[data-room=vault]")).await;
-        match found {
-            Ok(e) if e.click().await.is_ok() => break,
-            _ if attempt < 20 => tokio::time::sleep(Duration::from_millis(100)).await,
-            other => panic!("cannot click the vault room: {:?}", other.err()),
-        }
-    }
+    click(&bob, "#rooms li[data-room=vault]").await;
     wait_text(&bob, "#room-title", |t| t == "# vault").await;
     let notes =
         "return [...document.querySelectorAll('#messages .sys.gap')].map(e => e.textContent)";

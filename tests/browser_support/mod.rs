@@ -232,9 +232,22 @@ pub async fn fill(c: &Client, css: &str, text: &str) {
     }
 }
 
+/// Clicks the element `css` names. Lists re-render on server events (the room
+/// list after a rejoin), so an element found a moment ago may be replaced before
+/// the click lands: a stale or not-yet-interactable element is found again.
 pub async fn click(c: &Client, css: &str) {
-    let e = c.find(Locator::Css(css)).await.expect(css);
-    e.click().await.expect("click failed");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let e = c.find(Locator::Css(css)).await.expect(css);
+        match e.click().await {
+            Ok(()) => return,
+            Err(err) if Instant::now() < deadline => {
+                let _ = err;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("click on {css} failed: {err}"),
+        }
+    }
 }
 
 pub async fn wait_state(c: &Client, state: &str) {
