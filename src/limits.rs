@@ -77,6 +77,12 @@ pub const TYPING_RENEW: Duration = Duration::from_secs(2);
 /// `typing` frames per second, and burst, that do not count against the
 /// message rate (past them, typing counts like any other frame).
 pub const TYPING_RATE: (u32, u32) = (2, 5);
+/// Largest frame that may be a `typing` notice, parsed before the rate check
+/// while the typing allowance has a token (so typing never costs a message):
+/// the longest real one, `{"action":"typing","room":…,"value":false,"ref":…}`
+/// with a 64-byte room and a 64-byte `ref`, is 178 bytes. A larger frame over
+/// the rate limit is answered unparsed, so a flood costs no JSON parse.
+pub const TYPING_FRAME: usize = 192;
 
 // ---- Fixed caps of the reactor. ----
 
