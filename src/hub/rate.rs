@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 /// A client is "still flooding" while its rejections are less than this apart.
-const QUIET: Duration = Duration::from_secs(1);
+use crate::limits::RATE_QUIET as QUIET;
 
 /// What to do with one incoming action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
