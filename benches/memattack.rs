@@ -11,6 +11,8 @@
 
 #[path = "../tests/attack/mod.rs"]
 mod attack;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::time::Duration;
 
@@ -29,17 +31,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let plan = attack::Plan {
-        fillers: 4,
-        rooms: 50,
-        per_room: 20,
-        size: 60_000,
-        sinks: 4,
-        partials: 100,
-        churners: 2,
-        offer: 4 * 50 * 20 * 60_000,
-        duration: Duration::from_secs(secs),
-    };
+    let plan = attack::Plan::reproduction(4 * 50 * 20 * 60_000, Duration::from_secs(secs));
     println!("memattack: {plan:?}");
     println!(
         "| --max-memory | peak RSS | start RSS | offered | witness messages | history evicted | closed for memory | slow consumers | 503 refused |"
