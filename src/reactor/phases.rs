@@ -43,6 +43,10 @@ impl Server {
 
     /// Phase 2: acts on one readiness event.
     pub(super) fn dispatch(&mut self, event: &Event) {
+        #[cfg(feature = "redis")]
+        if self.redis_event(event) {
+            return;
+        }
         match event.token() {
             LISTENER => self.accept(),
             WAKER => {
