@@ -153,6 +153,7 @@ impl Config {
     /// An empty variable counts as unset, as container tools often pass
     /// `LOOPCAST_X=` for "not configured". A variable is not even read when
     /// its flag is given, so a bad value there cannot block a good flag.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn parse(
         args: impl IntoIterator<Item = OsString>,
         env: impl Fn(&str) -> Option<String>,
@@ -184,6 +185,7 @@ impl Config {
     }
 
     /// Stores one flag's value; the error is what was expected instead.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     fn set(&mut self, flag: Flag, value: &str) -> Result<(), &'static str> {
         const POSITIVE: &str = "must be greater than 0";
         match flag {
@@ -263,6 +265,14 @@ impl Config {
                 show_bytes(self.max_message),
             )));
         }
+        if self.max_pending > limits::MAX_PENDING_CEILING {
+            return Err(ConfigError::Invalid(format!(
+                "{} {} is more than {}: one connection's queue is tracked in 32 bits",
+                from(Flag::MaxPending),
+                show_bytes(self.max_pending),
+                show_bytes(limits::MAX_PENDING_CEILING),
+            )));
+        }
         if self.max_memory < 4 * self.max_pending {
             return Err(ConfigError::Invalid(format!(
                 "{} {} must be at least 4 x {} {}, or a few slow clients take the whole budget",
@@ -333,6 +343,7 @@ struct Spec {
 
 impl Spec {
     /// `max-pending` -> `LOOPCAST_MAX_PENDING`.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     fn env_var(&self) -> String {
         format!(
             "LOOPCAST_{}",

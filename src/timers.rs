@@ -30,6 +30,7 @@ use crate::limits::TIMER_COMPACT_MIN as COMPACT_MIN;
 
 impl Timers {
     /// Room for `n` entries up front, so arming never reallocates in the steady state.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn with_capacity(n: usize) -> Timers {
         Timers {
             heap: BinaryHeap::with_capacity(n),

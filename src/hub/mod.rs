@@ -174,6 +174,7 @@ pub struct Hub {
 
 impl Hub {
     /// An empty hub.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn new(config: HubConfig) -> Hub {
         Hub {
             config,

@@ -111,6 +111,8 @@ pub struct Server {
     notifier: Option<crate::systemd::Notifier>,
     /// When the next `WATCHDOG=1` is due.
     watchdog_due: Option<Millis>,
+    /// Asks the allocator to hand freed pages back to the OS (see `Server::on_release`).
+    release: Option<fn()>,
     /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::Acceptor>,
@@ -139,12 +141,14 @@ impl Server {
     /// Binds the listener of `config.listen` (port 0 picks a free port). With
     /// `--tls-cert`/`--tls-key` it loads them too; a bad file is an
     /// `InvalidData` error whose message is one line naming the file.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = listen(config.listen, config.reuse_port)?;
         Server::on_listener(config, listener)
     }
 
     /// A server on a listener that is already bound (see `from_listener`).
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     fn on_listener(config: Config, mut listener: TcpListener) -> io::Result<Server> {
         // A data dir that cannot be used is, like a bad certificate, a
         // configuration error (exit code 2), not a listen failure.
@@ -211,6 +215,7 @@ impl Server {
             redis,
             notifier: None,
             watchdog_due: None,
+            release: None,
             #[cfg(feature = "tls")]
             tls,
             failures: FailureBudget::default(),
@@ -273,6 +278,7 @@ impl Server {
     }
 
     /// Also shut down gracefully on SIGINT and SIGTERM (the binary does this).
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn handle_signals(&mut self) -> io::Result<()> {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         if self.is_tls() {
@@ -348,6 +354,7 @@ impl Server {
         consider(self.stalled_until);
         consider(self.shutdown_deadline);
         consider(self.watchdog_due);
+        consider(self.conns.spare_deadline());
         consider(self.hub.poll_timeout().map(|t| self.millis_of(t)));
         #[cfg(feature = "redis")]
         consider(

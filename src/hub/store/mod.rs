@@ -196,6 +196,7 @@ pub struct Since {
 
 /// Opens the store `config` asks for: `None` without `--data-dir`. The error
 /// is one line saying why the server must not start (exit code 2).
+#[cold] // start-up only: grouped with the other cold code, off the loop's pages
 pub fn open(config: &crate::config::Config) -> Result<Option<Box<dyn Store>>, String> {
     let Some(dir) = &config.data_dir else {
         return Ok(None);
