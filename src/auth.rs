@@ -13,9 +13,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-/// Clock skew tolerated on `exp` and `nbf` (RFC 7519 4.1.4/4.1.5 allow "some
-/// small leeway"): a token is accepted from `nbf - 30 s` until `exp + 30 s`.
-pub const LEEWAY_S: u64 = 30;
+/// Clock skew tolerated on `exp` and `nbf` (the cap lives in `limits`).
+pub use crate::limits::JWT_LEEWAY_S as LEEWAY_S;
 
 /// Why a token was refused (all answered 401 before the upgrade).
 #[derive(Debug, Clone, PartialEq, Eq)]

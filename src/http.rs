@@ -5,8 +5,8 @@ use std::io::Write as _;
 /// Largest request head we accept (the cap lives in `limits`).
 pub use crate::limits::MAX_HEAD;
 
-/// Most header lines we look at; browsers send about 20 on an upgrade.
-const MAX_HEADERS: usize = 64;
+/// Most header lines we look at (the cap lives in `limits`).
+use crate::limits::MAX_HEADERS;
 
 /// Request method, as far as routing cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -69,8 +69,11 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_PASSWORD: usize = 128;
 /// Longest `ref` in bytes of raw JSON (`bad_field` beyond): it is echoed back.
 pub const MAX_REF: usize = 64;
+/// Longest user name in characters (`?user=` or a token's `sub`): enough for
+/// an e-mail address, short enough for every member list and event.
+pub const MAX_USER_CHARS: usize = 64;
 /// Longest user name in bytes a `notify` may name (64 characters of up to 4 bytes).
-pub const MAX_USER_BYTES: usize = 256;
+pub const MAX_USER_BYTES: usize = 4 * MAX_USER_CHARS;
 /// A held `typing: true` is forwarded again after this long, so receivers see
 /// a live typist renewed well inside their own timeout.
 pub const TYPING_RENEW: Duration = Duration::from_secs(2);
@@ -83,6 +86,36 @@ pub const NAMES_SAVE_EVERY: Duration = Duration::from_secs(1);
 /// `typing` frames per second, and burst, that do not count against the
 /// message rate (past them, typing counts like any other frame).
 pub const TYPING_RATE: (u32, u32) = (2, 5);
+/// Largest frame that may be a `typing` notice, parsed before the rate check
+/// while the typing allowance has a token (so typing never costs a message):
+/// the longest real one, `{"action":"typing","room":…,"value":false,"ref":…}`
+/// with a 64-byte room and a 64-byte `ref`, is 178 bytes. A larger frame over
+/// the rate limit is answered unparsed, so a flood costs no JSON parse.
+pub const TYPING_FRAME: usize = 192;
+/// A client is "still flooding" (its grace period runs on) while its
+/// `rate_limited` answers are less than this apart; a second of quiet starts
+/// the grace period afresh.
+pub const RATE_QUIET: Duration = Duration::from_secs(1);
+/// Most header lines of a request we look at (more: 431); browsers send about
+/// 20 on an upgrade, so 64 leaves room for proxies without a large stack array.
+pub const MAX_HEADERS: usize = 64;
+
+// ---- Fixed caps of authentication. ----
+
+/// Clock skew tolerated on a JWT's `exp` and `nbf` (RFC 7519 4.1.4/4.1.5 allow
+/// "some small leeway"): a token is accepted from `nbf - 30 s` until `exp + 30 s`.
+/// Thirty seconds covers an unsynchronised device clock without letting an
+/// expired token live much longer.
+pub const JWT_LEEWAY_S: u64 = 30;
+/// Failed credentials (tokens, API keys) one address may send per window
+/// before it is answered 429 unchecked: enough for a user who mistyped, too
+/// few for guessing (each guess costs an HMAC or a compare).
+pub const AUTH_FAILURES: u32 = 10;
+/// Length of a failure window, in ms: a refused address waits at most a minute.
+pub const AUTH_FAILURE_WINDOW_MS: Millis = 60_000;
+/// Addresses the failure budget tracks at once (about 40 KiB when full), so a
+/// spread-out attack cannot grow the table; the oldest entries go first.
+pub const AUTH_FAILURE_ADDRESSES: usize = 1024;
 
 // ---- Fixed caps of the reactor. ----
 
@@ -133,6 +166,58 @@ pub const ACCEPTS_PER_TURN: usize = 64;
 /// taken yet); past it, plaintext waits in the client's output, where
 /// `--max-pending` counts it. rustls's own default, made explicit.
 pub const TLS_BUFFERED: usize = 64 * 1024;
+/// Below this many entries, stale entries of a deadline heap (the reactor's
+/// timers, the hub's typing expiries) are never worth a sweep.
+pub const TIMER_COMPACT_MIN: usize = 1024;
+/// Deflate output buffer bytes kept between messages; one that grew for a large
+/// message is freed at the next one, so the shared compressor stays small.
+pub const DEFLATE_KEEP: usize = 64 * 1024;
+
+// ---- Fixed caps of the room store (`--data-dir`). ----
+
+/// How often `--fsync interval` syncs the journal: at most a second of
+/// messages is lost in a power cut.
+pub const FSYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// How often idle rooms are checked against `--room-ttl`; a room outlives its
+/// TTL by at most this.
+pub const TTL_SWEEP: Duration = Duration::from_secs(60);
+/// The journal is not compacted below this size: rewriting a small file saves
+/// too little to be worth the I/O.
+pub const JOURNAL_COMPACT_MIN: u64 = 1 << 20;
+/// The largest journal record body we write or accept (a 64 KiB message is far
+/// below it); a length above this is corruption, not a record.
+pub const MAX_RECORD: usize = 16 << 20;
+
+// ---- Fixed caps of the Redis engine (`--redis`). ----
+
+/// First reconnect delay to Redis; doubled per failed attempt up to
+/// [`REDIS_BACKOFF_MAX`], so a restarting Redis is not hammered.
+pub const REDIS_BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest reconnect delay: a node is back within 5 s of Redis.
+pub const REDIS_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A connect to Redis (TCP and handshake) that takes longer than this is abandoned.
+pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Channels per SUBSCRIBE command when resubscribing, so a node with many
+/// rooms does not send one huge command (nor one per room).
+pub const REDIS_SUBSCRIBE_BATCH: usize = 256;
+/// Unanswered commands allowed on the command link; past this, new commands
+/// are refused (`unavailable`) instead of queueing without bound.
+pub const REDIS_MAX_INFLIGHT: usize = 65_536;
+/// Largest RESP bulk string accepted (Redis' own default `proto-max-bulk-len`
+/// is 512 MB; our payloads are messages and history entries, bounded far below this).
+pub const RESP_MAX_BULK: usize = 16 << 20;
+/// Most elements in one RESP array reply (a history or member list).
+pub const RESP_MAX_ARRAY: usize = 1 << 20;
+/// Deepest nesting of RESP arrays (our scripts return at most two levels).
+pub const RESP_MAX_DEPTH: usize = 8;
+/// Longest RESP simple string, error or integer line.
+pub const RESP_MAX_LINE: usize = 64 * 1024;
+/// A node's heartbeat deadline in Redis: a node silent for this long is dead,
+/// and its members are `left` on the others. Over three heartbeats, so one
+/// late heartbeat does not kill a node.
+pub const CLUSTER_PRESENCE_TTL: Duration = Duration::from_secs(10);
+/// How often the heartbeat (and reaping of dead nodes) runs.
+pub const CLUSTER_HEARTBEAT_EVERY: Duration = Duration::from_secs(3);
 
 /// The configurable caps of one server, read by the reactor (and, as
 /// [`HubLimits`], by the hub). Built from `Config` once, at bind.
@@ -266,6 +351,83 @@ mod tests {
         assert_eq!(l.hub.rate_burst, 20);
         assert_eq!(l.hub.history, 3);
         assert_eq!(l.hub.typing_timeout, TYPING_TIMEOUT);
+    }
+
+    /// Constants of these types outside this file that are not caps: wire
+    /// formats, protocol codes and fixed numbering.
+    const NOT_CAPS: &[&str] = &[
+        "FIRST_CLIENT",
+        "LISTEN_FDS_START",
+        "CLOSE_POLICY",
+        "HEADER",
+        "NOT_MEMBER",
+        "SERVER_WINDOW_BITS",
+        "LEVEL",
+        "SALT_LEN",
+        "TAG_LEN",
+        "STORED_LEN",
+        "HANDSHAKE_RECORD",
+        "MAX_CONTROL",
+        "RSV1",
+        "MAX_HEADER",
+        "KIND_ROOM",
+        "KIND_MSG",
+        "KIND_DELETE",
+        "KIND_IDLE",
+        "KIND_LIVE",
+    ];
+
+    fn caps_outside(dir: &std::path::Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            // `limits/` is this module; test files hold test inputs, not caps.
+            let name = path.file_name().unwrap().to_string_lossy();
+            if name == "limits" || name == "tests" || name.starts_with("tests") {
+                continue;
+            }
+            if path.is_dir() {
+                caps_outside(&path, found);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || name == "limits.rs" {
+                continue;
+            }
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                // Only top-level items: constants inside test modules are indented.
+                let item = line.strip_prefix("pub ").unwrap_or(line);
+                let item = item.strip_prefix("pub(crate) ").unwrap_or(item);
+                let item = item.strip_prefix("pub(super) ").unwrap_or(item);
+                let Some((name, ty)) = item.strip_prefix("const ").and_then(|r| r.split_once(": "))
+                else {
+                    continue;
+                };
+                let numeric = [
+                    "u8 ",
+                    "u16 ",
+                    "u32 ",
+                    "u64 ",
+                    "usize ",
+                    "i32 ",
+                    "Duration ",
+                    "Millis ",
+                ];
+                // `I_*`: indexes into a table of scripts.
+                let cap = !NOT_CAPS.contains(&name) && !name.starts_with("I_");
+                if numeric.iter().any(|t| ty.starts_with(t)) && cap {
+                    found.push(format!("{}: {line}", path.display()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_fixed_cap_lives_here() {
+        let mut found = Vec::new();
+        caps_outside(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert!(found.is_empty(), "caps outside src/limits.rs: {found:#?}");
     }
 
     #[test]

@@ -243,8 +243,17 @@ fn raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Erro
     <&'de RawValue>::deserialize(d).map(Some)
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Frames `parse` was called on in this thread: lets the hub's tests prove
+    /// which frames cost a parse.
+    pub(crate) static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Parses one client text frame.
 pub fn parse(text: &str) -> Result<Request<'_>, Rejection<'_>> {
+    #[cfg(test)]
+    PARSES.with(|n| n.set(n.get() + 1));
     let reject = |problem| Rejection {
         reference: None,
         problem,

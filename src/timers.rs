@@ -25,8 +25,8 @@ pub struct Timers {
     compacted_len: usize,
 }
 
-/// Below this many entries stale ones are never worth a sweep.
-const COMPACT_MIN: usize = 1024;
+/// Below this many entries stale ones are never worth a sweep (see `limits`).
+use crate::limits::TIMER_COMPACT_MIN as COMPACT_MIN;
 
 impl Timers {
     /// Room for `n` entries up front, so arming never reallocates in the steady state.

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use common::{TestServer, Ws, frame, next_data, raw_ws, read_frame, ws_connect};
+use common::{TestServer, Ws, count_until_close, frame, next_data, raw_ws, ws_connect};
 use serde_json::{Value, json};
 use tungstenite::Message;
 
@@ -154,24 +154,9 @@ fn rooms_with_thousands_of_rooms_is_paged() {
     assert_eq!(names.len(), n);
 }
 
-/// Reads frames from a raw socket until `want` data frames arrived or the
-/// stream ends; returns how many arrived and the close code, if any.
-fn count_frames(mut s: TcpStream, mut rest: Vec<u8>, want: usize) -> (usize, Option<u16>) {
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut got = 0;
-    while got < want {
-        match read_frame(&mut s, &mut rest) {
-            Some(f) if f.opcode == 8 => {
-                let code = (f.payload.len() >= 2)
-                    .then(|| u16::from_be_bytes([f.payload[0], f.payload[1]]));
-                return (got, code);
-            }
-            Some(f) if f.opcode == 1 || f.opcode == 2 => got += 1,
-            Some(_) => {}
-            None => break,
-        }
-    }
-    (got, None)
+/// Counts data frames on a raw socket until `want` arrived or it closes.
+fn count_frames(s: TcpStream, rest: Vec<u8>, want: usize) -> (usize, Option<u16>) {
+    count_until_close(s, rest, want, |f| f.opcode == 1 || f.opcode == 2)
 }
 
 #[test]
@@ -198,23 +183,48 @@ fn one_send_burst_on_broadcast_reaches_every_tight_reader() {
 }
 
 /// Counts `message` events on a raw `/ws` socket until `want` arrived or it closes.
-fn count_messages(mut s: TcpStream, mut rest: Vec<u8>, want: usize) -> (usize, Option<u16>) {
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut got = 0;
-    while got < want {
-        match read_frame(&mut s, &mut rest) {
-            Some(f) if f.opcode == 8 => {
-                let code = (f.payload.len() >= 2)
-                    .then(|| u16::from_be_bytes([f.payload[0], f.payload[1]]));
-                return (got, code);
-            }
-            // Events start with their name; no need to parse 60 KB of JSON each.
-            Some(f) if f.opcode == 1 && f.payload.starts_with(br#"{"event":"message""#) => got += 1,
-            Some(_) => {}
-            None => break,
+fn count_messages(s: TcpStream, rest: Vec<u8>, want: usize) -> (usize, Option<u16>) {
+    // Events start with their name; no need to parse 60 KB of JSON each.
+    count_until_close(s, rest, want, |f| {
+        f.opcode == 1 && f.payload.starts_with(br#"{"event":"message""#)
+    })
+}
+
+/// `readers` raw `/ws` clients and a sender that reads too, each first sending
+/// `setup` (if any); the sender then writes `n` copies of `action` in one send.
+/// Every one of them must get all `n` messages, and none a close.
+fn one_send_reaches_everyone(
+    server: &TestServer,
+    readers: usize,
+    setup: Option<&Value>,
+    action: Value,
+    n: usize,
+) {
+    let setup = setup.map(|v| frame(true, 1, v.to_string().as_bytes()));
+    let open = || {
+        let (mut s, rest) = raw_ws(server.addr, "/ws");
+        if let Some(setup) = &setup {
+            s.write_all(setup).unwrap();
         }
+        (s, rest)
+    };
+    let mut counting = Vec::new();
+    for _ in 0..readers {
+        let (s, rest) = open();
+        counting.push(thread::spawn(move || count_messages(s, rest, n)));
     }
-    (got, None)
+    let (mut sender, rest) = open();
+    let reads = sender.try_clone().unwrap();
+    counting.push(thread::spawn(move || count_messages(reads, rest, n)));
+    thread::sleep(Duration::from_millis(200));
+    let action = action.to_string();
+    let burst: Vec<u8> = (0..n)
+        .flat_map(|_| frame(true, 1, action.as_bytes()))
+        .collect();
+    sender.write_all(&burst).unwrap();
+    for c in counting {
+        assert_eq!(c.join().unwrap(), (n, None));
+    }
 }
 
 #[test]
@@ -222,28 +232,10 @@ fn publish_burst_on_ws_reaches_every_fast_reader() {
     // One member publishes 60 x 60 KB in one send, inside the rate limit's
     // burst: the fast-reading members were cut after 14-18 messages.
     let server = TestServer::start();
-    let join = frame(true, 1, br#"{"action":"join","room":"r"}"#);
-    let mut readers = Vec::new();
-    for _ in 0..3 {
-        let (mut s, rest) = raw_ws(server.addr, "/ws");
-        s.write_all(&join).unwrap();
-        readers.push(thread::spawn(move || count_messages(s, rest, 60)));
-    }
-    let (mut publisher, rest) = raw_ws(server.addr, "/ws");
-    publisher.write_all(&join).unwrap();
-    let reads = publisher.try_clone().unwrap();
-    let own = thread::spawn(move || count_messages(reads, rest, 60));
-    thread::sleep(Duration::from_millis(200));
     let body = "x".repeat(60_000);
-    let publish = json!({"action": "publish", "room": "r", "message": body}).to_string();
-    let burst: Vec<u8> = (0..60)
-        .flat_map(|_| frame(true, 1, publish.as_bytes()))
-        .collect();
-    publisher.write_all(&burst).unwrap();
-    for r in readers {
-        assert_eq!(r.join().unwrap(), (60, None));
-    }
-    assert_eq!(own.join().unwrap(), (60, None));
+    let publish = json!({"action": "publish", "room": "r", "message": body});
+    let join = json!({"action": "join", "room": "r"});
+    one_send_reaches_everyone(&server, 3, Some(&join), publish, 60);
 }
 
 #[test]
@@ -252,25 +244,9 @@ fn broadcast_action_burst_reaches_every_witness() {
     // `/ws` client that reads gets all 45, the sender included. The output path
     // is under test, not the broadcast budget (default burst 10), so that is off.
     let server = TestServer::with(|c| c.broadcast_rate = 0);
-    let mut witnesses = Vec::new();
-    for _ in 0..20 {
-        let (s, rest) = raw_ws(server.addr, "/ws");
-        witnesses.push(thread::spawn(move || count_messages(s, rest, 45)));
-    }
-    let (mut sender, rest) = raw_ws(server.addr, "/ws");
-    let reads = sender.try_clone().unwrap();
-    let own = thread::spawn(move || count_messages(reads, rest, 45));
-    thread::sleep(Duration::from_millis(200));
     let body = "w".repeat(60_000);
-    let action = json!({"action": "broadcast", "message": body}).to_string();
-    let burst: Vec<u8> = (0..45)
-        .flat_map(|_| frame(true, 1, action.as_bytes()))
-        .collect();
-    sender.write_all(&burst).unwrap();
-    for w in witnesses {
-        assert_eq!(w.join().unwrap(), (45, None));
-    }
-    assert_eq!(own.join().unwrap(), (45, None));
+    let action = json!({"action": "broadcast", "message": body});
+    one_send_reaches_everyone(&server, 20, None, action, 45);
 }
 
 #[test]

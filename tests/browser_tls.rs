@@ -11,77 +11,12 @@ mod common;
 mod tls_support;
 
 use std::io::{self, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Instant;
 
 use browser_support::*;
-use fantoccini::{Client, ClientBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
+use fantoccini::Client;
 use serde_json::json;
 use tls_support::{Certs, TlsServer};
-
-/// chromedriver on a free port; killed on drop.
-struct TlsDriver {
-    child: Child,
-    url: String,
-}
-
-impl TlsDriver {
-    fn start() -> TlsDriver {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start chromedriver");
-        let deadline = Instant::now() + PATIENCE;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        TlsDriver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// A browser that accepts our self-signed certificate.
-    async fn browser(&self, profile: &Path) -> Client {
-        let _ = std::fs::remove_dir_all(profile);
-        std::fs::create_dir_all(profile).unwrap();
-        let options = json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1180,760",
-                "--ignore-certificate-errors",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        });
-        let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), options);
-        caps.insert("acceptInsecureCerts".into(), json!(true));
-        ClientBuilder::new(HttpConnector::new())
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .expect("chromedriver refused a session")
-    }
-}
-
-impl Drop for TlsDriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn scenario(alice: Client, bob: Client, base: String) {
     log_in(&alice, &base, "alice").await;
@@ -117,10 +52,10 @@ async fn the_page_over_https_chats_over_wss() {
     let certs = Certs::new();
     let server = TlsServer::start(&certs, "");
     let base = format!("https://localhost:{}/", server.addr.port());
-    let driver = TlsDriver::start();
+    let driver = Driver::start();
     let tmp = std::env::temp_dir().join(format!("loopcast-e2e-tls-{}", std::process::id()));
-    let alice = driver.browser(&tmp.join("alice")).await;
-    let bob = driver.browser(&tmp.join("bob")).await;
+    let alice = driver.insecure_browser(&tmp.join("alice")).await;
+    let bob = driver.insecure_browser(&tmp.join("bob")).await;
     let outcome = tokio::spawn(scenario(alice.clone(), bob.clone(), base)).await;
     let _ = alice.close().await;
     let _ = bob.close().await;

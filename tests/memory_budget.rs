@@ -5,6 +5,7 @@
 
 #[path = "attack/mod.rs"]
 mod attack;
+mod common;
 
 use std::time::Duration;
 
@@ -17,17 +18,7 @@ const MARGIN_KIB: u64 = 16 * 1024;
 fn a_memory_attack_stays_within_the_budget_and_witnesses_get_everything() {
     let bin = env!("CARGO_BIN_EXE_loopcast");
     let (mut child, addr) = attack::spawn(bin, &["--max-memory", "32MiB", "--rate-limit", "0"]);
-    let plan = attack::Plan {
-        fillers: 4,
-        rooms: 50,
-        per_room: 20,
-        size: 60_000,
-        sinks: 4,
-        partials: 100,
-        churners: 2,
-        offer: 64 << 20,
-        duration: Duration::from_secs(40),
-    };
+    let plan = attack::Plan::reproduction(64 << 20, Duration::from_secs(40));
     let out = attack::run(addr, child.id(), &plan);
     let metrics = attack::http_get(addr, "/metrics");
     let alive = child.alive();

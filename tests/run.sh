@@ -18,4 +18,9 @@ fi
 # Python `websockets`: the second permessage-deflate implementation in tests/deflate_python.rs.
 bash tests/install-python-websockets.sh
 export LOOPCAST_PYTHON="$PWD/target/pyenv/bin/python" LOOPCAST_REQUIRE_PYTHON_WS=1
+# The musl device build (tests/musl.rs builds it and runs it with real flags).
+# Where rustup can install the target, a missing target is a failure, not a skip.
+if command -v rustup >/dev/null && rustup target add x86_64-unknown-linux-musl; then
+  export LOOPCAST_REQUIRE_MUSL=1
+fi
 cargo test --no-fail-fast "$@"

@@ -9,8 +9,8 @@ use crate::codec::{CodecError, Inflate};
 /// from every message and section 7.2.2 appends again before inflating.
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-/// Output buffer bytes kept between messages; more is freed at the next one.
-const KEEP: usize = 64 * 1024;
+/// Output buffer bytes kept between messages (the cap lives in `limits`).
+use crate::limits::DEFLATE_KEEP as KEEP;
 
 /// zlib's default level. On 512-byte chat JSON, level 1 of the zlib-rs
 /// backend is about 3x faster but its output about 20 % larger; the message is

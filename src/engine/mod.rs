@@ -12,23 +12,18 @@ mod tests;
 mod url;
 
 use std::collections::{BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub use resp::Value;
 pub use url::{RedisUrl, parse_url};
 
-/// First reconnect delay; doubled per failed attempt up to [`BACKOFF_MAX`].
-pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Longest reconnect delay.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// A connect (TCP and handshake) that takes longer than this is abandoned.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Channels per SUBSCRIBE command when resubscribing, so a node with many
-/// rooms does not send one huge command (nor one per room).
-pub const SUBSCRIBE_BATCH: usize = 256;
-/// Unanswered commands allowed on the command link; past this, new commands
-/// are refused (`unavailable`) instead of queueing without bound.
-pub const MAX_INFLIGHT: usize = 65_536;
+// The engine's caps live in `limits`: reconnect backoff, connect timeout,
+// resubscribe batch and unanswered commands.
+pub use crate::limits::{
+    REDIS_BACKOFF_MAX as BACKOFF_MAX, REDIS_BACKOFF_MIN as BACKOFF_MIN,
+    REDIS_CONNECT_TIMEOUT as CONNECT_TIMEOUT, REDIS_MAX_INFLIGHT as MAX_INFLIGHT,
+    REDIS_SUBSCRIBE_BATCH as SUBSCRIBE_BATCH,
+};
 
 /// Which of the two links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

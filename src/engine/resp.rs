@@ -5,15 +5,11 @@
 
 use std::fmt;
 
-/// Largest bulk string accepted (Redis' own default `proto-max-bulk-len` is 512 MB;
-/// our payloads are messages and history entries, bounded far below this).
-pub const MAX_BULK: usize = 16 << 20;
-/// Most elements in one array reply (a history or member list).
-pub const MAX_ARRAY: usize = 1 << 20;
-/// Deepest nesting of arrays (our scripts return at most two levels).
-pub const MAX_DEPTH: usize = 8;
-/// Longest simple string, error or integer line.
-pub const MAX_LINE: usize = 64 * 1024;
+// The reply caps live in `limits`: bulk string, array, nesting and line.
+pub use crate::limits::{
+    RESP_MAX_ARRAY as MAX_ARRAY, RESP_MAX_BULK as MAX_BULK, RESP_MAX_DEPTH as MAX_DEPTH,
+    RESP_MAX_LINE as MAX_LINE,
+};
 
 /// One decoded RESP2 reply.
 #[derive(Debug, Clone, PartialEq, Eq)]

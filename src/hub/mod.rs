@@ -43,7 +43,11 @@
 //!   before any message, and `epoch` (which run of the room's history that
 //!   seq counts in). A `since` above that seq, or with another `epoch` (the
 //!   room was recreated), returns the whole history with `gap: true`.
-//! - Every frame counts against the rate limit, bad ones included.
+//! - Every frame counts against the rate limit, bad ones included. A frame
+//!   over the limit is not parsed (parsing is what a flood would cost), so its
+//!   `rate_limited` carries no `ref`; only a frame small enough to be a
+//!   `typing` notice (`limits::TYPING_FRAME`) is parsed first while typing's
+//!   allowance has a token, and keeps its `ref`.
 //! - Fan-out has its own, lower budgets on top of the rate limit: `broadcast`
 //!   (one frame to every connection) per sending connection, and `notify`
 //!   per receiving user, from all senders together (so many senders cannot
@@ -279,10 +283,21 @@ impl Hub {
     /// A text message arrived from `client`.
     pub fn handle_text(&mut self, now: Now, client: ClientId, text: &str, out: &mut Outbox) {
         self.clock_ms = now.unix_ms;
-        let parsed = protocol::parse(text);
-        let typing = matches!(&parsed, Ok(r) if matches!(r.action, Action::Typing { .. }));
+        // Parsing is what a flood would cost, so the token check comes first.
+        // Only a frame small enough to be a typing notice, while typing's own
+        // allowance has a token, is parsed before it: typing must not cost a
+        // message.
+        let early = (text.len() <= crate::limits::TYPING_FRAME && self.typing_ready(now, client))
+            .then(|| protocol::parse(text));
+        let typing = matches!(&early, Some(Ok(r)) if matches!(r.action, Action::Typing { .. }));
         let Some(verdict) = self.admit(now, client, typing) else {
             return;
+        };
+        let parsed = match early {
+            Some(parsed) => parsed,
+            None if verdict == Verdict::Pass => protocol::parse(text),
+            // Over the limit and not parsed: the answer cannot carry a `ref`.
+            None => return self.limited(client, verdict, None, out),
         };
         let request = match parsed {
             Ok(request) if verdict == Verdict::Pass => request,
@@ -449,6 +464,12 @@ impl Hub {
     fn next_serial(&mut self) -> u64 {
         self.serial += 1;
         self.serial
+    }
+
+    /// Whether `client`'s typing allowance has a token left (not taking it).
+    fn typing_ready(&self, now: Now, client: ClientId) -> bool {
+        let (rate, burst) = crate::limits::TYPING_RATE;
+        matches!(self.conns.get(client.0), Some(Some(c)) if !c.closing && c.typing_rate.ready(now.mono, rate, burst))
     }
 
     /// Rate-checks a frame; `None` for unknown or closing clients (ignored).

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 /// A client is "still flooding" while its rejections are less than this apart.
-const QUIET: Duration = Duration::from_secs(1);
+use crate::limits::RATE_QUIET as QUIET;
 
 /// What to do with one incoming action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,11 @@ impl Bucket {
         Bucket { tat: now }
     }
 
+    /// Whether `take` at `now` would succeed, without taking the token.
+    pub(crate) fn ready(&self, now: Instant, rate: u32, burst: u32) -> bool {
+        self.clone().take(now, rate, burst)
+    }
+
     /// Takes one token at `now` if there is one; `rate` 0 means unlimited.
     pub(crate) fn take(&mut self, now: Instant, rate: u32, burst: u32) -> bool {
         if rate == 0 {
@@ -67,6 +72,11 @@ impl Rate {
             bucket: Bucket::new(now),
             flood: None,
         }
+    }
+
+    /// Whether `check` at `now` would pass, without accounting anything.
+    pub(crate) fn ready(&self, now: Instant, rate: u32, burst: u32) -> bool {
+        self.bucket.ready(now, rate, burst)
     }
 
     /// Accounts one action at `now`; `rate` 0 means unlimited.

@@ -403,7 +403,7 @@ impl Hub {
     /// so connection churn costs memory in proportion to live typers, not to the
     /// churn rate times the typing timeout. Amortized O(1) per `typing`.
     fn compact_typing(&mut self) {
-        if self.typing.len() < 1024.max(2 * self.typing_compacted) {
+        if self.typing.len() < crate::limits::TIMER_COMPACT_MIN.max(2 * self.typing_compacted) {
             return;
         }
         let conns = &self.conns;

@@ -42,7 +42,10 @@ impl UserError {
 
 /// Checks a user name from `?user=` or a token's `sub`.
 pub fn check_user(name: &str) -> Result<(), UserError> {
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > crate::limits::MAX_USER_CHARS
+        || name.chars().any(char::is_control)
+    {
         return Err(UserError::NotPrintable);
     }
     if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {

@@ -1,7 +1,8 @@
 //! A memory attack on the real binary, shared by `tests/memory_budget.rs` (short)
 //! and `benches/memattack.rs` (the full reproduction): history fillers, flooded
 //! members that never read, partial frames held open, connection churn — while
-//! witness clients chat and must receive every message.
+//! witness clients chat and must receive every message. Its crate must also
+//! declare `mod common` (the frame helpers).
 #![allow(dead_code)]
 
 use std::io::{ErrorKind, Read, Write};
@@ -11,6 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use crate::common::{frame, parse_server_frame};
 
 /// How hard and how long to attack.
 #[derive(Debug, Clone)]
@@ -33,6 +36,26 @@ pub struct Plan {
     pub offer: u64,
     /// The longest the attack may run, whatever was offered by then.
     pub duration: Duration,
+}
+
+impl Plan {
+    /// The attack of the issue that asked for the budget: 4 connections each
+    /// `create` 50 rooms and publish 20 × 60 KB into each, 4 members of a
+    /// flooded room that never read, 100 held partial frames and 2 churners;
+    /// it stops after `offer` attack bytes or `duration`, whichever comes first.
+    pub fn reproduction(offer: u64, duration: Duration) -> Plan {
+        Plan {
+            fillers: 4,
+            rooms: 50,
+            per_room: 20,
+            size: 60_000,
+            sinks: 4,
+            partials: 100,
+            churners: 2,
+            offer,
+            duration,
+        }
+    }
 }
 
 /// What happened.
@@ -431,34 +454,17 @@ impl Ws {
 
     /// Sends one masked text frame; `None` when the connection is gone.
     pub fn send_text(&mut self, text: &str) -> Option<()> {
-        let mask = [0x11, 0x22, 0x33, 0x44];
-        let payload = text.as_bytes();
-        let mut f = Vec::with_capacity(payload.len() + 14);
-        f.push(0x81);
-        match payload.len() {
-            n if n < 126 => f.push(0x80 | n as u8),
-            n if n <= 0xffff => {
-                f.push(0x80 | 126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(0x80 | 127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        f.extend_from_slice(&mask);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(&f).ok()
+        self.stream.write_all(&frame(true, 1, text.as_bytes())).ok()
     }
 
     /// The next text frame (pings answered, other control frames skipped); `None` at close or EOF.
     pub fn read_text(&mut self) -> Option<String> {
         let mut buf = vec![0u8; 65536];
         loop {
-            if let Some((opcode, payload, used)) = parse(&self.rest) {
+            if let Some((f, used)) = parse_server_frame(&self.rest) {
                 self.rest.drain(..used);
-                match opcode {
-                    1 => return String::from_utf8(payload).ok(),
+                match f.opcode {
+                    1 => return String::from_utf8(f.payload).ok(),
                     8 => return None,
                     _ => continue,
                 }
@@ -493,22 +499,4 @@ impl Ws {
         let _ = self.stream.set_nonblocking(false);
         alive
     }
-}
-
-/// One unmasked server frame at the start of `b`: (opcode, payload, bytes used).
-fn parse(b: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
-    let len7 = *b.get(1)? & 0x7f;
-    let (len, at) = match len7 {
-        126 => (
-            u16::from_be_bytes(b.get(2..4)?.try_into().ok()?) as usize,
-            4,
-        ),
-        127 => (
-            u64::from_be_bytes(b.get(2..10)?.try_into().ok()?) as usize,
-            10,
-        ),
-        n => (n as usize, 2),
-    };
-    let payload = b.get(at..at + len)?.to_vec();
-    Some((b[0] & 0x0f, payload, at + len))
 }

@@ -116,19 +116,43 @@ impl Driver {
 
     /// A fresh browser with its own throwaway profile (so no state leaks between users).
     pub async fn browser(&self, profile: &Path) -> Client {
+        self.session(profile, false).await
+    }
+
+    /// Like [`Driver::browser`], but one that accepts a self-signed certificate
+    /// (`--ignore-certificate-errors` and `acceptInsecureCerts`), for `https://`.
+    pub async fn insecure_browser(&self, profile: &Path) -> Client {
+        self.session(profile, true).await
+    }
+
+    async fn session(&self, profile: &Path, insecure: bool) -> Client {
         let _ = std::fs::remove_dir_all(profile);
         std::fs::create_dir_all(profile).expect("cannot create a chromium profile dir");
-        let options = json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1180,760",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        });
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1180,760",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        if insecure {
+            args.push("--ignore-certificate-errors".into());
+        }
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let options = json!({ "binary": CHROMIUM, "args": args });
         let mut caps = serde_json::Map::new();
         caps.insert("goog:chromeOptions".into(), options);
+        if insecure {
+            caps.insert("acceptInsecureCerts".into(), json!(true));
+        }
         ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
             .connect(&self.url)

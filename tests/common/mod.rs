@@ -171,7 +171,9 @@ pub fn read_frame(s: &mut TcpStream, rest: &mut Vec<u8>) -> Option<Frame> {
     }
 }
 
-fn parse_server_frame(b: &[u8]) -> Option<(Frame, usize)> {
+/// One unmasked server frame at the start of `b`, and the bytes it took;
+/// `None` until all of it is there.
+pub fn parse_server_frame(b: &[u8]) -> Option<(Frame, usize)> {
     if b.len() < 2 {
         return None;
     }
@@ -207,6 +209,31 @@ pub fn read_close_code(s: &mut TcpStream, rest: &mut Vec<u8>) -> Option<u16> {
         }
     }
     None
+}
+
+/// Reads server frames until `want` of them passed `counts`, a close frame or
+/// the end (20 s read timeout); returns how many counted and the close code.
+pub fn count_until_close(
+    mut s: TcpStream,
+    mut rest: Vec<u8>,
+    want: usize,
+    counts: impl Fn(&Frame) -> bool,
+) -> (usize, Option<u16>) {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = 0;
+    while got < want {
+        match read_frame(&mut s, &mut rest) {
+            Some(f) if f.opcode == 8 => {
+                let code = (f.payload.len() >= 2)
+                    .then(|| u16::from_be_bytes([f.payload[0], f.payload[1]]));
+                return (got, code);
+            }
+            Some(f) if counts(&f) => got += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    (got, None)
 }
 
 /// Sends a plain HTTP request and returns the whole response (server closes after it).

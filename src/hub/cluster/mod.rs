@@ -20,7 +20,7 @@ mod recover;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::failure::Failure;
 use super::store::{Epoch, Since};
@@ -30,11 +30,10 @@ use crate::engine::gate::Gate;
 use crate::engine::{Engine, Event, RedisUrl, State, Value, scripts};
 use crate::protocol::{self, ErrorCode};
 
-/// A node's heartbeat deadline in Redis: a node silent for this long is dead,
-/// and its members are `left` on the others.
-pub const PRESENCE_TTL: Duration = Duration::from_secs(10);
-/// How often the heartbeat (and reaping of dead nodes) runs.
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(3);
+// A node's heartbeat deadline in Redis and how often the heartbeat runs (see `limits`).
+pub use crate::limits::{
+    CLUSTER_HEARTBEAT_EVERY as HEARTBEAT_EVERY, CLUSTER_PRESENCE_TTL as PRESENCE_TTL,
+};
 
 /// A decoded room-channel payload.
 #[derive(Debug)]

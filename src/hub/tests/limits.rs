@@ -240,3 +240,73 @@ fn api_publish_rejects_bad_bodies_with_400() {
     assert_eq!(e.status, 400);
     sim.quiet(1);
 }
+
+/// Frames `protocol::parse` has read in this thread so far.
+fn parses() -> usize {
+    crate::protocol::PARSES.with(|n| n.get())
+}
+
+#[test]
+fn frames_over_the_rate_limit_are_not_parsed() {
+    let mut sim = Sim::with(HubConfig {
+        rate_limit: 1,
+        rate_burst: 1,
+        ..HubConfig::default()
+    });
+    sim.connect(1, Some("alice"));
+    sim.act(1, json!({"action": "join", "room": "r", "ref": 1}));
+    sim.take(1);
+    // Over the limit now: a flood of large frames, valid or not, costs no parse
+    // and is answered without the `ref` that only a parse could find.
+    let big = format!(
+        r#"{{"action":"publish","room":"r","ref":7,"message":"{}"}}"#,
+        "x".repeat(300)
+    );
+    let broken = format!(r#"{{"ref":8,"action":[{}"#, "[".repeat(300));
+    let before = parses();
+    for i in 0..200 {
+        sim.send(1, if i % 2 == 0 { &big } else { &broken });
+        let e = sim.one(1);
+        assert_eq!(e["code"], "rate_limited", "{e}");
+        assert!(e.get("ref").is_none(), "{e}");
+    }
+    assert_eq!(parses(), before, "frames over the limit were parsed");
+
+    // A small frame may be a typing notice, so while typing's allowance has a
+    // token it is parsed (and keeps its ref)...
+    sim.send(1, r#"{"action":"rooms","ref":9}"#);
+    let e = sim.one(1);
+    assert_eq!(
+        (e["code"].as_str(), e["ref"].as_i64()),
+        (Some("rate_limited"), Some(9))
+    );
+    assert_eq!(parses(), before + 1);
+    // ...and a real one passes on that allowance, over the message limit.
+    for value in [true, false, true, false, true] {
+        sim.act(1, json!({"action": "typing", "room": "r", "value": value}));
+        sim.quiet(1);
+    }
+    // With the allowance spent, small frames over the limit are not parsed either.
+    let spent = parses();
+    for _ in 0..50 {
+        sim.act(
+            1,
+            json!({"action": "typing", "room": "r", "value": true, "ref": 3}),
+        );
+        let e = sim.one(1);
+        assert_eq!(e["code"], "rate_limited", "{e}");
+        assert!(e.get("ref").is_none(), "{e}");
+    }
+    assert_eq!(parses(), spent);
+    // Once the message budget refills, frames are parsed and served again.
+    sim.advance(Duration::from_secs(2));
+    sim.act(
+        1,
+        json!({"action": "publish", "room": "r", "message": "a", "ref": 4}),
+    );
+    assert!(
+        sim.take(1)
+            .iter()
+            .any(|e| e["event"] == "ack" && e["ref"] == 4)
+    );
+}

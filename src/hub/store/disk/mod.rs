@@ -40,12 +40,11 @@ pub struct Options {
     pub history_bytes: usize,
 }
 
-/// How often `Interval` syncs.
-const SYNC_EVERY: Duration = Duration::from_secs(1);
-/// How often idle rooms are checked against the TTL.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
-/// The journal is not compacted below this size.
-const COMPACT_MIN: u64 = 1 << 20;
+// How often `Interval` syncs, how often idle rooms are checked against the
+// TTL, and the size below which the journal is not compacted.
+use crate::limits::{
+    FSYNC_INTERVAL as SYNC_EVERY, JOURNAL_COMPACT_MIN as COMPACT_MIN, TTL_SWEEP as SWEEP_EVERY,
+};
 
 /// What one room keeps on disk, as seen from memory.
 #[derive(Debug)]

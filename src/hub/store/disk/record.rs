@@ -9,9 +9,8 @@
 pub const MAGIC: &[u8; 8] = b"loopcst1";
 /// Bytes before a record's body.
 pub const HEADER: usize = 8;
-/// The largest body we write or accept (a 64 KiB message is far below it);
-/// a length above this is corruption, not a record.
-pub const MAX_BODY: usize = 16 << 20;
+/// The largest body we write or accept (the cap lives in `limits`).
+pub use crate::limits::MAX_RECORD as MAX_BODY;
 
 const KIND_ROOM: u8 = 1;
 const KIND_MSG: u8 = 2;
