@@ -13,7 +13,9 @@
 //! kept state is written to a new file, synced, and renamed over the old one.
 
 mod journal;
+mod kept;
 pub mod record;
+mod state;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -25,7 +27,8 @@ use std::time::{Duration, Instant};
 
 pub use super::Fsync;
 use super::{Epoch, History, Saved, Settings, Store, StoreHealth};
-use record::RoomHead;
+use kept::{Kept, room_size, settings_of};
+use state::{Flag, State};
 
 /// How the store behaves.
 #[derive(Debug, Clone)]
@@ -46,85 +49,6 @@ const SYNC_EVERY: Duration = Duration::from_secs(1);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// The journal is not compacted below this size.
 const COMPACT_MIN: u64 = 1 << 20;
-
-/// What one room keeps on disk, as seen from memory.
-#[derive(Debug)]
-struct Kept {
-    settings: Settings,
-    seq: u64,
-    /// File offsets and lengths of the kept events, oldest first; the last
-    /// one has `seq`.
-    entries: VecDeque<(u64, u32)>,
-    bytes: usize,
-    /// When the room left memory (unix ms); `None` while it is in use.
-    idle_since: Option<u64>,
-}
-
-impl Kept {
-    fn new(settings: Settings, seq: u64) -> Kept {
-        Kept {
-            settings,
-            seq,
-            entries: VecDeque::new(),
-            bytes: 0,
-            idle_since: None,
-        }
-    }
-
-    /// Indexes the event for `seq`, applying the same bounds as `History`.
-    fn push(&mut self, seq: u64, at: u64, len: u32, max_bytes: usize) {
-        if seq != self.seq + 1 {
-            // A hole (records lost to corruption): what is kept must end at `seq`.
-            self.entries.clear();
-            self.bytes = 0;
-        }
-        self.seq = seq;
-        let len_bytes = len as usize;
-        if self.settings.cap == 0 || len_bytes > max_bytes {
-            self.entries.clear();
-            self.bytes = 0;
-            return;
-        }
-        while self.entries.len() >= self.settings.cap || self.bytes + len_bytes > max_bytes {
-            match self.entries.pop_front() {
-                Some((_, old)) => self.bytes -= old as usize,
-                None => break,
-            }
-        }
-        self.entries.push_back((at, len));
-        self.bytes += len_bytes;
-    }
-
-    fn head(&self) -> RoomHead {
-        let s = &self.settings;
-        RoomHead {
-            epoch: s.epoch.get(),
-            seq: self.seq - self.entries.len() as u64,
-            cap: s.cap.min(u32::MAX as usize) as u32,
-            max_members: s.max_members.unwrap_or(0),
-            created: s.created,
-            owner: s.owner.as_deref().unwrap_or("").to_owned(),
-            password: s.password.clone().unwrap_or_default(),
-        }
-    }
-}
-
-fn settings_of(head: &RoomHead) -> Option<Settings> {
-    Some(Settings {
-        epoch: Epoch::from_raw(head.epoch)?,
-        cap: head.cap as usize,
-        max_members: (head.max_members != 0).then_some(head.max_members),
-        created: head.created,
-        owner: (!head.owner.is_empty()).then(|| head.owner.as_str().into()),
-        password: (!head.password.is_empty()).then(|| head.password.clone()),
-    })
-}
-
-/// About the bytes a room's records take in a compacted journal.
-fn room_size(k: &Kept, name: &str) -> u64 {
-    let per = record::msg_event_offset(name) as u64;
-    64 + k.bytes as u64 + per * k.entries.len() as u64
-}
 
 /// The on-disk store.
 #[derive(Debug)]
@@ -148,6 +72,11 @@ pub struct Disk {
     compact_at: u64,
     failed: Option<String>,
     errors: u64,
+    /// Notes whether this run may lose writes (read by the next start).
+    state: State,
+    /// For the new epochs of rooms whose stored history fell behind.
+    seed: u64,
+    serial: u64,
     /// Held for the process's lifetime: one server per data dir.
     _lock: File,
 }
@@ -159,6 +88,7 @@ impl Disk {
     /// holds it) means the server must not start.
     pub fn open(dir: &Path, options: Options, now: Instant, unix_ms: u64) -> io::Result<Disk> {
         let opened = journal::open(dir)?;
+        let (state, previous) = State::open(dir)?;
         let mut disk = Disk {
             dir: dir.to_owned(),
             options,
@@ -173,6 +103,9 @@ impl Disk {
             compact_at: COMPACT_MIN,
             failed: None,
             errors: 0,
+            state,
+            seed: std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), unix_ms),
+            serial: 0,
             _lock: opened.lock,
         };
         let replay = journal::replay(&opened.bytes, |at, record| disk.apply(at, record));
@@ -201,11 +134,33 @@ impl Disk {
             disk.rooms.len(),
             disk.len
         );
+        let boot_id = state::boot_id();
+        let lost = previous.as_ref().and_then(|p| p.lost(&boot_id));
+        if let Some(why) = lost {
+            // Clients may hold seqs the journal never reached: make them resume
+            // from the whole kept history with `gap: true`, not from a wrong place.
+            log::warn!(
+                "data dir {}: {why}, so messages it acknowledged may be missing; \
+                 {} rooms get a new epoch (resuming clients are told of a gap)",
+                dir.display(),
+                disk.rooms.len()
+            );
+            let names: Vec<Box<str>> = disk.rooms.keys().cloned().collect();
+            for name in names {
+                let epoch = disk.fresh_epoch();
+                if let Some(kept) = disk.rooms.get_mut(&name) {
+                    kept.settings.epoch = epoch;
+                }
+            }
+        }
         disk.compact_at = (2 * disk.kept_size()).max(COMPACT_MIN);
-        if replay.torn > 0 || replay.corrupt > 0 || disk.len >= disk.compact_at {
-            // Rewrite what is intact so the damage is not read (or logged) again.
+        let damaged = replay.torn > 0 || replay.corrupt > 0;
+        if damaged || lost.is_some() || disk.len >= disk.compact_at {
+            // Rewrite what is intact (with any new epochs) so the damage is not
+            // read (or logged) again.
             disk.compact()?;
         }
+        disk.state.start(disk.options.fsync, &boot_id)?;
         Ok(disk)
     }
 
@@ -244,6 +199,13 @@ impl Disk {
         true
     }
 
+    /// A new epoch for a room whose stored history is behind what clients saw.
+    fn fresh_epoch(&mut self) -> Epoch {
+        self.serial += 1;
+        // The seed is random per process (and folds in the start time).
+        Epoch::fresh(self.seed, 0, self.serial)
+    }
+
     /// Stops writing after an I/O error: the server goes on from memory.
     fn fail(&mut self, what: &str, e: &io::Error) {
         self.errors += 1;
@@ -253,6 +215,25 @@ impl Disk {
                 self.dir.display()
             );
             self.failed = Some(format!("{what}: {e}"));
+            // In place, so it works on a full disk; the next start then gives
+            // every room a new epoch.
+            if let Err(e) = self.state.mark(Flag::Failed) {
+                log::error!(
+                    "data dir {}: cannot note the failure either ({e}); after a restart, \
+                     clients that resume may not be told of the messages that were not stored",
+                    self.dir.display()
+                );
+            }
+        }
+        // Events of this turn that were indexed but not written: their rooms'
+        // index no longer matches memory.
+        let written = self.len;
+        for kept in self.rooms.values_mut() {
+            if kept.entries.back().is_some_and(|&(at, _)| at >= written) {
+                kept.entries.clear();
+                kept.bytes = 0;
+                kept.stale = true;
+            }
         }
         self.pending.clear();
     }
@@ -401,10 +382,16 @@ impl Store for Disk {
                 }
             }
         }
-        let (settings, seq) = (kept.settings.clone(), kept.seq);
+        let (mut settings, seq, stale) = (kept.settings.clone(), kept.seq, kept.stale);
+        if stale {
+            // Its last events were never stored: resuming clients must see a gap.
+            settings.epoch = self.fresh_epoch();
+        }
         let history = History::restore(settings.epoch, seq, settings.cap, max_bytes, events);
         if let Some(kept) = self.rooms.get_mut(name) {
             kept.idle_since = None;
+            kept.settings.epoch = settings.epoch;
+            kept.stale = false;
         }
         record::write_live(&mut self.pending, name);
         Some(Saved { settings, history })
@@ -412,6 +399,10 @@ impl Store for Disk {
 
     fn contains(&self, name: &str) -> bool {
         self.rooms.contains_key(name)
+    }
+
+    fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.rooms.keys().map(|name| &**name))
     }
 
     fn started(&mut self, name: &str, settings: &Settings) {
@@ -425,6 +416,14 @@ impl Store for Disk {
             debug_assert!(false, "room {name} appended before it started");
             return;
         };
+        if self.failed.is_some() {
+            // Nothing is written any more: the index only follows the seq.
+            kept.seq = seq;
+            kept.entries.clear();
+            kept.bytes = 0;
+            kept.stale = true;
+            return;
+        }
         let (pos, len) = record::write_msg(&mut self.pending, name, seq, event);
         let at = self.len + pos as u64;
         kept.push(seq, at, len as u32, self.options.history_bytes);
@@ -484,8 +483,20 @@ impl Store for Disk {
 
     fn close(&mut self, now: Instant) {
         self.commit(now);
-        if self.unsynced && self.failed.is_none() && self.options.fsync != Fsync::Never {
+        if self.failed.is_some() {
+            return;
+        }
+        // Even with `--fsync never`: a clean stop leaves nothing to lose.
+        if self.unsynced {
             self.sync(now);
+        }
+        if self.failed.is_none()
+            && let Err(e) = self.state.mark(Flag::Clean)
+        {
+            log::warn!(
+                "data dir {}: cannot note the clean stop: {e}",
+                self.dir.display()
+            );
         }
     }
 
