@@ -9,9 +9,11 @@
 //! In memory the store keeps an index only: per room its settings, seq and
 //! the file offsets of its kept events (bounded like [`History`]). A room that
 //! is not in use is read back from those offsets when someone joins it.
-//! When the journal has grown to twice what is kept, it is compacted: the
-//! kept state is written to a new file, synced, and renamed over the old one.
+//! When the journal has grown to twice what is kept (or to 3/4 of
+//! `--max-disk`), it is compacted: the kept state is written to a new file a
+//! slice per turn (`compact.rs`), synced, and renamed over the old one.
 
+mod compact;
 mod journal;
 mod kept;
 pub mod record;
@@ -19,7 +21,7 @@ mod state;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 
 pub use super::Fsync;
 use super::{Epoch, History, Saved, Settings, Store, StoreHealth};
+use compact::{Compaction, STEP_BYTES};
 use kept::{Kept, room_size, settings_of};
 use state::{Flag, State};
 
@@ -47,6 +50,9 @@ pub struct Options {
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How often idle rooms are checked against the TTL.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Bytes of a replaced journal freed per turn (freeing a large file at once
+/// takes tens of milliseconds).
+const RETIRE_STEP: u64 = 8 << 20;
 /// The journal is not compacted below this size.
 const COMPACT_MIN: u64 = 1 << 20;
 
@@ -70,6 +76,10 @@ pub struct Disk {
     next_sweep: Instant,
     /// Compact when the journal reaches this size.
     compact_at: u64,
+    /// The compaction under way, copied a slice per turn.
+    compaction: Option<Compaction>,
+    /// The journal before the last compaction, being shrunk away.
+    retired: Option<File>,
     failed: Option<String>,
     errors: u64,
     /// Notes whether this run may lose writes (read by the next start).
@@ -101,6 +111,8 @@ impl Disk {
             last_sync: now,
             next_sweep: now,
             compact_at: COMPACT_MIN,
+            compaction: None,
+            retired: None,
             failed: None,
             errors: 0,
             state,
@@ -236,6 +248,9 @@ impl Disk {
             }
         }
         self.pending.clear();
+        if let Some(c) = self.compaction.take() {
+            let _ = std::fs::remove_file(&c.tmp);
+        }
     }
 
     fn sync(&mut self, now: Instant) {
@@ -263,20 +278,64 @@ impl Disk {
         String::from_utf8(buf).map_err(|_| io::Error::other("event is not UTF-8"))
     }
 
-    /// Writes the kept state to a new journal and switches to it; rooms over
-    /// `--max-disk` go first (idle ones, oldest first).
+    /// Compacts at once (at start-up, where no client waits yet).
     fn compact(&mut self) -> io::Result<()> {
+        self.start_compaction()?;
+        while self.compaction.is_some() {
+            self.compact_step(usize::MAX)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a compaction of the kept state as it is now; rooms over
+    /// `--max-disk` go first (idle ones, oldest first). The copy is done a
+    /// slice per turn by `compact_step`.
+    fn start_compaction(&mut self) -> io::Result<()> {
         self.trim_to(self.options.max_disk / 2);
-        let (bytes, offsets) = self.snapshot()?;
-        let (file, number) = journal::replace(&self.dir, self.number, &bytes)?;
-        for (name, entries) in offsets {
-            if let Some(kept) = self.rooms.get_mut(&*name) {
-                kept.entries = entries;
+        let (file, tmp) = journal::create_tmp(&self.dir, self.number)?;
+        let rooms = self.rooms.keys().cloned().collect();
+        self.compaction = Some(Compaction::new(file, tmp, self.len, rooms));
+        Ok(())
+    }
+
+    /// Does about `budget` bytes of the compaction under way, and switches
+    /// to the new journal once it is complete. Call with this turn's records
+    /// written (nothing pending). On an error the new file is removed.
+    fn compact_step(&mut self, budget: usize) -> io::Result<()> {
+        let Some(mut c) = self.compaction.take() else {
+            return Ok(());
+        };
+        match self.compact_with(&mut c, budget) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.compaction = Some(c);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&c.tmp);
+                Err(e)
             }
         }
-        self.file = file;
+    }
+
+    /// One slice of `c`; true once the new journal is in place.
+    fn compact_with(&mut self, c: &mut Compaction, budget: usize) -> io::Result<bool> {
+        let read = |at, len| self.read_event(at, len);
+        if !c.step(budget, &self.rooms, &self.file, self.len, read)? {
+            return Ok(false);
+        }
+        let (file, number) = journal::install(&self.dir, self.number, &c.tmp)?;
+        for (name, kept) in self.rooms.iter_mut() {
+            if !c.move_entries(name, &mut kept.entries) {
+                // Cannot happen; if it did, drop the history rather than serve wrong bytes.
+                kept.entries.clear();
+                kept.bytes = 0;
+            }
+        }
+        // Its pages are freed a slice per turn, not all at once on close.
+        self.retired = Some(std::mem::replace(&mut self.file, file));
         self.number = number;
-        self.len = bytes.len() as u64;
+        self.len = c.len();
         self.unsynced = false;
         self.compact_at = (2 * self.len).max(COMPACT_MIN);
         log::debug!(
@@ -284,29 +343,20 @@ impl Disk {
             self.dir.display(),
             self.len
         );
-        Ok(())
+        Ok(true)
     }
 
-    /// The kept state as a journal, and each room's new event offsets.
-    #[allow(clippy::type_complexity)]
-    fn snapshot(&self) -> io::Result<(Vec<u8>, Vec<(Box<str>, VecDeque<(u64, u32)>)>)> {
-        let mut out = record::MAGIC.to_vec();
-        let mut offsets = Vec::with_capacity(self.rooms.len());
-        for (name, kept) in &self.rooms {
-            record::write_room(&mut out, name, &kept.head());
-            let mut entries = VecDeque::with_capacity(kept.entries.len());
-            let first = kept.seq - kept.entries.len() as u64;
-            for (i, &(at, len)) in kept.entries.iter().enumerate() {
-                let event = self.read_event(at, len)?;
-                let (pos, _) = record::write_msg(&mut out, name, first + 1 + i as u64, &event);
-                entries.push_back((pos as u64, len));
-            }
-            if let Some(ms) = kept.idle_since {
-                record::write_idle(&mut out, name, ms);
-            }
-            offsets.push((name.clone(), entries));
+    /// Shrinks the old journal after a compaction (its name is gone already),
+    /// `RETIRE_STEP` bytes per turn, and closes it once empty.
+    fn retire_step(&mut self) {
+        let Some(old) = &self.retired else { return };
+        let left = old
+            .metadata()
+            .map_or(0, |m| m.len())
+            .saturating_sub(RETIRE_STEP);
+        if left == 0 || old.set_len(left).is_err() {
+            self.retired = None;
         }
-        Ok((out, offsets))
     }
 
     /// About how many bytes a compacted journal of the kept state takes.
@@ -463,15 +513,20 @@ impl Store for Disk {
                 let e = io::Error::other(format!("journal over --max-disk ({} bytes)", self.len));
                 return self.fail("disk budget", &e);
             }
-            if self.len >= self.compact_at.min(self.options.max_disk) {
-                if let Err(e) = self.compact() {
-                    return self.fail("compaction failed", &e);
-                }
-                if self.len > self.options.max_disk / 2 {
-                    let e = io::Error::other("rooms in use keep over half of --max-disk");
-                    return self.fail("disk budget", &e);
-                }
+        }
+        self.retire_step();
+        if self.compaction.is_some() {
+            if let Err(e) = self.compact_step(STEP_BYTES) {
+                return self.fail("compaction failed", &e);
             }
+            if self.compaction.is_none() && self.len > self.options.max_disk / 2 {
+                let e = io::Error::other("rooms in use keep over half of --max-disk");
+                return self.fail("disk budget", &e);
+            }
+        } else if self.len >= self.compact_at.min(self.options.max_disk / 4 * 3)
+            && let Err(e) = self.start_compaction()
+        {
+            return self.fail("compaction failed", &e);
         }
         if self.unsynced
             && self.options.fsync == Fsync::Interval
@@ -509,6 +564,10 @@ impl Store for Disk {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
+        if self.compaction.is_some() || self.retired.is_some() {
+            // Due now: a slice per turn, also when no client sends anything.
+            return Some(self.last_sync.min(self.next_sweep));
+        }
         let sync = (self.unsynced && self.options.fsync == Fsync::Interval)
             .then_some(self.last_sync + SYNC_EVERY);
         Some(sync.map_or(self.next_sweep, |s| s.min(self.next_sweep)))

@@ -391,3 +391,61 @@ fn a_reboot_under_a_run_that_did_not_sync_every_turn_renews_epochs() {
     let mut disk = open(&dir.0);
     assert_ne!(disk.load("a", 1 << 20).unwrap().settings.epoch.get(), 3);
 }
+
+#[test]
+fn a_compaction_spread_over_turns_keeps_what_changed_meanwhile() {
+    let dir = TempDir::new("compact-steps");
+    let mut disk = open(&dir.0);
+    disk.options.fsync = Fsync::Never;
+    let names: Vec<String> = (0..50).map(|r| format!("r{r}")).collect();
+    for name in &names {
+        disk.started(name, &settings(3, 8));
+    }
+    let big = "y".repeat(2000);
+    let text = |name: &str, seq: u64| format!("{name}:{seq}:{big}");
+    let (mut spread, mut longest_run, mut run) = (0, 0, 0);
+    for seq in 1..=80u64 {
+        for name in &names {
+            if seq <= 40 || name != "r0" {
+                disk.appended(name, seq, &text(name, seq));
+            }
+        }
+        if seq == 40 {
+            // Changes while a copy may be under way: a room deleted, one started over.
+            disk.deleted("r0");
+            disk.started("r1", &settings(9, 8));
+        }
+        disk.commit(Instant::now());
+        if disk.compaction.is_some() {
+            spread += 1;
+            run += 1;
+            longest_run = longest_run.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    assert!(
+        longest_run >= 2,
+        "a compaction took several turns ({spread})"
+    );
+    let check = |disk: &mut Disk| {
+        assert!(!disk.contains("r0"));
+        for name in &names[1..] {
+            let saved = disk.load(name, 1 << 20).unwrap();
+            let want: Vec<String> = (73..=80).map(|s| text(name, s)).collect();
+            let got: Vec<String> = saved.history.after(None).0.map(str::to_owned).collect();
+            assert_eq!(got.len(), 8, "{name}");
+            if name == "r1" {
+                // Started over at seq 40 (epoch 9): its appends after that are seqs 41..
+                assert_eq!(saved.settings.epoch.get(), 9);
+            }
+            assert!(got == want, "{name}: {:?}", &got[0][..12]);
+            assert_eq!(saved.history.seq(), 80);
+        }
+    };
+    check(&mut disk);
+    drop(disk);
+    let size = fs::metadata(journal(&dir.0)).unwrap().len();
+    assert!(size < 4 << 20, "compacted: {size} bytes");
+    check(&mut open(&dir.0));
+}
