@@ -71,6 +71,12 @@ pub struct Config {
     pub room_ttl: Duration,
     /// `--max-disk` bytes (256 MiB) the data dir may use.
     pub max_disk: u64,
+    /// `--redis URL`: run as one node of a cluster over this Redis (unset: one node, in memory).
+    pub redis: Option<String>,
+    /// `--node-id`: this node's name in the cluster (unset: host name and pid).
+    pub node_id: Option<String>,
+    /// `--reuse-port`: SO_REUSEPORT on the listener, so several processes share the port.
+    pub reuse_port: bool,
     /// `--compression` (on when built with the `deflate` feature): accept
     /// permessage-deflate offers.
     pub compression: bool,
@@ -110,6 +116,9 @@ impl Default for Config {
             fsync: Fsync::Interval,
             room_ttl: limits::DEFAULT_ROOM_TTL,
             max_disk: limits::DEFAULT_MAX_DISK,
+            redis: None,
+            node_id: None,
+            reuse_port: false,
             compression: cfg!(feature = "deflate"),
             compression_threshold: limits::DEFAULT_COMPRESSION_THRESHOLD,
             tls_cert: None,
@@ -144,6 +153,7 @@ impl Config {
     /// An empty variable counts as unset, as container tools often pass
     /// `LOOPCAST_X=` for "not configured". A variable is not even read when
     /// its flag is given, so a bad value there cannot block a good flag.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn parse(
         args: impl IntoIterator<Item = OsString>,
         env: impl Fn(&str) -> Option<String>,
@@ -175,6 +185,7 @@ impl Config {
     }
 
     /// Stores one flag's value; the error is what was expected instead.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     fn set(&mut self, flag: Flag, value: &str) -> Result<(), &'static str> {
         const POSITIVE: &str = "must be greater than 0";
         match flag {
@@ -203,6 +214,9 @@ impl Config {
             Flag::Fsync => self.fsync = Fsync::parse(value).ok_or(EXPECT_FSYNC)?,
             Flag::RoomTtl => self.room_ttl = positive_secs(value)?,
             Flag::MaxDisk => self.max_disk = positive(parse_bytes(value))? as u64,
+            Flag::Redis => self.redis = Some(values::parse_redis(value)?),
+            Flag::NodeId => self.node_id = Some(values::parse_node_id(value)?),
+            Flag::ReusePort => self.reuse_port = values::parse_switch(value)?,
             Flag::Compression => self.compression = parse_compression(value)?,
             Flag::CompressionThreshold => self.compression_threshold = parse_bytes(value)?,
             Flag::TlsCert => self.tls_cert = Some(non_empty(value)?.into()),
@@ -251,6 +265,14 @@ impl Config {
                 show_bytes(self.max_message),
             )));
         }
+        if self.max_pending > limits::MAX_PENDING_CEILING {
+            return Err(ConfigError::Invalid(format!(
+                "{} {} is more than {}: one connection's queue is tracked in 32 bits",
+                from(Flag::MaxPending),
+                show_bytes(self.max_pending),
+                show_bytes(limits::MAX_PENDING_CEILING),
+            )));
+        }
         if self.max_memory < 4 * self.max_pending {
             return Err(ConfigError::Invalid(format!(
                 "{} {} must be at least 4 x {} {}, or a few slow clients take the whole budget",
@@ -258,6 +280,16 @@ impl Config {
                 show_bytes(self.max_memory),
                 from(Flag::MaxPending),
                 show_bytes(self.max_pending),
+            )));
+        }
+        if self.redis.is_some() && self.data_dir.is_some() {
+            // Two homes for one room's seq would fork it: with --redis the
+            // room state lives in Redis, which every node shares.
+            return Err(ConfigError::Invalid(format!(
+                "{} and {} cannot be used together: with --redis the rooms, \
+                 their history and seq live in Redis (use Redis persistence to keep them)",
+                from(Flag::Redis),
+                from(Flag::DataDir),
             )));
         }
         self.check_tls(&from)
@@ -292,6 +324,9 @@ enum Flag {
     Fsync,
     RoomTtl,
     MaxDisk,
+    Redis,
+    NodeId,
+    ReusePort,
     Compression,
     CompressionThreshold,
     TlsCert,
@@ -308,6 +343,7 @@ struct Spec {
 
 impl Spec {
     /// `max-pending` -> `LOOPCAST_MAX_PENDING`.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     fn env_var(&self) -> String {
         format!(
             "LOOPCAST_{}",
@@ -325,7 +361,7 @@ const fn spec(flag: Flag, name: &'static str, metavar: &'static str, help: &'sta
     }
 }
 
-const FLAGS: [Spec; 29] = [
+const FLAGS: [Spec; 32] = [
     spec(
         Flag::Listen,
         "listen",
@@ -478,6 +514,24 @@ const FLAGS: [Spec; 29] = [
         "with --data-dir: most bytes the data dir may use",
     ),
     spec(
+        Flag::Redis,
+        "redis",
+        "URL",
+        "cluster over Redis: redis://[:password@]host[:port][/db] (unset: one node, in memory)",
+    ),
+    spec(
+        Flag::NodeId,
+        "node-id",
+        "NAME",
+        "this node's name in the cluster, logs and connection ids (unset: host-pid)",
+    ),
+    spec(
+        Flag::ReusePort,
+        "reuse-port",
+        "",
+        "set SO_REUSEPORT so several processes share the port (env: 1 or 0)",
+    ),
+    spec(
         Flag::Compression,
         "compression",
         "on|off",
@@ -540,6 +594,11 @@ fn read_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<(Flag, Stri
                 )));
             }
         };
+        if spec.metavar.is_empty() {
+            // A switch: present means on.
+            given.push((spec.flag, "1".to_owned()));
+            continue;
+        }
         let option = format!("--{}", spec.name);
         let value = parser
             .value()

@@ -26,6 +26,8 @@ pub mod codec;
 pub mod config;
 #[cfg(feature = "deflate")]
 pub mod deflate;
+#[cfg(feature = "redis")]
+pub mod engine;
 pub mod handshake;
 pub mod http;
 pub mod hub;

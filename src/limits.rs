@@ -107,6 +107,14 @@ pub const OVERFLOW_SLOTS: usize = 64;
 pub const SPARE_BYTES: usize = 256 * 1024;
 /// Buffers that grew past this are freed rather than kept as spares.
 pub const SPARE_MAX_CAPACITY: usize = 8 * 1024;
+/// Freeing at least this much at once asks the allocator to return pages.
+pub const RELEASE_AFTER: usize = 64 * 1024;
+/// The largest `--max-pending`: a connection's output offsets are 32-bit (4
+/// bytes less per connection) and one queue may pass the limit by a message.
+pub const MAX_PENDING_CEILING: usize = 1 << 30;
+/// Spare buffers that no turn needed for this long are freed, so a burst's
+/// pool does not stay allocated while the server is idle.
+pub const SPARE_TRIM_MS: Millis = 250;
 /// The frame scratch buffer keeps this much between turns; one that grew for a
 /// large message is given back at the end of the turn.
 pub const SCRATCH_KEEP: usize = 4 * 1024;

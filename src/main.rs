@@ -33,8 +33,9 @@ use loopcast::systemd::{self, Notifier};
 /// (`--auth-secret`, `--api-key` included) would be silently dropped.
 ///
 /// `unsafe` appears in the project only in this file: exporting the symbol
-/// `main` (nothing else may define it, and nothing does), reading `argv`, and
-/// taking ownership of a socket-activated listener ([`inherited_listener`]).
+/// `main` (nothing else may define it, and nothing does), reading `argv`,
+/// taking ownership of a socket-activated listener ([`inherited_listener`]),
+/// and calling glibc's `malloc_trim` ([`release_memory`]).
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
@@ -45,6 +46,24 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let code = start(args);
     let _ = std::io::stdout().flush();
     code
+}
+
+/// Returns free heap pages to the OS after the server freed a burst's buffers.
+/// glibc keeps freed small chunks resident when live ones sit above them;
+/// `malloc_trim` gives back every whole free page. musl's allocator returns
+/// memory by itself, so there this does nothing.
+fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> c_int;
+        }
+        // SAFETY: malloc_trim takes no pointers and only walks glibc's own
+        // heap under its lock; any `pad` is valid.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
 }
 
 /// Copies C's `argv[1..argc]` into owned strings (bytes as given: flags are
@@ -172,6 +191,7 @@ fn run(args: Vec<OsString>) -> c_int {
     if let Some(n) = notifier {
         server.notify_systemd(n);
     }
+    server.on_release(release_memory);
     match server.run() {
         Ok(()) => 0,
         Err(e) => {

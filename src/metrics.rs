@@ -167,3 +167,54 @@ impl Metrics {
         s
     }
 }
+
+/// Appends the Redis engine's counters (with `--redis`).
+#[cfg(feature = "redis")]
+pub fn render_engine(s: &mut String, engine: &crate::engine::Engine) {
+    use crate::engine::State;
+    let st = engine.stats;
+    let ready = u64::from(engine.state() == State::Ready);
+    for (name, kind, help, value) in [
+        (
+            "engine_ready",
+            "gauge",
+            "1 while the Redis engine is connected and ready.",
+            ready,
+        ),
+        (
+            "engine_pending",
+            "gauge",
+            "Redis commands sent and not answered yet.",
+            engine.pending() as u64,
+        ),
+        (
+            "engine_commands_total",
+            "counter",
+            "Redis commands sent.",
+            st.commands,
+        ),
+        (
+            "engine_messages_total",
+            "counter",
+            "Messages received from Redis pub/sub.",
+            st.messages,
+        ),
+        (
+            "engine_reconnects_total",
+            "counter",
+            "Times the Redis links were lost.",
+            st.reconnects,
+        ),
+        (
+            "engine_refused_total",
+            "counter",
+            "Actions refused because Redis was not ready.",
+            st.refused,
+        ),
+    ] {
+        let _ = write!(
+            s,
+            "# HELP loopcast_{name} {help}\n# TYPE loopcast_{name} {kind}\nloopcast_{name} {value}\n"
+        );
+    }
+}

@@ -43,6 +43,8 @@ pub enum ErrorCode {
     NotMember,
     /// `create` of a name that exists.
     RoomExists,
+    /// The action needs the cluster engine (Redis), which is not reachable now.
+    Unavailable,
     /// `delete` of a room that does not exist.
     NoSuchRoom,
 }
@@ -63,6 +65,7 @@ impl ErrorCode {
             ErrorCode::TooManyRooms => "too_many_rooms",
             ErrorCode::NotMember => "not_member",
             ErrorCode::RoomExists => "room_exists",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::NoSuchRoom => "no_such_room",
         }
     }

@@ -30,6 +30,7 @@ const COMPACT_MIN: usize = 1024;
 
 impl Timers {
     /// Room for `n` entries up front, so arming never reallocates in the steady state.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn with_capacity(n: usize) -> Timers {
         Timers {
             heap: BinaryHeap::with_capacity(n),

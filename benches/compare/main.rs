@@ -112,6 +112,8 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         .filter(|&k| k != Kind::Baseline || baseline)
         // Over TLS only loopcast builds take part: the peers here serve plain TCP.
         .filter(|&k| !tls::enabled() || matches!(k, Kind::Loopcast | Kind::Baseline))
+        // Cluster runs need redis-server and run only when named.
+        .filter(|&k| !k.cluster() || env::var("LOOPCAST_BENCH_SERVERS").is_ok())
         .collect();
     let chosen = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
     if !scenarios::ALL.iter().any(|sc| chosen(sc.name)) {

@@ -268,13 +268,13 @@ fn publish_in(
     g.set_counting(true);
     let (t0, server0, gen0) = (
         Instant::now(),
-        procfs::cpu_ns(server.pid),
+        server.cpu_ns(),
         procfs::self_thread_cpu_ns(),
     );
     let (core0, core1) = (procfs::cpu_busy_ns(0), procfs::cpu_busy_ns(1));
     g.run_for(s.window)?;
     let wall = t0.elapsed().as_nanos() as f64;
-    let server_cpu = procfs::cpu_ns(server.pid).saturating_sub(server0) as f64;
+    let server_cpu = server.cpu_ns().saturating_sub(server0) as f64;
     let gen_cpu = procfs::self_thread_cpu_ns().saturating_sub(gen0) as f64;
     let core0 = procfs::cpu_busy_ns(0).saturating_sub(core0) as f64;
     let core1 = procfs::cpu_busy_ns(1).saturating_sub(core1) as f64;

@@ -61,6 +61,8 @@ pub(super) fn show_default(config: &Config, flag: Flag) -> Option<String> {
         Flag::MaxDisk => show_bytes(config.max_disk as usize),
         Flag::Compression => (if config.compression { "on" } else { "off" }).to_owned(),
         Flag::CompressionThreshold => show_bytes(config.compression_threshold),
+        Flag::Redis | Flag::NodeId => return None,
+        Flag::ReusePort => u8::from(config.reuse_port).to_string(),
         Flag::TlsCert | Flag::TlsKey => return None,
     })
 }

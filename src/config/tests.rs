@@ -93,6 +93,7 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         ("fsync", "Turn"),
         ("room-ttl", "90"),
         ("max-disk", "8MiB"),
+        ("node-id", "n-1"),
         ("compression", "off"),
         ("compression-threshold", "1KiB"),
     ];
@@ -122,6 +123,7 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         fsync: crate::hub::store::Fsync::Turn,
         room_ttl: Duration::from_secs(90),
         max_disk: 8 << 20,
+        node_id: Some("n-1".into()),
         compression: false,
         compression_threshold: 1024,
         ..Config::default()
@@ -133,6 +135,18 @@ fn all_flags() -> (Vec<(&'static str, &'static str)>, Config) {
         Config {
             tls_cert: Some("/etc/c.pem".into()),
             tls_key: Some("k.pem".into()),
+            ..expected
+        }
+    };
+    #[cfg(feature = "redis")]
+    let expected = {
+        // The two cannot go together (see redis_with_a_data_dir_is_refused_naming_both).
+        pairs.retain(|(flag, _)| *flag != "data-dir");
+        pairs.push(("redis", "redis://127.0.0.1:6380/1"));
+        let redis = Some("redis://127.0.0.1:6380/1".into());
+        Config {
+            redis,
+            data_dir: None,
             ..expected
         }
     };
@@ -563,6 +577,35 @@ fn history_bytes_follows_max_pending_unless_given() {
 }
 
 #[test]
+fn cluster_flags() {
+    let c = ok(&["--reuse-port", "--node-id", "a.b-1"]);
+    #[cfg(not(feature = "redis"))]
+    assert!(Config::parse(["--redis", "redis://h"].map(OsString::from), |_| None).is_err());
+    assert!(c.reuse_port);
+    assert_eq!(c.node_id.as_deref(), Some("a.b-1"));
+    assert!(!ok(&[]).reuse_port);
+    for bad in [
+        &["--node-id", "a b"][..],
+        &["--node-id", ""],
+        &["--redis", "http://x"],
+    ] {
+        assert!(
+            matches!(
+                Config::parse(bad.iter().map(OsString::from), |_| None),
+                Err(ConfigError::Invalid(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    let env = |k: &str| (k == "LOOPCAST_REUSE_PORT").then(|| "1".to_owned());
+    assert!(
+        Config::parse(Vec::<OsString>::new(), env)
+            .unwrap()
+            .reuse_port
+    );
+}
+
+#[test]
 fn storage_flags_have_clear_errors() {
     for (flag, value, words) in [
         ("--fsync", "sometimes", "turn, interval or never"),
@@ -579,4 +622,22 @@ fn storage_flags_have_clear_errors() {
         (None, crate::hub::store::Fsync::Interval)
     );
     assert_eq!(c.room_ttl, Duration::from_secs(86_400));
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_with_a_data_dir_is_refused_naming_both() {
+    let line = error(
+        &["--redis", "redis://127.0.0.1:6379", "--data-dir", "/tmp/x"],
+        &[],
+    );
+    assert!(
+        line.contains("--redis") && line.contains("--data-dir") && line.contains("Redis"),
+        "{line}"
+    );
+    let line = error(
+        &["--data-dir", "/tmp/x"],
+        &[("LOOPCAST_REDIS", "redis://h")],
+    );
+    assert!(line.contains("LOOPCAST_REDIS"), "{line}");
 }

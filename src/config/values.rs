@@ -166,3 +166,40 @@ pub(super) fn show_secs(d: Duration) -> String {
     let fraction = format!("{nanos:09}");
     format!("{}.{}s", d.as_secs(), fraction.trim_end_matches('0'))
 }
+
+/// A `redis://` URL, checked at start so a typo exits 2 instead of retrying forever.
+pub(super) fn parse_redis(value: &str) -> Result<String, &'static str> {
+    #[cfg(feature = "redis")]
+    {
+        let value = value.trim();
+        crate::engine::parse_url(value)?;
+        Ok(value.to_owned())
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = value;
+        Err("this build has no Redis engine (cargo feature redis)")
+    }
+}
+
+/// 1-64 of `[A-Za-z0-9_.-]`: it goes into Redis keys, payloads and connection ids.
+pub(super) fn parse_node_id(value: &str) -> Result<String, &'static str> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err("expected 1-64 characters of A-Z a-z 0-9 _ . -")
+    }
+}
+
+/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
+pub(super) fn parse_switch(value: &str) -> Result<bool, &'static str> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected 1 or 0"),
+    }
+}

@@ -51,6 +51,8 @@
 //!   nothing; these budgets never close a connection.
 
 mod budget;
+#[cfg(feature = "redis")]
+pub mod cluster;
 mod failure;
 mod invariants;
 mod names;
@@ -157,6 +159,9 @@ pub struct Hub {
     epoch_seed: u64,
     /// Bytes kept in every room's history (kept in step by every change).
     history_bytes: usize,
+    /// With `--redis`: the engine and the cluster state (see `cluster`).
+    #[cfg(feature = "redis")]
+    cluster: Option<Box<cluster::Cluster>>,
     /// Where room state is kept beyond memory (`--data-dir`), if anywhere.
     store: Option<Box<dyn store::Store>>,
     /// The wall clock of the latest call (for what the store records).
@@ -165,6 +170,7 @@ pub struct Hub {
 
 impl Hub {
     /// An empty hub.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn new(config: HubConfig) -> Hub {
         Hub {
             config,
@@ -182,6 +188,8 @@ impl Hub {
             // std seeds `RandomState` from the OS's random source.
             epoch_seed: RandomState::new().hash_one(0x6c6f_6f70_u64),
             history_bytes: 0,
+            #[cfg(feature = "redis")]
+            cluster: None,
             store: None,
             clock_ms: 0,
         }
@@ -214,6 +222,12 @@ impl Hub {
             self.handle_disconnect(now, client, out);
         }
         let id = short_id(self.next_serial());
+        // Across a cluster, ids carry the node's name so they stay unique.
+        #[cfg(feature = "redis")]
+        let id = match &self.cluster {
+            Some(c) => format!("{}.{id}", c.node).into(),
+            None => id,
+        };
         let user: Box<str> = match user {
             Some(u) if !u.is_empty() => u.into(),
             _ => format!("guest-{id}").into(),
@@ -235,6 +249,8 @@ impl Hub {
             Some(tabs) => tabs.push(client),
             None => {
                 self.users.insert(user.clone(), vec![client]);
+                #[cfg(feature = "redis")]
+                self.cluster_user(&user, true);
             }
         }
         if self.conns.len() <= client.0 {
@@ -279,6 +295,18 @@ impl Hub {
             }
             Err(rejection) => return self.limited(client, verdict, rejection.reference, out),
         };
+        #[cfg(feature = "redis")]
+        if let Some(ack_now) =
+            self.cluster_dispatch(now, client, &request.action, request.reference, out)
+        {
+            if ack_now && let Some(reference) = request.reference {
+                let mark = out.mark();
+                protocol::write_ack(out.buf(), reference);
+                out.recipient(client);
+                out.commit(mark);
+            }
+            return;
+        }
         match self.dispatch(now, client, &request.action, out) {
             Ok(()) => {
                 if let Some(reference) = request.reference {
@@ -320,9 +348,18 @@ impl Hub {
             return;
         };
         self.live -= 1;
+        #[cfg(feature = "redis")]
+        self.cluster_gone(client);
         while let Some(m) = conn.rooms.pop() {
             self.memberships -= 1;
             self.detach(client, &m);
+            #[cfg(feature = "redis")]
+            if self.cluster.is_some() {
+                let name = self.rooms[m.room].name.clone();
+                self.cluster_left(&name, &conn.id);
+                self.drop_if_empty(m.room);
+                continue;
+            }
             if m.joined {
                 rooms::announce(out, &self.rooms[m.room], "left", &conn.user_json, &conn.id);
             }
@@ -339,6 +376,8 @@ impl Hub {
             match tabs.first() {
                 None => {
                     self.users.remove(&conn.user);
+                    #[cfg(feature = "redis")]
+                    self.cluster_user(&conn.user, false);
                 }
                 // The user's `notify` budget passes to the next-oldest tab.
                 Some(next) if kept_budget => {
@@ -359,6 +398,8 @@ impl Hub {
     /// room TTL).
     pub fn handle_timeout(&mut self, now: Now, out: &mut Outbox) {
         self.clock_ms = now.unix_ms;
+        #[cfg(feature = "redis")]
+        self.cluster_timeout(now);
         while let Some(Reverse(due)) = self.typing.peek() {
             if due.at > now.mono {
                 break;
@@ -378,6 +419,11 @@ impl Hub {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let typing = self.typing.peek().map(|Reverse(due)| due.at);
         let store = self.store.as_ref().and_then(|s| s.poll_timeout());
+        #[cfg(feature = "redis")]
+        let store = match (store, self.cluster_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match (typing, store) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

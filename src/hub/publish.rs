@@ -7,7 +7,15 @@ use super::{Hub, Now, Outbox, PublishError, rooms};
 use crate::protocol::{self, Scope};
 
 /// Messages from the API carry this `from`.
-const SERVER_JSON: &str = r#""server""#;
+pub(super) const SERVER_JSON: &str = r#""server""#;
+
+/// Where an `/api/publish` message goes.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(super) enum Target {
+    Room(String),
+    User(String),
+    All,
+}
 
 #[derive(Deserialize)]
 struct Body<'a> {
@@ -38,13 +46,14 @@ struct DeleteBody {
 impl Hub {
     /// `POST /api/delete` with `{"room":..}`: deletes the room with its
     /// history (from the store too); its members get `deleted`. Returns
-    /// whether there was such a room.
+    /// whether there was such a room; `None` with `--redis`, where the delete
+    /// runs in Redis after the answer (every node's members get `deleted`).
     pub fn handle_delete(
         &mut self,
         now: Now,
         body: &[u8],
         out: &mut Outbox,
-    ) -> Result<bool, PublishError> {
+    ) -> Result<Option<bool>, PublishError> {
         let body = std::str::from_utf8(body).map_err(|_| bad("body is not UTF-8"))?;
         if !body.trim_start().starts_with('{') {
             return Err(bad("body must be a JSON object"));
@@ -55,7 +64,17 @@ impl Hub {
         if !protocol::valid_room_name(&room) {
             return Err(bad("bad room name"));
         }
-        Ok(self.delete_room(now, &room, out))
+        #[cfg(feature = "redis")]
+        if self.cluster.is_some() {
+            if !self.cluster_api_delete(&room) {
+                return Err(PublishError {
+                    status: 503,
+                    message: "redis is not reachable".into(),
+                });
+            }
+            return Ok(None);
+        }
+        Ok(Some(self.delete_room(now, &room, out)))
     }
 
     /// `POST /api/publish` with `body`; returns how many `/ws` connections were reached.
@@ -88,11 +107,27 @@ impl Hub {
             return Err(bad("missing field message"));
         };
         let message = message.get();
-        match (body.room, body.user, body.all.unwrap_or(false)) {
+        let target = match (body.room, body.user, body.all.unwrap_or(false)) {
             (Some(room), None, false) => {
                 if !protocol::valid_room_name(&room) {
                     return Err(bad("bad room name"));
                 }
+                Target::Room(room)
+            }
+            (None, Some(user), false) => Target::User(user),
+            (None, None, true) => Target::All,
+            _ => {
+                return Err(bad(
+                    r#"give exactly one target: "room", "user" or "all":true"#,
+                ));
+            }
+        };
+        #[cfg(feature = "redis")]
+        if self.cluster.is_some() {
+            return self.cluster_api_publish(now, target, message);
+        }
+        match target {
+            Target::Room(room) => {
                 // A room only the store keeps is loaded for the message, then unloaded.
                 let Some(key) = self.room_key(&room).or_else(|| self.load_room(&room)) else {
                     return Ok(0);
@@ -109,7 +144,7 @@ impl Hub {
                 self.drop_if_empty(key);
                 Ok(delivered)
             }
-            (None, Some(user), false) => {
+            Target::User(user) => {
                 let Some(tabs) = self.users.get(user.as_str()) else {
                     return Ok(0);
                 };
@@ -119,10 +154,7 @@ impl Hub {
                 out.recipients(tabs);
                 Ok(out.commit(mark))
             }
-            (None, None, true) => Ok(self.broadcast_from(SERVER_JSON, now, message, out)),
-            _ => Err(bad(
-                r#"give exactly one target: "room", "user" or "all":true"#,
-            )),
+            Target::All => Ok(self.broadcast_from(SERVER_JSON, now, message, out)),
         }
     }
 }

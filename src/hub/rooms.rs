@@ -246,6 +246,16 @@ impl Hub {
         };
         self.memberships -= 1;
         self.detach(client, &m);
+        #[cfg(feature = "redis")]
+        if self.cluster.is_some() {
+            let (name, id) = (
+                self.rooms[m.room].name.clone(),
+                self.conn(client).id.clone(),
+            );
+            self.cluster_left(&name, &id);
+            self.drop_if_empty(m.room);
+            return Ok(());
+        }
         if m.joined {
             let conn = self.conn(client);
             announce(out, &self.rooms[m.room], "left", &conn.user_json, &conn.id);
@@ -301,6 +311,8 @@ impl Hub {
             if let Some(store) = self.store.as_deref_mut() {
                 store.emptied(&room.name, self.clock_ms);
             }
+            #[cfg(feature = "redis")]
+            self.maybe_unlink(&room.name);
         }
     }
 
@@ -432,9 +444,17 @@ impl Hub {
         }
     }
 
-    fn send_typing(&self, client: ClientId, key: RoomKey, value: bool, out: &mut Outbox) {
+    fn send_typing(&mut self, client: ClientId, key: RoomKey, value: bool, out: &mut Outbox) {
         let room = &self.rooms[key];
         let conn = self.conn(client);
+        #[cfg(feature = "redis")]
+        if self.cluster.is_some() {
+            let mut event = String::new();
+            protocol::write_typing(&mut event, &room.name, &conn.user_json, &conn.id, value);
+            let (name, id) = (room.name.clone(), conn.id.clone());
+            self.cluster_typing(&name, &event, &id);
+            return;
+        }
         let mark = out.mark();
         protocol::write_typing(out.buf(), &room.name, &conn.user_json, &conn.id, value);
         for &member in &room.members {

@@ -119,7 +119,7 @@ impl Hub {
 
     /// Removes a room with its history from memory and store; its members and
     /// subscribers get `deleted` and are no longer in it.
-    fn remove_room(&mut self, key: RoomKey, out: &mut Outbox) {
+    pub(super) fn remove_room(&mut self, key: RoomKey, out: &mut Outbox) {
         let room = self.rooms.remove(key);
         self.names.remove(&room.name);
         self.history_bytes -= room.history.bytes();

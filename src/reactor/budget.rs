@@ -2,7 +2,7 @@
 //! connections near the budget, and shedding past it (see `limits::memory`).
 
 use crate::limits::memory::Usage;
-use crate::limits::{LOOP_BUFFER_KEEP, SCRATCH_KEEP};
+use crate::limits::{LOOP_BUFFER_KEEP, RELEASE_AFTER, SCRATCH_KEEP};
 
 use super::Server;
 
@@ -47,5 +47,19 @@ impl Server {
             self.scratch = Vec::with_capacity(SCRATCH_KEEP);
         }
         self.outbox.shrink(LOOP_BUFFER_KEEP);
+        let freed = self.conns.trim_spare(self.now);
+        if freed >= RELEASE_AFTER
+            && let Some(release) = self.release
+        {
+            release();
+        }
+    }
+
+    /// Sets what to call after the loop freed a burst's buffers. The binary
+    /// passes glibc's `malloc_trim`: freed small buffers sit between live
+    /// allocations, so without it the pages stay resident while the server
+    /// idles. (The library cannot call it itself: it has no `unsafe`.)
+    pub fn on_release(&mut self, release: fn()) {
+        self.release = Some(release);
     }
 }

@@ -10,6 +10,8 @@ mod budget;
 mod conns;
 mod pack;
 mod phases;
+#[cfg(feature = "redis")]
+mod redis;
 mod routes;
 mod service;
 #[cfg(feature = "tls")]
@@ -102,10 +104,15 @@ pub struct Server {
     waker: Arc<Waker>,
     signals: Option<Signals>,
     shutdown_deadline: Option<Millis>,
+    /// The Redis engine's sockets (`--redis`).
+    #[cfg(feature = "redis")]
+    redis: redis::RedisIo,
     /// The service manager to notify (`Type=notify`), when there is one.
     notifier: Option<crate::systemd::Notifier>,
     /// When the next `WATCHDOG=1` is due.
     watchdog_due: Option<Millis>,
+    /// Asks the allocator to hand freed pages back to the OS (see `Server::on_release`).
+    release: Option<fn()>,
     /// Certificate and rustls config when the listener speaks TLS (SIGHUP reloads it).
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::Acceptor>,
@@ -134,12 +141,14 @@ impl Server {
     /// Binds the listener of `config.listen` (port 0 picks a free port). With
     /// `--tls-cert`/`--tls-key` it loads them too; a bad file is an
     /// `InvalidData` error whose message is one line naming the file.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn bind(config: Config) -> io::Result<Server> {
-        let listener = listen(config.listen)?;
+        let listener = listen(config.listen, config.reuse_port)?;
         Server::on_listener(config, listener)
     }
 
     /// A server on a listener that is already bound (see `from_listener`).
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     fn on_listener(config: Config, mut listener: TcpListener) -> io::Result<Server> {
         // A data dir that cannot be used is, like a bad certificate, a
         // configuration error (exit code 2), not a listen failure.
@@ -159,6 +168,21 @@ impl Server {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let limits = Limits::from_config(&config);
         let mut hub = Hub::new(limits.hub.clone());
+        #[cfg(feature = "redis")]
+        let redis = match &config.redis {
+            Some(url) => {
+                let url = crate::engine::parse_url(url).map_err(io::Error::other)?;
+                let addr = redis::resolve(&url)?;
+                let node = config
+                    .node_id
+                    .clone()
+                    .unwrap_or_else(redis::default_node_id);
+                log::info!("node {node}: cluster over redis {url}");
+                hub.attach_redis(url, &node, Instant::now());
+                redis::RedisIo::new(addr)
+            }
+            None => redis::RedisIo::default(),
+        };
         if let Some(store) = store {
             hub.set_store(store);
         }
@@ -187,8 +211,11 @@ impl Server {
             waker,
             signals: None,
             shutdown_deadline: None,
+            #[cfg(feature = "redis")]
+            redis,
             notifier: None,
             watchdog_due: None,
+            release: None,
             #[cfg(feature = "tls")]
             tls,
             failures: FailureBudget::default(),
@@ -251,6 +278,7 @@ impl Server {
     }
 
     /// Also shut down gracefully on SIGINT and SIGTERM (the binary does this).
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn handle_signals(&mut self) -> io::Result<()> {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         if self.is_tls() {
@@ -293,6 +321,8 @@ impl Server {
             self.dispatch(event);
         }
         self.run_timers();
+        #[cfg(feature = "redis")]
+        self.redis_turn();
         self.settle();
         // Group commit: this turn's room changes are stored before its output is sent.
         self.hub.commit(self.hub_now());
@@ -301,6 +331,9 @@ impl Server {
         // Output this settle queues is flushed next turn: `poll_timeout` is zero while any is.
         self.settle();
         self.shrink_buffers();
+        // Commands queued while settling (a departed member's leave) go out now.
+        #[cfg(feature = "redis")]
+        self.redis_write();
         self.enforce_budget();
         debug_assert_eq!(self.conns.held(), self.conns.recount());
     }
@@ -321,7 +354,15 @@ impl Server {
         consider(self.stalled_until);
         consider(self.shutdown_deadline);
         consider(self.watchdog_due);
+        consider(self.conns.spare_deadline());
         consider(self.hub.poll_timeout().map(|t| self.millis_of(t)));
+        #[cfg(feature = "redis")]
+        consider(
+            self.hub
+                .engine()
+                .and_then(|e| e.poll_timeout())
+                .map(|t| self.millis_of(t)),
+        );
         let now = self.started.elapsed().as_millis() as Millis;
         // Round up by a millisecond so we never wake just before a deadline and spin.
         next.map(|at| Duration::from_millis(at.saturating_sub(now) + 1))
@@ -345,11 +386,16 @@ impl Server {
 
 /// A non-blocking listener on `addr` with a backlog of `LISTEN_BACKLOG` (std and
 /// mio use 128, which a reconnect storm overflows).
-fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+/// With `reuse_port` (`--reuse-port`), SO_REUSEPORT lets several processes
+/// share `addr`; the kernel spreads new connections over them.
+fn listen(addr: std::net::SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // Restarting must not wait for the old connections' TIME_WAIT.
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(crate::limits::LISTEN_BACKLOG)?;

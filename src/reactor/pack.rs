@@ -29,6 +29,7 @@ pub struct Pack {
 
 impl Pack {
     /// The state `config` asks for (`--compression`, `--compression-threshold`).
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn new(config: &Config) -> Pack {
         #[cfg(not(feature = "deflate"))]
         let _ = config;

@@ -43,6 +43,10 @@ impl Server {
 
     /// Phase 2: acts on one readiness event.
     pub(super) fn dispatch(&mut self, event: &Event) {
+        #[cfg(feature = "redis")]
+        if self.redis_event(event) {
+            return;
+        }
         match event.token() {
             LISTENER => self.accept(),
             WAKER => {
@@ -167,7 +171,7 @@ impl Server {
                     break;
                 }
                 Ok(n) => {
-                    c.last_seen = self.now;
+                    c.seen(self.now);
                     c.pinged = false;
                     self.conns.metrics.bytes_in += n as u64;
                     self.ingest(id, &mut buf[..n]);
@@ -329,7 +333,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(id) else {
             return;
         };
-        let idle = self.now.saturating_sub(c.last_seen);
+        let idle = c.idle_for(self.now);
         if idle >= idle_limit {
             log::debug!("client {}: idle for {idle} ms, closing", id.0);
             self.conns.close(id, 1000, "idle timeout");
@@ -337,11 +341,11 @@ impl Server {
         }
         let generation = c.generation();
         let next = if idle < ping {
-            c.last_seen + ping
+            self.now.saturating_sub(idle) + ping
         } else {
             let send_ping = !c.pinged;
             c.pinged = true;
-            let next = c.last_seen + idle_limit;
+            let next = self.now.saturating_sub(idle) + idle_limit;
             if send_ping {
                 // If the ping tips a slow consumer over its limit, the close re-arms
                 // the slot with a new generation and this entry goes stale.

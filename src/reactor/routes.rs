@@ -247,6 +247,11 @@ impl Server {
                     // Into the object: before its closing brace and newline.
                     body.insert_str(body.len() - 2, &storage);
                 }
+                #[cfg(feature = "redis")]
+                if let Some(state) = self.hub.engine_state() {
+                    // `status` stays "ok": the node serves its clients with Redis away too.
+                    body.insert_str(body.len() - 2, &format!(",\"engine\":\"{state}\""));
+                }
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,
@@ -268,6 +273,10 @@ impl Server {
                 };
                 let mut body = self.conns.metrics.render(gauges);
                 crate::hub::store::render_metrics(self.hub.store_health().as_ref(), &mut body);
+                #[cfg(feature = "redis")]
+                if let Some(engine) = self.hub.engine() {
+                    crate::metrics::render_engine(&mut body, engine);
+                }
                 let body = if head_only { "" } else { &body };
                 respond(
                     &mut self.conns,
@@ -422,15 +431,19 @@ impl Server {
         let now = self.hub_now();
         let result = if path == "/api/delete" {
             let deleted = self.hub.handle_delete(now, body, &mut self.outbox);
-            deleted.map(|d| format!("{{\"deleted\":{d}}}\n"))
+            // `None`: over Redis the delete runs after this answer (202).
+            deleted.map(|d| match d {
+                Some(d) => (200, format!("{{\"deleted\":{d}}}\n")),
+                None => (202, "{\"queued\":true}\n".to_owned()),
+            })
         } else {
             let delivered = self.hub.handle_publish(now, body, &mut self.outbox);
-            delivered.map(|n| format!("{{\"delivered\":{n}}}\n"))
+            delivered.map(|n| (200, format!("{{\"delivered\":{n}}}\n")))
         };
         self.drain_outbox();
         match result {
-            Ok(body) => {
-                respond(&mut self.conns, id, 200, json, &[], body.as_bytes());
+            Ok((status, body)) => {
+                respond(&mut self.conns, id, status, json, &[], body.as_bytes());
             }
             Err(e) => {
                 let body = serde_json::json!({ "error": e.message }).to_string() + "\n";

@@ -11,8 +11,8 @@ use super::{Server, pack};
 
 pub const PING: OpCode = OpCode::Control(Control::Ping);
 const PONG: OpCode = OpCode::Control(Control::Pong);
-const TEXT: OpCode = OpCode::Data(Data::Text);
-const BINARY: OpCode = OpCode::Data(Data::Binary);
+pub(super) const TEXT: OpCode = OpCode::Data(Data::Text);
+pub(super) const BINARY: OpCode = OpCode::Data(Data::Binary);
 const CLOSE: OpCode = OpCode::Control(Control::Close);
 
 impl Server {
@@ -94,6 +94,13 @@ impl Server {
                             return self.conns.close(id, 1008, "rate limit exceeded");
                         }
                     }
+                }
+                // Over Redis the frame comes back on the raw channel to every
+                // node, this one included (see `redis_turn`); with Redis away
+                // it stays on this node.
+                #[cfg(feature = "redis")]
+                if self.hub.cluster_raw(opcode == BINARY, payload) {
+                    return;
                 }
                 // The hub says who; membership changes only after delivery (in `settle`).
                 let to = self.hub.raw_recipients(id);

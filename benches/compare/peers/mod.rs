@@ -37,11 +37,27 @@ pub enum Kind {
     /// An older loopcast binary named by `LOOPCAST_BENCH_BASELINE`, for before/after
     /// figures taken in the same run as the current build.
     Baseline,
+    /// loopcast with `--redis`: one node and a redis-server (the cost of the hop).
+    Redis1,
+    /// Two loopcast nodes sharing the port with `--reuse-port`, over one redis-server.
+    Redis2,
 }
 
 impl Kind {
     /// All of them, in table order.
-    pub const ALL: [Kind; 4] = [Kind::Loopcast, Kind::Tokio, Kind::Fastws, Kind::Baseline];
+    pub const ALL: [Kind; 6] = [
+        Kind::Loopcast,
+        Kind::Tokio,
+        Kind::Fastws,
+        Kind::Baseline,
+        Kind::Redis1,
+        Kind::Redis2,
+    ];
+
+    /// Runs over Redis (only when named in `LOOPCAST_BENCH_SERVERS`).
+    pub fn cluster(self) -> bool {
+        matches!(self, Kind::Redis1 | Kind::Redis2)
+    }
 
     /// Short name used in roles and file names.
     pub fn role(self) -> &'static str {
@@ -50,6 +66,8 @@ impl Kind {
             Kind::Tokio => "tokio",
             Kind::Fastws => "fastws",
             Kind::Baseline => "baseline",
+            Kind::Redis1 => "redis1",
+            Kind::Redis2 => "redis2",
         }
     }
 
@@ -60,6 +78,8 @@ impl Kind {
             Kind::Tokio => "tokio-tungstenite",
             Kind::Fastws => "fastwebsockets",
             Kind::Baseline => "loopcast (baseline)",
+            Kind::Redis1 => "loopcast, 1 node over redis",
+            Kind::Redis2 => "loopcast, 2 nodes (reuse-port) over redis",
         }
     }
 
@@ -92,6 +112,8 @@ pub struct Server {
     pub pid: u32,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Further processes of a cluster run (more nodes, redis-server), killed with it.
+    others: Vec<Child>,
 }
 
 impl Server {
@@ -107,6 +129,8 @@ impl Server {
                 })?;
                 return Server::start_loopcast(&exe, &[]);
             }
+            Kind::Redis1 => return Server::start_cluster(1),
+            Kind::Redis2 => return Server::start_cluster(2),
             Kind::Tokio | Kind::Fastws => {}
         }
         let exe = std::env::current_exe()?;
@@ -138,6 +162,7 @@ impl Server {
             child,
             pid,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            others: Vec::new(),
         })
     }
 
@@ -158,7 +183,12 @@ impl Server {
             .stdout(Stdio::null())
             .spawn()?;
         let pid = child.id();
-        let mut server = Server { child, pid, addr };
+        let mut server = Server {
+            child,
+            pid,
+            addr,
+            others: Vec::new(),
+        };
         let end = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(addr).is_err() {
             if !server.alive() || Instant::now() > end {
@@ -167,6 +197,84 @@ impl Server {
             thread::sleep(Duration::from_millis(20));
         }
         Ok(server)
+    }
+
+    /// A redis-server and `nodes` loopcast nodes on one port (`--reuse-port`),
+    /// all pinned to CPU 0 like the other servers.
+    fn start_cluster(nodes: usize) -> io::Result<Server> {
+        let free =
+            || -> io::Result<u16> { Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()) };
+        let redis_port = free()?;
+        let redis = Command::new("taskset")
+            .args(["-c", "0", "redis-server", "--port", &redis_port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()?;
+        let mut others = vec![redis];
+        let end = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", redis_port)).is_err() {
+            if Instant::now() > end {
+                return Err(io::Error::other("redis-server did not start"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let port = free()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let url = format!("redis://127.0.0.1:{redis_port}");
+        let mut children = Vec::new();
+        for i in 0..nodes {
+            children.push(
+                Command::new("taskset")
+                    .args(["-c", "0", env!("CARGO_BIN_EXE_loopcast")])
+                    .args(["--listen", &addr.to_string(), "--max-connections", "20000"])
+                    .args(["--log-level", "warn", "--reuse-port", "--redis", &url])
+                    .args(["--node-id", &format!("bench{i}")])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()?,
+            );
+        }
+        let child = children.remove(0);
+        others.extend(children);
+        let pid = child.id();
+        let server = Server {
+            child,
+            pid,
+            addr,
+            others,
+        };
+        // Ready when every node answers /healthz with a ready engine (reuse-port
+        // spreads the probes, so ask until enough of them said so).
+        let mut ready = 0;
+        while ready < 4 * nodes {
+            if Instant::now() > end {
+                return Err(io::Error::other("cluster did not become ready"));
+            }
+            if let Ok(mut s) = TcpStream::connect(addr) {
+                let _ = s.write_all(
+                    b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                );
+                let mut body = String::new();
+                let _ = io::Read::read_to_string(&mut s, &mut body);
+                if body.contains("\"engine\":\"ready\"") {
+                    ready += 1;
+                    continue;
+                }
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    /// CPU time of every process of the server (all nodes, and Redis), in ns.
+    pub fn cpu_ns(&self) -> u64 {
+        let others: u64 = self
+            .others
+            .iter()
+            .map(|c| super::procfs::cpu_ns(c.id()))
+            .sum();
+        super::procfs::cpu_ns(self.pid) + others
     }
 
     /// Whether the process is still alive.
@@ -179,5 +287,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for c in &mut self.others {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }

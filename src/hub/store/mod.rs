@@ -3,12 +3,23 @@
 //! [`History`] (in `memory.rs`) is what the hub asks for a room's state: the
 //! next `seq`, appending an encoded message event, the entries after a
 //! client's `since`, and the byte count and eviction the memory budget needs.
-//! The in-memory history is the default and the hot path; stores that keep
-//! state elsewhere too (disk, Redis) sit behind the same calls.
+//! The in-memory history is the default and the hot path.
+//!
+//! A room's state has one of three homes, chosen at start: memory only (the
+//! default); memory plus the disk journal (`--data-dir`, a [`Store`]: told
+//! each change after the hub made it, write-behind, grouped per turn); or
+//! Redis (`--redis`, `redis.rs`: Redis allocates `seq` and keeps the history
+//! for every node, the hub asks and acts on the reply). All three speak
+//! [`History`], [`Epoch`], [`Since`] and the salted password form, so a
+//! resume is answered by the same code whichever home the room has. Disk and
+//! Redis together are refused at start (config): one room's `seq` in two
+//! homes would fork.
 
 #[cfg(feature = "storage")]
 pub mod disk;
 mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::fmt;
 use std::time::Instant;
@@ -189,6 +200,7 @@ pub struct Since {
 
 /// Opens the store `config` asks for: `None` without `--data-dir`. The error
 /// is one line saying why the server must not start (exit code 2).
+#[cold] // start-up only: grouped with the other cold code, off the loop's pages
 pub fn open(config: &crate::config::Config) -> Result<Option<Box<dyn Store>>, String> {
     let Some(dir) = &config.data_dir else {
         return Ok(None);

@@ -77,7 +77,7 @@ impl Conns {
 
     /// Output buffers (client buffers and the spare pool) and unfinished input, in bytes.
     pub fn held(&self) -> (usize, usize) {
-        (self.held_output + self.spare_bytes, self.held_input)
+        (self.held_output + self.spare.bytes(), self.held_input)
     }
 
     /// `held` recounted from every client, to check the running sums (tests, debug builds).
@@ -88,7 +88,7 @@ impl Conns {
             .map(|(_, c)| c.out.capacity())
             .sum::<usize>();
         let input = self.slab.iter().map(|(_, c)| input_of(c)).sum();
-        (output + self.spare_bytes, input)
+        (output + self.spare.bytes(), input)
     }
 
     /// Bytes of the slab and its per-connection state (transport sessions
@@ -110,7 +110,7 @@ impl Conns {
     /// Usage as the output path sees it.
     pub(super) fn usage(&self) -> Usage {
         Usage {
-            output: self.held_output + self.spare_bytes,
+            output: self.held_output + self.spare.bytes(),
             input: self.held_input,
             state: self.others,
             ..Usage::default()

@@ -10,6 +10,7 @@
 mod budget;
 mod client;
 mod output;
+mod spare;
 
 use mio::{Interest, Registry, Token};
 use slab::Slab;
@@ -62,9 +63,7 @@ pub struct Conns {
     left: Vec<(ClientId, Kind)>,
     /// Clients that entered Closing and need a linger deadline armed.
     closing: Vec<ClientId>,
-    spare: Vec<Vec<u8>>,
-    /// Sum of the spare buffers' capacities.
-    spare_bytes: usize,
+    spare: spare::Spare,
     max_pending: usize,
     max_connections: usize,
     /// The memory budget, and what connections hold of it (see `budget`).
@@ -92,6 +91,7 @@ pub struct Conns {
 
 impl Conns {
     /// No connections yet; room for `limits.max_connections` of them.
+    #[cold] // start-up only: grouped with the other cold code, off the loop's pages
     pub fn new(limits: &Limits) -> Conns {
         let capacity = limits.max_connections;
         Conns {
@@ -101,8 +101,7 @@ impl Conns {
             dirty: Vec::with_capacity(capacity.min(4096)),
             left: Vec::new(),
             closing: Vec::new(),
-            spare: Vec::new(),
-            spare_bytes: 0,
+            spare: spare::Spare::default(),
             max_pending: limits.max_pending,
             max_connections: limits.max_connections,
             budget: Budget::new(limits.max_memory),

@@ -5,8 +5,8 @@ use std::io;
 use mio::{Interest, Registry};
 
 use crate::ClientId;
-use crate::limits::{SPARE_BYTES, SPARE_MAX_CAPACITY};
 use crate::metrics::Metrics;
+use crate::timers::Millis;
 
 use super::{Client, Conns, Phase, token};
 
@@ -51,9 +51,8 @@ impl Conns {
             return;
         }
         if c.out.capacity() == 0
-            && let Some(buf) = self.spare.pop()
+            && let Some(buf) = self.spare.take()
         {
-            self.spare_bytes -= buf.capacity();
             self.held_output += buf.capacity();
             c.out = buf;
         }
@@ -101,6 +100,17 @@ impl Conns {
         }
     }
 
+    /// Ends the spare pool's trim period when due (see `spare`); once per
+    /// turn. Returns the bytes freed.
+    pub fn trim_spare(&mut self, now: Millis) -> usize {
+        self.spare.tick(now)
+    }
+
+    /// When the loop must wake for the spare pool's trim.
+    pub fn spare_deadline(&self) -> Option<Millis> {
+        self.spare.deadline()
+    }
+
     /// Whether output passed the high-water mark since the last call (see `pressure`).
     pub fn take_pressure(&mut self) -> bool {
         std::mem::take(&mut self.pressure)
@@ -133,7 +143,7 @@ impl Conns {
     pub(super) fn close_slow(&mut self, id: ClientId, reason: &str) {
         let c = &mut self.slab[id.0];
         let before = c.out.capacity();
-        let keep = frame_boundary_after(&c.out, c.frames_at as usize, c.sent);
+        let keep = frame_boundary_after(&c.out, c.frames_at as usize, c.sent as usize);
         c.out.truncate(keep);
         c.out.shrink_to(keep + 128);
         let after = c.out.capacity();
@@ -159,14 +169,8 @@ impl Conns {
                 let buf = std::mem::take(&mut c.out);
                 c.sent = 0;
                 c.frames_at = 0;
-                let cap = buf.capacity();
-                self.held_output -= cap;
-                if cap <= SPARE_MAX_CAPACITY && self.spare_bytes + cap <= SPARE_BYTES {
-                    let mut buf = buf;
-                    buf.clear();
-                    self.spare_bytes += cap;
-                    self.spare.push(buf);
-                }
+                self.held_output -= buf.capacity();
+                self.spare.give(buf);
             }
             let drained = c.pending() == 0 && !c.transport.wants_write();
             if drained && matches!(c.phase, Phase::Closing) && !c.fin_sent {
@@ -203,11 +207,12 @@ impl Conns {
 /// Hands as much of the client's pending output to its transport as it takes.
 pub(super) fn flush_one(c: &mut Client, metrics: &mut Metrics) -> io::Result<()> {
     c.transport.flush_wire()?;
-    while c.sent < c.out.len() {
-        match c.transport.write(&c.out[c.sent..]) {
+    while (c.sent as usize) < c.out.len() {
+        match c.transport.write(&c.out[c.sent as usize..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
-                c.sent += n;
+                // The buffer is bounded by `--max-pending` (< 4 GiB, see `Limits`).
+                c.sent += n as u32;
                 metrics.bytes_out += n as u64;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -223,7 +228,9 @@ pub(super) fn flush_one(c: &mut Client, metrics: &mut Metrics) -> io::Result<()>
 /// keeps a bounded buffer. Cuts only at a frame boundary (or inside the raw
 /// prefix), keeping `frames_at` true.
 fn compact(c: &mut Client) {
-    compact_parts(&mut c.out, &mut c.sent, &mut c.frames_at);
+    let mut sent = c.sent as usize;
+    compact_parts(&mut c.out, &mut sent, &mut c.frames_at);
+    c.sent = sent as u32;
 }
 
 fn compact_parts(out: &mut Vec<u8>, sent: &mut usize, frames_at: &mut u32) {
