@@ -168,6 +168,16 @@ impl Engine {
         self.state
     }
 
+    /// Heap bytes of the links' buffers and the replies waited for, counted
+    /// against `--max-memory` like the loop's own buffers.
+    pub fn heap_bytes(&self) -> usize {
+        [&self.cmd, &self.sub]
+            .iter()
+            .map(|l| l.out.capacity() + l.input.capacity())
+            .sum::<usize>()
+            + self.inflight.capacity() * std::mem::size_of::<Expect>()
+    }
+
     /// Changes whenever the links are dropped: sockets of an older generation must be closed.
     pub fn generation(&self) -> u64 {
         self.generation

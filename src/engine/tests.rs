@@ -51,6 +51,20 @@ fn ready(t0: Instant) -> Engine {
 }
 
 #[test]
+fn queued_commands_count_as_heap_bytes() {
+    let t0 = Instant::now();
+    let mut e = ready(t0);
+    let before = e.heap_bytes();
+    let big = vec![b'x'; 100_000];
+    assert!(e.command(&[b"PUBLISH".as_slice(), b"c", &big], 1));
+    assert!(
+        e.heap_bytes() >= before + 100_000,
+        "{} {before}",
+        e.heap_bytes()
+    );
+}
+
+#[test]
 fn handshake_then_pipelined_commands_in_order() {
     let t0 = Instant::now();
     let mut e = ready(t0);

@@ -10,12 +10,16 @@ impl Server {
     /// Everything counted against `--max-memory` now.
     pub(super) fn usage(&self) -> Usage {
         let (output, input) = self.conns.held();
+        let buffers = self.read_buf.capacity() + self.scratch.capacity() + self.outbox.heap_bytes();
+        // With --redis, the engine's link buffers and waited-for replies too.
+        #[cfg(feature = "redis")]
+        let buffers = buffers + self.hub.engine_bytes();
         Usage {
             output,
             input,
             history: self.hub.history_bytes(),
             state: self.hub.state_bytes() + self.conns.state_bytes(),
-            buffers: self.read_buf.capacity() + self.scratch.capacity() + self.outbox.heap_bytes(),
+            buffers,
         }
     }
 

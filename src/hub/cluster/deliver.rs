@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::Payload;
 use crate::ClientId;
 use crate::engine::scripts;
+use crate::hub::rooms::RoomKey;
 use crate::hub::{Hub, Outbox};
 use crate::protocol;
 
@@ -84,7 +85,7 @@ impl Hub {
         };
         if p.kind == b'd' {
             // `deleted` first, then the deleter's ack, as on one node.
-            self.cluster_deleted(key, out);
+            self.cluster_deleted(key, &skip, out);
             return self.send_acks(acks, out);
         }
         let r = &self.rooms[key];
@@ -114,8 +115,22 @@ impl Hub {
 
     /// The room was deleted in Redis: drop it here, its members and
     /// subscribers get `deleted` (as on one node), and their entries in this
-    /// node's set go (no `leave` follows for them).
-    fn cluster_deleted(&mut self, key: crate::hub::rooms::RoomKey, out: &mut Outbox) {
+    /// node's set go (no `leave` follows for them). Joiners in `fresh` joined
+    /// the name again after the delete ran: they stay, in the new room.
+    fn cluster_deleted(&mut self, key: RoomKey, fresh: &[ClientId], out: &mut Outbox) {
+        let mut kept = Vec::new();
+        for &client in fresh {
+            let Some(conn) = self.conns.get_mut(client.0).and_then(Option::as_mut) else {
+                continue;
+            };
+            let Some(i) = conn.rooms.iter().position(|m| m.room == key) else {
+                continue;
+            };
+            let m = conn.rooms.swap_remove(i);
+            self.memberships -= 1;
+            self.detach(client, &m);
+            kept.push((client, m.joined));
+        }
         let r = &self.rooms[key];
         let name = r.name.clone();
         let entries: Vec<String> = r
@@ -125,6 +140,9 @@ impl Hub {
             .filter_map(|m| Some(format!("{name} {}", self.conns[m.0].as_ref()?.id)))
             .collect();
         self.remove_room(key, out);
+        for (client, joined) in kept {
+            self.place(client, &name, joined);
+        }
         self.maybe_unlink(&name);
         let Some(c) = self.cluster.as_mut() else {
             return;

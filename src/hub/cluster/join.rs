@@ -318,7 +318,7 @@ impl Hub {
 
     /// Makes `client` a local member (or subscriber) of `name`, creating the
     /// local room; the checks ran in Redis.
-    fn place(&mut self, client: ClientId, name: &str, joined: bool) {
+    pub(super) fn place(&mut self, client: ClientId, name: &str, joined: bool) {
         let key = match self.names.get(name) {
             Some(&key) => key,
             None => {

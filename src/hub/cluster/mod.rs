@@ -161,6 +161,16 @@ impl Hub {
         self.cluster.as_mut().map(|c| &mut c.engine)
     }
 
+    /// Heap bytes of the engine and of the answers it is waited for, for
+    /// the memory budget (0 without `--redis`).
+    pub fn engine_bytes(&self) -> usize {
+        self.cluster.as_ref().map_or(0, |c| {
+            c.engine.heap_bytes()
+                + c.waiting.capacity() * std::mem::size_of::<(u64, Waiting)>()
+                + c.links.capacity() * std::mem::size_of::<(Box<str>, Link)>()
+        })
+    }
+
     /// The Redis engine, for `/healthz` and `/metrics`.
     pub fn engine(&self) -> Option<&Engine> {
         self.cluster.as_ref().map(|c| &c.engine)

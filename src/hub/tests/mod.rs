@@ -3,6 +3,8 @@
 
 mod basics;
 mod budgets;
+#[cfg(feature = "redis")]
+mod cluster;
 #[cfg(feature = "storage")]
 mod durable;
 mod history;
