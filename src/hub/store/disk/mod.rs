@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 pub use super::Fsync;
 use super::{Epoch, History, Saved, Settings, Store, StoreHealth};
 use compact::{Compaction, STEP_BYTES};
-use kept::{Kept, room_size, settings_of};
+use kept::{Kept, settings_of};
 use state::{Flag, State};
 
 /// How the store behaves.
@@ -276,126 +276,6 @@ impl Disk {
             self.file.read_exact_at(&mut buf, at)?;
         }
         String::from_utf8(buf).map_err(|_| io::Error::other("event is not UTF-8"))
-    }
-
-    /// Compacts at once (at start-up, where no client waits yet).
-    fn compact(&mut self) -> io::Result<()> {
-        self.start_compaction()?;
-        while self.compaction.is_some() {
-            self.compact_step(usize::MAX)?;
-        }
-        Ok(())
-    }
-
-    /// Starts a compaction of the kept state as it is now; rooms over
-    /// `--max-disk` go first (idle ones, oldest first). The copy is done a
-    /// slice per turn by `compact_step`.
-    fn start_compaction(&mut self) -> io::Result<()> {
-        self.trim_to(self.options.max_disk / 2);
-        let (file, tmp) = journal::create_tmp(&self.dir, self.number)?;
-        let rooms = self.rooms.keys().cloned().collect();
-        self.compaction = Some(Compaction::new(file, tmp, self.len, rooms));
-        Ok(())
-    }
-
-    /// Does about `budget` bytes of the compaction under way, and switches
-    /// to the new journal once it is complete. Call with this turn's records
-    /// written (nothing pending). On an error the new file is removed.
-    fn compact_step(&mut self, budget: usize) -> io::Result<()> {
-        let Some(mut c) = self.compaction.take() else {
-            return Ok(());
-        };
-        match self.compact_with(&mut c, budget) {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                self.compaction = Some(c);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&c.tmp);
-                Err(e)
-            }
-        }
-    }
-
-    /// One slice of `c`; true once the new journal is in place.
-    fn compact_with(&mut self, c: &mut Compaction, budget: usize) -> io::Result<bool> {
-        let read = |at, len| self.read_event(at, len);
-        if !c.step(budget, &self.rooms, &self.file, self.len, read)? {
-            return Ok(false);
-        }
-        let (file, number) = journal::install(&self.dir, self.number, &c.tmp)?;
-        for (name, kept) in self.rooms.iter_mut() {
-            if !c.move_entries(name, &mut kept.entries) {
-                // Cannot happen; if it did, drop the history rather than serve wrong bytes.
-                kept.entries.clear();
-                kept.bytes = 0;
-            }
-        }
-        // Its pages are freed a slice per turn, not all at once on close.
-        self.retired = Some(std::mem::replace(&mut self.file, file));
-        self.number = number;
-        self.len = c.len();
-        self.unsynced = false;
-        self.compact_at = (2 * self.len).max(COMPACT_MIN);
-        log::debug!(
-            "data dir {}: compacted to {} bytes",
-            self.dir.display(),
-            self.len
-        );
-        Ok(true)
-    }
-
-    /// Shrinks the old journal after a compaction (its name is gone already),
-    /// `RETIRE_STEP` bytes per turn, and closes it once empty.
-    fn retire_step(&mut self) {
-        let Some(old) = &self.retired else { return };
-        let left = old
-            .metadata()
-            .map_or(0, |m| m.len())
-            .saturating_sub(RETIRE_STEP);
-        if left == 0 || old.set_len(left).is_err() {
-            self.retired = None;
-        }
-    }
-
-    /// About how many bytes a compacted journal of the kept state takes.
-    fn kept_size(&self) -> u64 {
-        self.rooms.iter().map(|(n, k)| room_size(k, n)).sum()
-    }
-
-    /// Drops rooms until the kept state is about `budget` bytes: idle rooms
-    /// that were not `create`d first, then the history of idle `create`d
-    /// rooms, oldest idle first. Rooms in use are never dropped here.
-    fn trim_to(&mut self, budget: u64) {
-        let size = room_size;
-        let mut total = self.kept_size();
-        if total <= budget {
-            return;
-        }
-        let mut idle: Vec<(bool, u64, Box<str>)> = self
-            .rooms
-            .iter()
-            .filter_map(|(n, k)| Some((k.settings.created, k.idle_since?, n.clone())))
-            .collect();
-        idle.sort();
-        for (created, _, name) in idle {
-            if total <= budget {
-                break;
-            }
-            let Some(kept) = self.rooms.get_mut(&name) else {
-                continue;
-            };
-            total -= size(kept, &name);
-            if created {
-                kept.entries.clear();
-                kept.bytes = 0;
-                total += size(kept, &name);
-            } else {
-                self.rooms.remove(&name);
-            }
-            log::warn!("data dir: --max-disk reached, dropped the history of room {name}");
-        }
     }
 
     /// Removes idle rooms past the TTL (never `create`d ones).
