@@ -8,7 +8,7 @@ export interface Options {
   /** A JWT, when the server has `--auth-secret` (its `sub` is the user). */
   token?: string;
   /** The browser key that holds `user` while online; default: a random key kept
-   *  in `localStorage` ("loopcast.key"). `null`/`false`: send none. */
+   *  in `localStorage` ("loopcast.key"). `null`/`false`/`""`: send none. */
   key?: string | null | false;
   /** Rooms to join on connect (and rejoin on every reconnect). */
   rooms?: Array<string | { room: string; password?: string }>;
@@ -142,8 +142,16 @@ export declare class LoopcastError extends Error {
   max?: number;
 }
 
+/** A room was deleted (by its creator or `/api/delete`): its members and
+ *  subscribers are out of it, and the client no longer rejoins it. */
+export interface DeletedEvent {
+  event: "deleted";
+  room: string;
+}
+
 export interface Events {
   message: MessageEvent;
+  deleted: DeletedEvent;
   room: RoomEvent;
   joined: PresenceEvent;
   left: PresenceEvent;
@@ -160,10 +168,11 @@ export declare class Loopcast {
   /** The WebSocket URL, with `user`, `token` and `key` in its query. */
   readonly url: string;
   readonly state: State;
-  /** From `welcome`: the user name the server gave, this connection's id, the limits. */
+  /** From `welcome`: the user name the server gave, this connection's id, the
+   *  limits (`id` and `limits` are undefined before the first welcome). */
   readonly user: string | null;
-  readonly id: string | null;
-  readonly limits: Limits | null;
+  readonly id?: string;
+  readonly limits?: Limits | null;
   /** Rooms joined or subscribed, with the last seq seen in each. */
   readonly rooms: Map<string, { room: string; seq: number; mode: "join" | "subscribe"; epoch?: string }>;
   /** Adds a listener; returns a function that removes it. */
@@ -183,7 +192,9 @@ export declare class Loopcast {
   /** Every room with its counts (the `rooms` action); later pages arrive as `rooms` events. */
   list(): Promise<RoomsEvent>;
   create(room: string, options?: { max_members?: number; password?: string; history?: number }): Promise<Ack>;
-  /** Typing on/off; throttled (`true` at most every 2.5 s), sent only while open, never queued. */
+  /** Deletes a room with its history; only its creator may (`forbidden`), `no_such_room` if none. */
+  delete(room: string): Promise<Ack>;
+  /** Typing on/off; throttled (`true` at most every 2.5 s, `false` only after a sent `true`), sent only while open, never queued. */
   typing(room: string, on: boolean): void;
   /** Drops the connection and stays `offline` (rooms and seqs kept, calls
    *  queue) until `reconnect()`. */

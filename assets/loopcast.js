@@ -1,275 +1,167 @@
-// The loopcast client (types: /loopcast.d.ts, guide: README "Write your own client").
+// loopcast client. Types: /loopcast.d.ts; guide: README.
 
-export class LoopcastError extends Error {
-  constructor(code, message, extra) {
-    super(message || code);
-    Object.assign(this, { name: 'LoopcastError', code }, extra);
-  }
-}
-const E = (code, message, extra) => new LoopcastError(code, message, extra);
+export class LoopcastError extends Error { name = 'LoopcastError'; }
+const E = (code, message = code, extra) => Object.assign(new LoopcastError(message), extra, { code });
+const quiet = p => p.catch(() => {});
 
-export const connect = (url, options) => new Loopcast(url, options);
+export const connect = (...a) => new Loopcast(...a);
 
-export class Loopcast {
-  constructor(url = '/ws', o = {}) {
-    this.options = o = { timeout: 10000, queue: 100, minDelay: 500, maxDelay: 15000, ...o };
-    const u = new URL(url, globalThis.location?.href);
-    u.protocol = u.protocol.replace(/^http/, 'ws');
-    const key = o.key !== undefined ? o.key : browserKey();
-    for (const [k, v] of [['user', o.user], ['token', o.token], ['key', key]]) if (v) u.searchParams.set(k, v);
-    Object.assign(this, { url: u.href, state: 'connecting', user: o.user || null, id: null, limits: null, rooms: new Map() });
-    Object.assign(this, { _on: new Map(), _wait: new Map(), _queue: [], _ref: 0, _tries: 0, _typing: new Map() });
-    for (const r of o.rooms || []) {
-      const [room, password] = typeof r === 'string' ? [r] : [r.room, r.password];
-      this.rooms.set(room, { room, password, seq: 0, mode: 'join' });
+// One action per call: method → its fields.
+const ONE = { join: 'room ...', create: 'room ...', publish: 'room message', notify: 'user message', broadcast: 'message',
+  members: 'room', delete: 'room', leave: 'room', subscribe: 'topic fn', unsubscribe: 'topic' };
+
+export function Loopcast(url = '/ws', o = {}) {
+  o = { key: browserKey(), timeout: 1e4, queue: 100, minDelay: 500, maxDelay: 15e3, ...o };
+  const lc = this, on = Object.create(null), wait = new Map(), rooms = new Map(), u = new URL(url, globalThis.location);
+  let ws, bucket, queue = [], refs = 0, tries = 0, timer, pace;
+  u.protocol = u.protocol.replace(/^http/, 'ws');
+  for (const k of ['user', 'token', 'key']) if (o[k]) u.searchParams.set(k, o[k]);
+
+  const emit = (ev, data) => on[ev]?.forEach(fn => { try { fn(data); } catch (e) { console.error(e); } });
+  const set = (state, extra) => emit('state', { ...extra, state: lc.state = state });
+  const final = () => /closed|refused/.test(lc.state);
+  const keep = (room, password, mode = 'join', fn) => rooms.set(room, { room, password, seq: 0, mode, fn }).get(room);
+  const settle = (p, value, how = 'resolve') => p && (wait.delete(p.ref), clearTimeout(p.timer), how && p[how](value));
+
+  Object.assign(lc, {
+    url: u.href, state: 'connecting', user: o.user || null, rooms,
+    list: () => call('rooms'),
+    on: (ev, fn, fns = on[ev] ||= new Set()) => (fns.add(fn), () => fns.delete(fn)),
+    // Inside the typing allowance: `true` at most every 2.5 s (later ones wait).
+    typing(room, on, r = rooms.get(room) || {}, wait = r.typed + 2500 - Date.now()) {
+      clearTimeout(r.later);
+      if (on ? wait > 0 : !r.on) return on && (r.later = setTimeout(() => lc.typing(room, 1), wait));
+      r.on = on;
+      if (on) r.typed = Date.now();
+      if (bucket) ws.send(JSON.stringify({ action: 'typing', room, value: !!on }));
+    },
+    // Offline (calls queue) until reconnect().
+    disconnect: again => final() || (drop(E('disconnected')), set(again ? 'connecting' : 'offline'), again && open()),
+    reconnect: () => lc.disconnect(true),
+    close: () => (drop(E('closed')), stop('closed')),
+  });
+  for (const [name, fields] of Object.entries(ONE)) lc[name] = (...v) => {
+    if (/^(leave|unsub)/.test(name)) rooms.delete(v[0]); // not to be rejoined
+    return call(name, Object.assign({}, ...fields.split(' ').map((f, i) => f === '...' ? v[i] : { [f]: v[i] })));
+  };
+
+  const open = () => {
+    const s = ws = new WebSocket(lc.url);
+    s.onmessage = e => event(JSON.parse(e.data));
+    s.onclose = e => closed(e, bucket);
+  };
+  const drop = err => {
+    clearTimeout(timer);
+    if (ws) ws.onmessage = ws.onclose = null, ws.close();
+    ws = bucket = null;
+    wait.forEach(p => settle(p, err, 'reject'));
+  };
+  const stop = (state, extra) => (queue.splice(0).forEach(p => p.reject(E(state))), set(state, extra));
+  // No retry cures a refusal or 1008 (policy).
+  const end = (state, reason, extra) => (emit('error', E(state === 'closed' ? 'policy' : state, reason, extra)), stop(state, { ...extra, reason }));
+
+  const closed = async ({ code, reason = '' }, welcomed) => {
+    drop(E('disconnected'));
+    if (code === 1008) return end('closed', reason || 'policy', { code });
+    // A refused upgrade is a bare 1006: a GET says why.
+    const r = welcomed || await fetch(lc.url.replace(/^ws/, 'http')).catch(() => 0);
+    if (/^40[01349]$/.test(r.status)) return end('refused', await r.text(), { status: r.status });
+    if (ws || final() || lc.state === 'offline') return; // changed meanwhile
+    // After 1013 (slow or busy): at least 5 s.
+    const cap = Math.min(o.maxDelay, o.minDelay * 2 ** tries++), delay = Math.max(cap, code === 1013 ? 5e3 : 0) * (1 + Math.random()) / 2;
+    set('reconnecting', { code, reason, delay });
+    timer = setTimeout(open, delay);
+  };
+
+  const call = (action, fields, again) => new Promise((resolve, reject) => {
+    if (final() || !again && queue.length >= o.queue) return reject(E(final() ? lc.state : 'queue_full'));
+    queue[again ? 'unshift' : 'push']({ obj: { action, ...fields }, resolve, reject, again });
+    flush();
+  });
+  // Paced (GCRA) under the server's rate.
+  const flush = () => {
+    clearTimeout(pace);
+    for (const b = bucket; b && queue.length; send(queue.shift())) {
+      const now = Date.now(), t = Math.max(b.t, now - b.slack);
+      if (t > now) return pace = setTimeout(flush, t - now);
+      b.t = t + b.gap;
     }
-    this._open();
-  }
+  };
+  const send = p => {
+    const text = JSON.stringify({ ...p.obj, ref: p.ref = ++refs }), max = lc.limits?.max_message; // JSON drops `fn`
+    if (new TextEncoder().encode(text).length > max) return p.reject(E('too_big', `over ${max} bytes`, { max }));
+    p.timer = setTimeout(() => settle(p, E('timeout'), 'reject'), o.timeout);
+    wait.set(p.ref, p);
+    ws.send(text);
+  };
 
-  on(event, fn) {
-    if (!this._on.has(event)) this._on.set(event, new Set());
-    this._on.get(event).add(fn);
-    return () => this._on.get(event).delete(fn);
-  }
-  join(room, { password } = {}) { return this._call({ action: 'join', room, password }); }
-  leave(room) { this.rooms.delete(room); return this._call({ action: 'leave', room }); }
-  subscribe(topic, fn) { return this._call({ action: 'subscribe', topic, fn }); }
-  unsubscribe(topic) { this.rooms.delete(topic); return this._call({ action: 'unsubscribe', topic }); }
-  publish(room, message) { return this._call({ action: 'publish', room, message }); }
-  notify(user, message) { return this._call({ action: 'notify', user, message }); }
-  broadcast(message) { return this._call({ action: 'broadcast', message }); }
-  members(room) { return this._call({ action: 'members', room }); }
-  list() { return this._call({ action: 'rooms' }); }
-  create(room, opts = {}) { return this._call({ action: 'create', room, ...opts }); }
-
-  // `true` at most every 2.5 s, `false` once; not queued or paced.
-  typing(room, on) {
-    const last = this._typing.get(room) || 0, now = Date.now();
-    if (on ? now - last < 2500 : !last) return;
-    this._typing.set(room, on ? now : 0);
-    if (this.state === 'open') this._ws.send(JSON.stringify({ action: 'typing', room, value: !!on }));
-  }
-
-  // Offline (rooms and seqs kept) until reconnect(), which works at any time.
-  disconnect(again) {
-    if (this._final()) return;
-    clearTimeout(this._timer);
-    this._drop(E('disconnected', 'disconnected'));
-    this._set(again ? 'connecting' : 'offline');
-    if (again) this._open();
-  }
-  reconnect() { this.disconnect(true); }
-  close() {
-    clearTimeout(this._timer);
-    this._drop(E('closed', 'client closed'));
-    this._stop('closed');
-  }
-
-  _final() { return this.state === 'closed' || this.state === 'refused'; }
-  _emit(event, data) {
-    for (const fn of this._on.get(event) || []) try { fn(data); } catch (e) { queueMicrotask(() => { throw e; }); }
-  }
-  _set(state, extra) { this.state = state; this._emit('state', { state, ...extra }); }
-
-  _open() {
-    const ws = this._ws = new WebSocket(this.url);
-    let welcomed = false;
-    ws.onmessage = e => {
-      let m;
-      try { m = JSON.parse(e.data); } catch { return; }
-      welcomed ||= m.event === 'welcome';
-      this._event(m);
-    };
-    ws.onclose = e => this._closed(e, welcomed);
-    // Some runtimes report a failed handshake with `error` alone.
-    ws.onerror = () => setTimeout(() => ws.onclose?.({ code: 1006, reason: '' }), 100);
-  }
-
-  _drop(err) {
-    const ws = this._ws;
-    if (ws) ws.onmessage = ws.onclose = ws.onerror = null, ws.close();
-    this._ws = this._bucket = null;
-    for (const p of this._wait.values()) clearTimeout(p.timer), p.reject(err);
-    this._wait.clear();
-    this._typing.clear();
-  }
-
-  _stop(state, extra) {
-    for (const p of this._queue.splice(0)) p.reject(E(state, `client ${state}`));
-    this._set(state, extra);
-  }
-
-  async _closed(e, welcomed) {
-    this._drop(E('disconnected', 'connection lost before the answer'));
-    const { code } = e, reason = e.reason || '';
-    if (code === 1008) {
-      this._emit('error', E('policy', reason || 'closed by server policy'));
-      return this._stop('closed', { code, reason });
-    }
-    if (!welcomed) {
-      // A refused upgrade shows as a bare 1006: a plain request to the same URL says why.
-      try {
-        const r = await fetch(this.url.replace(/^ws/, 'http'));
-        if ([400, 401, 403, 404, 409].includes(r.status)) {
-          const why = (await r.text()).trim();
-          this._emit('error', E('refused', why, { status: r.status }));
-          return this._stop('refused', { status: r.status, reason: why });
-        }
-      } catch {}
-      if (this._ws || this._final() || this.state === 'offline') return; // changed meanwhile
-    }
-    const o = this.options, cap = Math.min(o.maxDelay, o.minDelay * 2 ** this._tries++);
-    // After 1013 (too slow to keep up) wait longer.
-    const delay = Math.round((code === 1013 ? Math.max(cap, 5000) : cap) * (0.5 + Math.random() / 2));
-    this._set('reconnecting', { code, reason, delay });
-    this._timer = setTimeout(() => this._open(), delay);
-  }
-
-  _call(obj) {
-    return new Promise((resolve, reject) => {
-      const s = this.state, end = this._final();
-      if (end || this._queue.length >= this.options.queue) {
-        return reject(E(end ? s : 'queue_full', end ? `client ${s}` : 'too many calls waiting'));
-      }
-      this._queue.push({ obj, resolve, reject, tries: 0 });
-      this._flush();
-    });
-  }
-
-  _flush() {
-    clearTimeout(this._pace);
-    for (let b = this._bucket; b && this._queue.length;) {
-      const now = Date.now();
-      if (b.rate) {
-        b.tokens = Math.min(b.burst, b.tokens + (now - b.at) * b.rate / 1000);
-        b.at = now;
-        if (b.tokens < 1) return void (this._pace = setTimeout(() => this._flush(), (1 - b.tokens) * 1000 / b.rate));
-        b.tokens--;
-      }
-      this._send(this._queue.shift());
-    }
-  }
-
-  _send(p) {
-    const { fn, ...obj } = p.obj, ref = obj.ref = ++this._ref, text = JSON.stringify(obj);
-    const max = this.limits?.max_message;
-    if (max && new TextEncoder().encode(text).length > max) {
-      return p.reject(E('too_big', `over the server's ${max}-byte limit`, { max }));
-    }
-    p.fn = fn;
-    p.timer = setTimeout(() => {
-      this._wait.delete(ref);
-      p.reject(E('timeout', `no answer in ${this.options.timeout} ms`));
-    }, this.options.timeout);
-    this._wait.set(ref, p);
-    this._ws.send(text);
-  }
-
-  _event(m) {
-    const p = m.ref != null && this._wait.get(m.ref);
-    switch (m.event) {
-      case 'welcome': {
-        Object.assign(this, { id: m.id, user: m.user, limits: m.limits || null, _tries: 0 });
-        const l = this.limits || {}, burst = Math.max(1, (l.burst || 1) - 1);
-        // A little under the server's rate, so clock drift never trips it.
-        this._bucket = { rate: (l.rate || 0) * 0.9, burst, tokens: burst, at: Date.now() };
-        // Rejoins go first, each asking only for what was missed.
-        const again = [...this.rooms.values()].map(r => ({
-          again: true, tries: 0, resolve() {},
-          obj: r.mode === 'join'
-            ? { action: 'join', room: r.room, password: r.password, since: r.seq, epoch: r.epoch }
-            : { action: 'subscribe', topic: r.room, password: r.password, fn: r.fn },
-          reject: e => {
-            if (e.code === 'disconnected' || e.code === 'timeout') return; // tried again later
-            this.rooms.delete(r.room);
-            this._emit('error', Object.assign(e, { room: r.room }));
-          },
-        }));
-        this._queue = [...again, ...this._queue.filter(q => !q.again)];
-        this._set('open', { id: m.id, user: m.user });
-        return this._flush();
-      }
-      case 'room': return this._room(m, this._answering('join', m.room));
-      case 'history': return this._replay(m);
-      case 'message': {
-        const r = m.room != null && this.rooms.get(m.room);
-        if (r && typeof m.seq === 'number') {
-          if (m.seq <= r.seq) return;
-          r.seq = m.seq;
-          if (m.epoch) r.epoch = m.epoch;
-        }
-        this._emit('message', m);
+  const event = m => {
+    const ev = m.event, r = rooms.get(m.room), p = wait.get(m.ref), c = p?.obj;
+    // Answers (no ref) settle the oldest such call.
+    const w = [...wait.values()].find(w => w.obj.action === (ev === 'room' ? 'join' : ev) && w.obj.room === m.room);
+    switch (ev) {
+      case 'welcome': return welcome(m);
+      case 'room': return room(m, w);
+      case 'history': return replay(m);
+      case 'message':
+        if (m.seq <= r?.seq) return; // seen before a reconnect
+        if (r && m.seq) r.seq = m.seq, r.epoch = m.epoch || r.epoch;
+        emit(ev, m);
         return r?.fn?.(m);
-      }
-      case 'ack': {
-        if (!p) return;
-        this._wait.delete(m.ref);
-        clearTimeout(p.timer);
-        const { action, topic, password } = p.obj;
-        if (action === 'subscribe' && !this.rooms.has(topic)) {
-          this.rooms.set(topic, { room: topic, password, seq: 0, mode: 'subscribe', fn: p.fn });
-        }
-        return p.resolve(p.answer || m);
-      }
+      case 'ack':
+        if (c?.action === 'subscribe') keep(c.topic, c.password, 'subscribe', c.fn);
+        return settle(p, m);
       case 'error': {
-        const e = E(m.code, m.message, { ref: m.ref });
-        if (!p) return this._emit('error', e);
-        this._wait.delete(m.ref);
-        clearTimeout(p.timer);
-        // Over the rate anyway (a slow clock): retry shortly.
-        if (m.code === 'rate_limited' && p.tries++ < 3) {
-          this._queue.unshift(p);
-          return void setTimeout(() => this._flush(), 1000);
-        }
-        return p.reject(e);
+        const e = E(m.code, m.message, { room: p?.again });
+        settle(p, 0, 0);
+        if (p && !p.again) return p.reject(e);
+        // No caller, or a failed rejoin (`again`: its room).
+        rooms.delete(p?.again);
+        return emit(ev, e);
       }
-      case 'members': case 'rooms': {
-        const w = this._answering(m.event, m.room), list = m[m.event] || [];
-        if (w) w.answer = m;
-        // Long lists come in pages, each an event.
-        if (m.more) this._more(m.event, m.room, (m.offset || 0) + list.length);
-      }
+      case 'deleted': rooms.delete(m.room); break;
+      case 'members': case 'rooms':
+        settle(w, m);
+        if (m.more) more(ev, m.room, (m.offset || 0) + m[ev].length);
     }
-    this._emit(m.event, m);
-  }
+    emit(ev, m);
+  };
 
-  // The call an answer without a ref belongs to.
-  _answering(action, room) {
-    for (const w of this._wait.values()) if (w.obj.action === action && w.obj.room === room && !w.answer) return w;
-  }
+  const welcome = m => {
+    const { id, user, limits = null } = m, { rate, burst = 1 } = limits || {}, gap = rate ? 1e3 / (0.9 * rate) : 0; // 0.9: clock drift
+    Object.assign(lc, { id, user, limits });
+    tries = 0;
+    // Rejoins (queued: no bucket yet) ask what was missed.
+    queue = queue.filter(q => !q.again);
+    for (const { room, password, mode, fn, seq, epoch } of [...rooms.values()].reverse())
+      quiet(call(mode, mode === 'join' ? { room, password, since: seq, epoch } : { topic: room, password, fn }, room));
+    bucket = { gap, slack: Math.max(0, burst - 2) * gap, t: 0 };
+    set('open', { id, user });
+    flush();
+  };
 
-  _room(m, p) {
-    let r = this.rooms.get(m.room);
-    const known = !!r?.seen;
-    if (!r) this.rooms.set(m.room, r = { room: m.room, password: p?.obj.password, seq: 0 });
-    Object.assign(r, { mode: 'join', seen: true });
-    // A lower seq or another epoch: the room was made anew.
-    const reset = known && (m.seq < r.seq || !!(m.epoch && r.epoch && m.epoch !== r.epoch));
-    if (reset) r.seq = 0;
-    if (m.epoch) r.epoch = m.epoch;
-    const answer = { ...m, gap: !!m.gap || reset, reset, rejoin: known };
-    if (p) p.answer = answer;
-    this._emit('room', answer);
-    if (m.members_more) this._more('members', m.room, m.members.length);
-    this._replay(m);
-  }
-  _more(action, room, offset) { this._call({ action, room, offset }).catch(() => {}); }
+  const room = (m, p) => {
+    const r = rooms.get(m.room) || keep(m.room, p?.obj.password), known = !!r.seen;
+    // A lower seq or another epoch: a new room.
+    const reset = !!(known && (m.seq < r.seq || m.epoch && r.epoch && m.epoch !== r.epoch));
+    Object.assign(r, { mode: 'join', seen: true, seq: reset ? 0 : r.seq, epoch: m.epoch || r.epoch });
+    const answer = { ...m, gap: m.gap || reset, reset, rejoin: known };
+    settle(p, answer);
+    emit('room', answer);
+    if (m.members_more) more('members', m.room, m.members.length);
+    replay(m);
+  };
+  const more = (action, room, offset) => quiet(call(action, { room, offset }));
+  const replay = ({ room, history = [], more: next }, r = rooms.get(room)) => {
+    for (const x of history) event({ room, ...x, event: 'message' });
+    if (next && r) quiet(call('history', { room, since: r.seq, epoch: r.epoch }));
+  };
 
-  // History may come in pages (`more`).
-  _replay({ room, history, more }) {
-    for (const x of history || []) this._event({ room, ...x, event: 'message' });
-    const r = this.rooms.get(room);
-    if (more && r) this._call({ action: 'history', room, since: r.seq, epoch: r.epoch }).catch(() => {});
-  }
+  for (const r of o.rooms || []) keep(r.room || r, r.password);
+  open();
 }
 
-// A random key per browser; the server binds an online name to it. (randomUUID
-// would not work on plain http.)
+// A random key per browser: the server binds a name to it.
 function browserKey() {
-  try {
-    const k = localStorage.getItem('loopcast.key')
-      || [...crypto.getRandomValues(new Uint8Array(16))].map(b => (b | 256).toString(16).slice(1)).join('');
-    localStorage.setItem('loopcast.key', k);
-    return k;
-  } catch { return null; }
+  try { return localStorage['loopcast.key'] ||= crypto.getRandomValues(new Uint32Array(4)).join('-'); } catch {}
 }

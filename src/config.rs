@@ -505,7 +505,7 @@ const FLAGS: [Spec; 32] = [
         Flag::RoomTtl,
         "room-ttl",
         "SECS",
-        "with --data-dir: how long an empty room keeps its history (create'd rooms: until deleted)",
+        "with --data-dir: how long an empty room keeps its history (create'd rooms: until deleted) and a user name its browser key",
     ),
     spec(
         Flag::MaxDisk,
@@ -517,7 +517,7 @@ const FLAGS: [Spec; 32] = [
         Flag::Redis,
         "redis",
         "URL",
-        "cluster over Redis: redis://[:password@]host[:port][/db] (unset: one node, in memory)",
+        "cluster over Redis: redis://[:password@]host[:port][/db] (unset: one node, in memory); not with --data-dir",
     ),
     spec(
         Flag::NodeId,

@@ -74,6 +74,12 @@ pub const MAX_USER_BYTES: usize = 256;
 /// A held `typing: true` is forwarded again after this long, so receivers see
 /// a live typist renewed well inside their own timeout.
 pub const TYPING_RENEW: Duration = Duration::from_secs(2);
+/// Most name bindings kept for offline users with `--data-dir` (the newest
+/// win); with a name of at most [`MAX_USER_BYTES`], the file stays under 4 MiB.
+pub const MAX_NAME_BINDINGS: usize = 10_000;
+/// Name bindings are saved at most this often (the first change at once), so
+/// a connection storm costs a few small writes, not one per connection.
+pub const NAMES_SAVE_EVERY: Duration = Duration::from_secs(1);
 /// `typing` frames per second, and burst, that do not count against the
 /// message rate (past them, typing counts like any other frame).
 pub const TYPING_RATE: (u32, u32) = (2, 5);

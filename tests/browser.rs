@@ -299,6 +299,29 @@ async fn the_client_library_resumes_exactly_once() {
 }
 
 #[tokio::test]
+async fn the_client_library_honours_close_codes() {
+    if browser_missing() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = RunningServer::start(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let driver = Driver::start();
+    let tmp = std::env::temp_dir().join(format!("loopcast-codes-{}", std::process::id()));
+    let page = driver.browser(&tmp.join("codes")).await;
+    let outcome = tokio::spawn(browser_support::library::close_codes_scenario(
+        page.clone(),
+        server,
+    ))
+    .await;
+    let _ = page.close().await;
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&tmp);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test]
 async fn the_page_keeps_what_users_type_and_explains_refusals() {
     if browser_missing() {
         return;

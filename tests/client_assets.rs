@@ -119,3 +119,19 @@ fn refusals_for_origin_and_token_are_readable_too() {
     assert!(body(&resp).contains("origin not allowed"), "{resp}");
     assert_eq!(header(&resp, "access-control-allow-origin"), Some("*"));
 }
+
+/// The size targets of the issue: the library at most 8 KiB unminified, page and
+/// library together under 48 KiB (no build step, so what is served is the source).
+#[test]
+fn the_library_and_the_page_stay_small() {
+    let library = include_str!("../assets/loopcast.js").len();
+    let page = include_str!("../assets/index.html").len();
+    assert!(
+        library <= 8 * 1024,
+        "loopcast.js is {library} B, over 8 KiB"
+    );
+    assert!(
+        page + library < 48 * 1024,
+        "page {page} B + library {library} B is over 48 KiB"
+    );
+}

@@ -56,6 +56,7 @@ pub mod cluster;
 mod failure;
 mod invariants;
 mod names;
+mod names_file;
 mod outbox;
 mod pages;
 mod publish;
@@ -141,8 +142,10 @@ pub struct Hub {
     conns: Vec<Option<Conn>>,
     live: usize,
     users: HashMap<Box<str>, Vec<ClientId>>,
-    /// Which browser key holds each online name.
+    /// Which browser key holds each online name (and, with `--data-dir`, recent offline ones).
     holders: names::Holders,
+    /// Where bindings outlive their connections (`--data-dir`), if anywhere.
+    names_file: Option<names_file::NamesFile>,
     rooms: Slab<Room>,
     names: HashMap<Box<str>, RoomKey>,
     /// Typing expiries; entries whose membership is gone are skipped when popped.
@@ -178,6 +181,7 @@ impl Hub {
             live: 0,
             users: HashMap::new(),
             holders: HashMap::new(),
+            names_file: None,
             rooms: Slab::new(),
             names: HashMap::new(),
             typing: BinaryHeap::new(),
@@ -228,8 +232,9 @@ impl Hub {
             Some(c) => format!("{}.{id}", c.node).into(),
             None => id,
         };
+        let chosen = user.is_some_and(|u| !u.is_empty());
         let user: Box<str> = match user {
-            Some(u) if !u.is_empty() => u.into(),
+            Some(u) if chosen => u.into(),
             _ => format!("guest-{id}").into(),
         };
         let mut user_json = String::with_capacity(user.len() + 2);
@@ -244,7 +249,7 @@ impl Hub {
         out.recipient(client);
         out.commit(mark);
 
-        self.hold_name(&user, key);
+        self.hold_name(now, &user, key, chosen);
         match self.users.get_mut(&user) {
             Some(tabs) => tabs.push(client),
             None => {
@@ -369,7 +374,7 @@ impl Hub {
             self.rooms[key].creator = None;
             self.drop_if_empty(key);
         }
-        self.release_name(&conn.user);
+        self.release_name(now, &conn.user);
         if let Some(tabs) = self.users.get_mut(&conn.user) {
             let kept_budget = tabs.first() == Some(&client);
             tabs.retain(|c| *c != client);
@@ -424,10 +429,10 @@ impl Hub {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        match (typing, store) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [typing, store, self.names_due()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Live `/ws` connections.

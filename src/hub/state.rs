@@ -27,6 +27,7 @@ impl Hub {
         if let Some(store) = self.store.as_deref_mut() {
             store.commit(now.mono);
         }
+        self.save_names(now, false);
     }
 
     /// The server stops: the store writes and syncs what is left.
@@ -34,6 +35,7 @@ impl Hub {
         if let Some(store) = self.store.as_deref_mut() {
             store.close(now.mono);
         }
+        self.save_names(now, true);
     }
 
     /// An empty history for a new room: a new epoch, the configured bounds.

@@ -185,6 +185,13 @@ impl Server {
         };
         if let Some(store) = store {
             hub.set_store(store);
+            // Names stay bound to their browsers across restarts, as rooms keep their history.
+            if let Some(dir) = &config.data_dir {
+                let unix_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                hub.keep_names(dir, config.room_ttl, unix_ms);
+            }
         }
         Ok(Server {
             local_addr: listener.local_addr()?,

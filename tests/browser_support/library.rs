@@ -179,3 +179,102 @@ pub async fn library_scenario(c: Client, server: RunningServer) {
     assert!(cached[2].as_str().is_some_and(|t| t.starts_with('"')));
     server.stop();
 }
+
+/// A stand-in for the browser's WebSocket: the library takes the global one
+/// when it opens, so the test can close "from the server" with any code.
+const FAKE: &str = r#"
+return import('/loopcast.js').then(({ connect }) => {
+  const F = window.F = { opened: [], states: [], errors: [] };
+  window.WebSocket = class {
+    constructor(url) {
+      F.socket = this;
+      F.opened.push(Date.now());
+      setTimeout(() => this.onmessage?.({ data: JSON.stringify({ event: 'welcome', id: 'c1', user: 'u', limits: { max_message: 1000, rate: 0, burst: 0 } }) }));
+    }
+    send() {}
+    close() {}
+  };
+  F.lc = connect('/ws', { user: 'u', key: 'k', minDelay: 100, maxDelay: 200 });
+  F.lc.on('state', s => F.states.push(s));
+  F.lc.on('error', e => F.errors.push([e.code, e.message]));
+  F.close = (code, reason) => { F.closedAt = Date.now(); F.socket.onclose({ code, reason }); };
+  return true;
+});
+"#;
+
+async fn fake_open(c: &Client, opened: usize) {
+    wait_for(
+        c,
+        &format!("open number {opened}"),
+        "return [F.lc.state, F.opened.length]",
+        vec![],
+        |v| v == &json!(["open", opened]),
+    )
+    .await;
+}
+
+/// The last `reconnecting` state's delay.
+async fn last_delay(c: &Client) -> f64 {
+    let v = js(
+        c,
+        "return F.states.filter(s => s.state === 'reconnecting').pop().delay",
+        vec![],
+    )
+    .await;
+    v.as_f64().expect("a reconnecting state with a delay")
+}
+
+/// Close codes as documented: an ordinary drop retries within `maxDelay`, 1013
+/// waits at least 2.5 s (half of the 5 s floor, the jitter), 1008 ends it with
+/// the reason and no further attempt.
+pub async fn close_codes_scenario(c: Client, server: RunningServer) {
+    c.goto(&format!("http://{}/healthz", server.addr))
+        .await
+        .expect("page did not load");
+    js(&c, FAKE, vec![]).await;
+    fake_open(&c, 1).await;
+
+    // An abnormal close: back soon.
+    js(&c, "F.close(1006, '')", vec![]).await;
+    assert!(last_delay(&c).await <= 200.0);
+    fake_open(&c, 2).await;
+
+    // 1013 (slow consumer or busy server): at least 5 s, jittered to 50-100 %.
+    js(&c, "F.close(1013, 'too slow')", vec![]).await;
+    let delay = last_delay(&c).await;
+    assert!((2500.0..=5000.0).contains(&delay), "1013 delay {delay}");
+    fake_open(&c, 3).await;
+    let waited = js(&c, "return F.opened[2] - F.closedAt", vec![]).await;
+    assert!(
+        waited.as_f64().unwrap() >= 2500.0,
+        "reopened after {waited} ms"
+    );
+
+    // 1008 (policy): final, with the server's reason, and no new socket.
+    js(&c, "F.close(1008, 'rate limit exceeded')", vec![]).await;
+    let last = js(&c, "return F.states[F.states.length - 1]", vec![]).await;
+    assert_eq!(
+        (&last["state"], &last["code"], &last["reason"]),
+        (
+            &json!("closed"),
+            &json!(1008),
+            &json!("rate limit exceeded")
+        ),
+        "{last}"
+    );
+    assert_eq!(
+        js(&c, "return F.errors", vec![]).await,
+        json!([["policy", "rate limit exceeded"]])
+    );
+    let refused = js(
+        &c,
+        "return F.lc.publish('r', 1).then(() => 'sent', e => e.code)",
+        vec![],
+    )
+    .await;
+    assert_eq!(refused, json!("closed"));
+    // Five times the longest backoff: an attempt would have come by now.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(js(&c, "return F.opened.length", vec![]).await, json!(3));
+    server.stop();
+}

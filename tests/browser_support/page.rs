@@ -259,6 +259,53 @@ pub async fn page_scenario(alice: Client, mallory: Client, server: RunningServer
     reload(&alice, &base).await;
     wait_present(&alice, "#rooms li.joined[data-room=locked]").await;
 
+    // The creator may delete a room; its members are told and it leaves their list.
+    assert_eq!(
+        js(
+            &mallory,
+            "return document.querySelector('#delete').hidden",
+            vec![]
+        )
+        .await,
+        json!(true),
+        "delete offered for a room mallory did not create"
+    );
+    click(&alice, "#create-box summary").await;
+    fill(&alice, "#create-room", "doomed").await;
+    click(&alice, "#create-btn").await;
+    wait_text(&alice, "#room-title", |t| t == "# doomed").await;
+    join(&mallory, "doomed", "").await;
+    wait_text(&mallory, "#room-title", |t| t == "# doomed").await;
+    wait_present(&alice, "#members li[data-user=mallory]").await;
+    // Toasts go after a few seconds: record every one shown.
+    js(
+        &mallory,
+        "window.toasts = []; new MutationObserver(() => document.querySelectorAll('.toast b') \
+         .forEach(b => toasts.push(b.textContent))).observe(document.querySelector('#toasts'), { childList: true })",
+        vec![],
+    )
+    .await;
+    js(&alice, "window.confirm = () => true", vec![]).await;
+    click(&alice, "#delete").await;
+    wait_for(
+        &mallory,
+        "mallory to be told",
+        "return toasts.includes('#doomed was deleted')",
+        vec![],
+        |v| v == &json!(true),
+    )
+    .await;
+    for c in [&alice, &mallory] {
+        wait_for(
+            c,
+            "the deleted room to go",
+            "return [document.querySelector('#rooms li.joined[data-room=doomed]'), app.lc.rooms.has('doomed')]",
+            vec![],
+            |v| v == &json!([null, false]),
+        )
+        .await;
+    }
+
     // While disconnected the page says members are unknown rather than "0 members".
     js(&mallory, "app.lc.disconnect()", vec![]).await;
     wait_state(&mallory, "offline").await;

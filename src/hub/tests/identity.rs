@@ -119,3 +119,76 @@ fn typing_does_not_eat_the_message_budget() {
     }
     assert!(limited);
 }
+
+#[test]
+fn with_a_data_dir_a_name_outlives_its_connections_for_the_ttl() {
+    let dir = std::env::temp_dir().join(format!("loopcast-names-unit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ttl = Duration::from_secs(60);
+    let mut sim = Sim::new();
+    sim.hub.keep_names(&dir, ttl, sim.now().unix_ms);
+    connect_keyed(&mut sim, 1, "alice", Some("k1"));
+    sim.disconnect(1);
+    sim.advance(Duration::from_secs(30));
+    let at = |sim: &Sim| sim.now().unix_ms;
+    assert!(
+        sim.hub
+            .check_name_at(at(&sim), "alice", Some("k2"))
+            .is_err()
+    );
+    assert!(sim.hub.check_name_at(at(&sim), "Alice", None).is_err());
+    assert!(sim.hub.check_name_at(at(&sim), "alice", Some("k1")).is_ok());
+    // The next run reads what this one saved at shutdown.
+    let now = sim.now();
+    sim.hub.close_store(now);
+    let mut next = Sim::new();
+    next.advance(Duration::from_secs(30));
+    next.hub.keep_names(&dir, ttl, next.now().unix_ms);
+    assert!(
+        next.hub
+            .check_name_at(at(&next), "alice", Some("k2"))
+            .is_err()
+    );
+    // Past the TTL from her last connection, the name is free; a new holder binds it anew.
+    next.advance(Duration::from_secs(31));
+    assert!(
+        next.hub
+            .check_name_at(at(&next), "alice", Some("k2"))
+            .is_ok()
+    );
+    connect_keyed(&mut next, 2, "alice", Some("k2"));
+    next.disconnect(2);
+    // Only a chosen name with a key lasts: a keyless one (scripts) or an assigned
+    // guest name is free once offline.
+    connect_keyed(&mut next, 3, "bot", None);
+    next.disconnect(3);
+    assert!(next.hub.check_name_at(at(&next), "bot", Some("k3")).is_ok());
+    let now = next.now();
+    next.hub
+        .handle_connect_keyed(now, ClientId(4), None, Some("k4"), &mut next.out);
+    next.drain();
+    let guest = next.one(4)["user"].as_str().unwrap().to_owned();
+    next.disconnect(4);
+    assert!(
+        next.hub
+            .check_name_at(at(&next), &guest, Some("k5"))
+            .is_ok()
+    );
+    assert!(
+        next.hub
+            .check_name_at(at(&next), "alice", Some("k1"))
+            .is_err()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_a_data_dir_nothing_outlives_the_connections() {
+    let mut sim = Sim::new();
+    connect_keyed(&mut sim, 1, "alice", Some("k1"));
+    sim.disconnect(1);
+    let now = sim.now();
+    sim.hub.close_store(now);
+    assert!(sim.hub.check_name("alice", Some("k2")).is_ok());
+}
