@@ -1,7 +1,8 @@
 //! The `--data-dir` store's own costs, quickly: per-message append (each
-//! `--fsync`), start-up with 1 000 rooms × 32 messages, and loading one idle
-//! room on join. Run: `cargo bench --bench storage` (a few seconds; the
-//! journal goes to the system temp dir).
+//! `--fsync`), start-up with 1 000 rooms × 32 messages, loading one idle
+//! room on join, and how long a compaction holds up the loop (rooms × history).
+//! Run: `cargo bench --bench storage` (under a minute; the journal goes to the
+//! system temp dir). `cargo bench --bench storage -- compaction` runs only the last.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -68,7 +69,93 @@ fn append(fsync: Fsync, turns: u64, per_turn: u64) -> f64 {
     us
 }
 
+/// The longest loop turn (commit, with its slice of compaction) while `rooms`
+/// rooms keeping `cap` messages each are written until the journal has
+/// compacted `rounds` times once full, and the median turn: (longest ms,
+/// p99 ms, median µs, compactions seen, journal KiB).
+fn compaction(fsync: Fsync, rooms: u64, cap: usize, rounds: u32) -> (f64, f64, f64, u32, u64) {
+    let path = dir("compact");
+    let mut opts = options(fsync);
+    opts.history_bytes = cap * 200;
+    let mut disk = Disk::open(&path, opts, Instant::now(), 0).unwrap();
+    let names: Vec<String> = (0..rooms).map(|r| format!("room{r}")).collect();
+    for (r, name) in names.iter().enumerate() {
+        let mut s = settings(r as u64);
+        s.cap = cap;
+        disk.started(name, &s);
+    }
+    let e = event("room0", 1000);
+    let mut seqs = vec![0u64; rooms as usize];
+    let (mut turns, mut longest, mut seen, mut peak) = (Vec::new(), Duration::ZERO, 0, 0);
+    let mut next = 0usize;
+    // 100 messages per turn, round robin, as a busy server would see them.
+    while seen < rounds {
+        for _ in 0..100 {
+            seqs[next] += 1;
+            disk.appended(&names[next], seqs[next], &e);
+            next = (next + 1) % names.len();
+        }
+        let before = disk.health().disk_bytes;
+        let t = Instant::now();
+        disk.commit(Instant::now());
+        let took = t.elapsed();
+        let after = disk.health().disk_bytes;
+        peak = peak.max(before);
+        let full = seqs[names.len() - 1] >= cap as u64;
+        if after < before && full {
+            // Only compactions of the full state count: the first ones are small.
+            seen += 1;
+        }
+        if full {
+            longest = longest.max(took);
+            turns.push(took);
+        }
+        assert!(disk.health().failed.is_none());
+    }
+    turns.sort();
+    let at = |q: f64| {
+        turns
+            .get((turns.len() as f64 * q) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let (median, p99) = (at(0.5), at(0.99));
+    drop(disk);
+    let _ = std::fs::remove_dir_all(&path);
+    (
+        longest.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        median.as_secs_f64() * 1e6,
+        seen,
+        peak / 1024,
+    )
+}
+
 fn main() {
+    let only_compaction = std::env::args().any(|a| a == "compaction");
+    if !only_compaction {
+        basics();
+    }
+    let cases = [
+        (Fsync::Never, 100, 32),
+        (Fsync::Never, 1000, 32),
+        (Fsync::Never, 1000, 100),
+        (Fsync::Never, 10_000, 32),
+        (Fsync::Turn, 1000, 32),
+    ];
+    {
+        for (fsync, rooms, cap) in cases {
+            let (ms, p99, med, n, kib) = compaction(fsync, rooms, cap, 1);
+            println!(
+                "compaction, --fsync {:<5} {rooms:>6} rooms x {cap:>3} kept ({kib:>6} KiB journal): \
+                 turns: longest {ms:7.2} ms, p99 {p99:6.2} ms, median {med:7.1} us ({n} compactions)",
+                fsync.as_str()
+            );
+        }
+    }
+}
+
+fn basics() {
     for (fsync, turns) in [
         (Fsync::Never, 20_000),
         (Fsync::Interval, 20_000),

@@ -184,6 +184,13 @@ pub const TTL_SWEEP: Duration = Duration::from_secs(60);
 /// The journal is not compacted below this size: rewriting a small file saves
 /// too little to be worth the I/O.
 pub const JOURNAL_COMPACT_MIN: u64 = 1 << 20;
+/// Bytes of new journal a compaction writes per turn, at most about (one
+/// room's records may go over): with ~150-byte events about 900 reads of kept
+/// events, so one turn's share of the copy stays a few milliseconds.
+pub const JOURNAL_COMPACT_STEP: usize = 128 << 10;
+/// Bytes of a replaced journal freed per turn: freeing a large file at once
+/// takes tens of milliseconds.
+pub const JOURNAL_RETIRE_STEP: u64 = 8 << 20;
 /// The largest journal record body we write or accept (a 64 KiB message is far
 /// below it); a length above this is corruption, not a record.
 pub const MAX_RECORD: usize = 16 << 20;
@@ -375,6 +382,10 @@ mod tests {
         "KIND_DELETE",
         "KIND_IDLE",
         "KIND_LIVE",
+        // The data dir's `state` file layout (disk/state.rs): offsets, not caps.
+        "LEN",
+        "FLAG_AT",
+        "BOOT_MAX",
     ];
 
     fn caps_outside(dir: &std::path::Path, found: &mut Vec<String>) {

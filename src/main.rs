@@ -99,12 +99,17 @@ fn start(args: Vec<OsString>) -> c_int {
     keep_standard_fds_open();
     // Writes to a closed socket or pipe must fail with EPIPE, not kill the
     // process (sockets also use MSG_NOSIGNAL; this covers stdout and stderr).
-    if let Err(e) = signal_hook::flag::register(
-        signal_hook::consts::SIGPIPE,
-        Arc::new(AtomicBool::new(false)),
-    ) {
-        eprintln!("loopcast: cannot handle SIGPIPE: {e}");
-        return 1;
+    // Likewise a write past RLIMIT_FSIZE (a journal under `--data-dir` on a
+    // capped account) must fail with EFBIG, which the store reports and
+    // survives, instead of SIGXFSZ killing the server.
+    for (signal, name) in [
+        (signal_hook::consts::SIGPIPE, "SIGPIPE"),
+        (signal_hook::consts::SIGXFSZ, "SIGXFSZ"),
+    ] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::new(AtomicBool::new(false))) {
+            eprintln!("loopcast: cannot handle {name}: {e}");
+            return 1;
+        }
     }
     run(args)
 }

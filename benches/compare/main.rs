@@ -132,6 +132,7 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         }
         let mut outcomes: Vec<Outcome> = servers
             .iter()
+            .filter(|&&k| !sc.loopcast_only || matches!(k, Kind::Loopcast | Kind::Baseline))
             .map(|&kind| Outcome {
                 kind,
                 runs: Vec::new(),
@@ -191,7 +192,10 @@ hdrhistogram and checks per-publisher order at every receiver; loss is what stab
 still miss once publishing stops and the run drains (3 s). Closed loop means a publisher
 sends its next message once its previous one came back to itself; fan-out instead keeps at
 most 8 messages not yet received by every client. A run whose generator used over 90 % of
-its core is flagged: there, the generator may be what limits the figure.
+its core is flagged: there, the generator may be what limits the figure. The room
+scenario (loopcast only) upgrades on `/ws`, joins each client to a room and publishes
+`publish` actions whose message is the stamp in hex: the path that keeps room history and,
+with `--data-dir`, writes it to the journal before the turn's output goes out.
 
 ";
 

@@ -1,4 +1,4 @@
-//! The six scenarios: one fresh server per run, the generator drives, /proc measures.
+//! The seven scenarios: one fresh server per run, the generator drives, /proc measures.
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -78,6 +78,8 @@ pub struct Scenario {
     /// Keys of the metrics drawn as charts.
     pub charts: &'static [&'static str],
     pub run: fn(&Settings, Kind) -> io::Result<Vec<f64>>,
+    /// Speaks loopcast's `/ws` protocol: the other hubs serve only `/broadcast`.
+    pub loopcast_only: bool,
 }
 
 const PUBLISH_METRICS: &[Metric] = &[
@@ -146,6 +148,7 @@ pub const ALL: &[Scenario] = &[
         metrics: PUBLISH_METRICS,
         charts: &["deliveries", "p99"],
         run: |s, k| publish(s, k, 1000, 1, Mode::Flow { window: 8 }),
+        loopcast_only: false,
     },
     Scenario {
         name: "allpub",
@@ -154,6 +157,7 @@ pub const ALL: &[Scenario] = &[
         metrics: PUBLISH_METRICS,
         charts: &["deliveries"],
         run: |s, k| publish(s, k, 100, 100, Mode::Closed { window: 1 }),
+        loopcast_only: false,
     },
     Scenario {
         name: "fixed",
@@ -162,6 +166,7 @@ pub const ALL: &[Scenario] = &[
         metrics: PUBLISH_METRICS,
         charts: &["cpu_per"],
         run: |s, k| publish(s, k, 1000, 1, Mode::Rate { per_sec: 30.0 }),
+        loopcast_only: false,
     },
     Scenario {
         name: "smallroom",
@@ -170,6 +175,7 @@ pub const ALL: &[Scenario] = &[
         metrics: PUBLISH_METRICS,
         charts: &["p50", "p99"],
         run: |s, k| publish(s, k, 10, 10, Mode::Closed { window: 1 }),
+        loopcast_only: false,
     },
     Scenario {
         name: "idle",
@@ -178,6 +184,7 @@ pub const ALL: &[Scenario] = &[
         metrics: IDLE_METRICS,
         charts: &["per_conn", "idle_rss"],
         run: |s, k| idle(s, k, 10_000),
+        loopcast_only: false,
     },
     Scenario {
         name: "churn",
@@ -186,6 +193,16 @@ pub const ALL: &[Scenario] = &[
         metrics: CHURN_METRICS,
         charts: &["connects", "anon_growth"],
         run: churn,
+        loopcast_only: false,
+    },
+    Scenario {
+        name: "rooms",
+        title: "7. Fixed load in rooms (/ws)",
+        setup: "1 000 /ws clients joined to 50 rooms of 20, one publisher per room sending `publish` at 30 msg/s (1 500 messages/s into room history, 30 000 deliveries/s); loopcast only, run with and without `--data-dir` through LOOPCAST_BENCH_SERVER_ARGS",
+        metrics: PUBLISH_METRICS,
+        charts: &["cpu_per", "p99"],
+        run: |s, k| rooms(s, k, 1000, 50, 30.0),
+        loopcast_only: true,
     },
 ];
 
@@ -210,6 +227,18 @@ fn open_all(g: &mut Generator, n: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// `clients` on `/ws` in `rooms` rooms, one publisher per room at `per_sec`.
+fn rooms(
+    s: &Settings,
+    kind: Kind,
+    clients: usize,
+    rooms: u32,
+    per_sec: f64,
+) -> io::Result<Vec<f64>> {
+    let mode = Mode::Rate { per_sec };
+    publish_in(s, kind, clients, rooms as usize, mode, rooms)
+}
+
 fn publish(
     s: &Settings,
     kind: Kind,
@@ -217,8 +246,21 @@ fn publish(
     publishers: usize,
     mode: Mode,
 ) -> io::Result<Vec<f64>> {
+    publish_in(s, kind, clients, publishers, mode, 0)
+}
+
+/// Publishing through `/broadcast` (`rooms` 0) or in `/ws` rooms.
+fn publish_in(
+    s: &Settings,
+    kind: Kind,
+    clients: usize,
+    publishers: usize,
+    mode: Mode,
+    rooms: u32,
+) -> io::Result<Vec<f64>> {
     let mut server = Server::start(kind)?;
     let mut g = Generator::new(server.addr, publishers, sources(1))?;
+    g.set_rooms(rooms);
     open_all(&mut g, clients)?;
     g.set_mode(mode);
     g.run_for(s.warmup)?;

@@ -124,23 +124,38 @@ impl Hub {
     }
 
     /// `rooms`: rooms with their member and subscriber counts, from the
-    /// `offset`-th on, cut at the byte budget.
+    /// `offset`-th on, cut at the byte budget. Rooms in memory come first, then
+    /// the rooms the store keeps on disk only (count 0: nobody is in them);
+    /// listing those reads no history.
     pub(super) fn list_rooms(&self, client: ClientId, offset: usize, out: &mut Outbox) {
+        let live = self
+            .rooms
+            .iter()
+            .map(|(_, room)| (&*room.name, room.members.len(), room.subscribers.len()));
+        let total = self.rooms.len() + self.stored_only().count();
         let mark = out.mark();
         let buf = out.buf();
         protocol::write_list_open(buf, "rooms", None, "rooms");
         let start = buf.len();
         let mut more = false;
-        for (i, (_, room)) in self.rooms.iter().skip(offset).enumerate() {
+        let all = live.chain(self.stored_only().map(|name| (name, 0, 0)));
+        for (i, (name, members, subs)) in all.skip(offset).enumerate() {
             if i > 0 && buf.len() - start >= self.config.answer_bytes {
                 more = true;
                 break;
             }
-            let (members, subs) = (room.members.len(), room.subscribers.len());
-            protocol::write_room_entry(buf, i == 0, &room.name, members, subs);
+            protocol::write_room_entry(buf, i == 0, name, members, subs);
         }
-        protocol::write_page_close(buf, offset, self.rooms.len(), more);
+        protocol::write_page_close(buf, offset, total, more);
         out.recipient(client);
         out.commit(mark);
+    }
+
+    /// Names of the rooms the store keeps that are not in memory.
+    fn stored_only(&self) -> impl Iterator<Item = &str> + '_ {
+        let store = self.store.as_deref().into_iter();
+        store
+            .flat_map(|s| s.names())
+            .filter(|name| !self.names.contains_key(*name))
     }
 }

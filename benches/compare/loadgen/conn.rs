@@ -48,6 +48,8 @@ pub struct Conn {
     pub expect: Vec<u64>,
     /// Messages this client received from publishers.
     pub got: u64,
+    /// Its room in the room scenario (0 otherwise).
+    pub room: u32,
     /// The TLS session in TLS mode (`LOOPCAST_BENCH_TLS`).
     #[cfg(feature = "tls")]
     pub tls: Option<Box<rustls::ClientConnection>>,
@@ -88,6 +90,7 @@ impl Conn {
             mask: m.to_le_bytes(),
             expect: vec![late; publishers],
             got: 0,
+            room: 0,
             #[cfg(feature = "tls")]
             tls: None,
         }

@@ -35,7 +35,12 @@ impl Generator {
             {
                 c.tls = crate::tls::client_session();
             }
-            wire::push_upgrade(&mut c.out, &self.host);
+            let path = if self.rooms > 0 { "/ws" } else { "/broadcast" };
+            wire::push_upgrade(&mut c.out, &self.host, path);
+            if self.rooms > 0 && kind == Kind::Stable {
+                c.room = self.next_room % self.rooms;
+                self.next_room += 1;
+            }
             let entry = self.conns.vacant_entry();
             let key = entry.key();
             let interest = Interest::READABLE | Interest::WRITABLE;
@@ -56,6 +61,7 @@ impl Generator {
                 self.pubs.push(Publisher {
                     conn: Some(key),
                     sent: 0,
+                    room: c.room,
                 });
             }
             entry.insert(c);
@@ -126,6 +132,9 @@ impl Generator {
                     self.stats.upgrades += 1;
                     if c.kind == Kind::Stable {
                         self.receivers += 1;
+                    }
+                    if self.rooms > 0 {
+                        wire::push_join(&mut c.out, c.mask, c.room);
                     }
                     if c.kind == Kind::Churner {
                         // Leave at once: the churn scenario measures connects and cleanup.
@@ -268,7 +277,11 @@ impl Generator {
         self.pubs[p].sent += 1;
         let ts = self.now_ns();
         let c = &mut self.conns[key];
-        wire::push_stamped(&mut c.out, c.mask, p as u32, seq, ts, PAYLOAD);
+        if self.rooms > 0 {
+            wire::push_room_publish(&mut c.out, c.mask, c.room, p as u32, seq, ts);
+        } else {
+            wire::push_stamped(&mut c.out, c.mask, p as u32, seq, ts, PAYLOAD);
+        }
         if c.flush().is_err() {
             self.kill(key, false, "write failed");
         }

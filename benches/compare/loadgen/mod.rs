@@ -72,6 +72,8 @@ pub struct Stats {
 struct Publisher {
     conn: Option<usize>,
     sent: u64,
+    /// Its room in the room scenario (0 otherwise).
+    room: u32,
 }
 
 /// The generator's state: clients, publishers, counters.
@@ -103,6 +105,10 @@ pub struct Generator {
     /// Tokens of one poll, kept to reuse the allocation.
     ready: Vec<usize>,
     counting: bool,
+    /// Rooms of the `/ws` room scenario; 0: every client on `/broadcast`.
+    rooms: u32,
+    /// Stable clients dialed so far (their room is this modulo `rooms`).
+    next_room: u32,
     pub stats: Stats,
 }
 
@@ -134,6 +140,8 @@ impl Generator {
             rate_base: Vec::new(),
             ready: Vec::with_capacity(4096),
             counting: false,
+            rooms: 0,
+            next_room: 0,
             stats: Stats {
                 hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds"),
                 deliveries: 0,
@@ -148,6 +156,14 @@ impl Generator {
                 malformed: 0,
             },
         })
+    }
+
+    /// From now on clients upgrade on `/ws` and join one of `rooms` rooms
+    /// (`bench0`...), in turn; publishers send `publish` actions to their own
+    /// room. Call before `open`. The first `rooms` clients are in distinct rooms,
+    /// so with as many publishers as rooms every room has one.
+    pub fn set_rooms(&mut self, rooms: u32) {
+        self.rooms = rooms;
     }
 
     /// Opens `n` stable clients and waits until each is upgraded or failed (`deadline`).
@@ -233,10 +249,20 @@ impl Generator {
 
     fn missing(&self) -> u64 {
         let sent = self.sent();
+        let sent_to = |room: u32| -> u64 {
+            if self.rooms == 0 {
+                return sent;
+            }
+            self.pubs
+                .iter()
+                .filter(|p| p.room == room)
+                .map(|p| p.sent)
+                .sum()
+        };
         self.conns
             .iter()
             .filter(|(_, c)| c.kind == Kind::Stable && c.state == State::Open)
-            .map(|(_, c)| sent.saturating_sub(c.got))
+            .map(|(_, c)| sent_to(c.room).saturating_sub(c.got))
             .sum()
     }
 

@@ -39,9 +39,10 @@ pub fn payload() -> Payload {
     )
 }
 
-/// Appends the HTTP upgrade request for `/broadcast` (a fixed key: the generator checks
-/// only the status line, the servers under test check the key).
-pub fn push_upgrade(out: &mut Vec<u8>, host: &str) {
+/// Appends the HTTP upgrade request for `path` (`/broadcast`, or `/ws` in the
+/// room scenario; a fixed key: the generator checks only the status line, the
+/// servers under test check the key).
+pub fn push_upgrade(out: &mut Vec<u8>, host: &str, path: &str) {
     let offer = if payload() == (Payload::Json { deflate: true }) {
         "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
     } else {
@@ -49,7 +50,7 @@ pub fn push_upgrade(out: &mut Vec<u8>, host: &str) {
     };
     let _ = write!(
         out,
-        "GET /broadcast HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Version: 13\r\n{offer}\r\n"
     );
@@ -126,6 +127,39 @@ fn push_json(out: &mut Vec<u8>, mask: [u8; 4], publisher: u32, seq: u64, ts: u64
     }
     out.truncate(start + JSON_LEN - 2);
     out.extend_from_slice(b"\"}");
+    apply_mask(&mut out[start..], mask);
+}
+
+/// Appends one masked text frame: `{"action":"join","room":"bench<room>"}`.
+pub fn push_join(out: &mut Vec<u8>, mask: [u8; 4], room: u32) {
+    let mut text = Vec::with_capacity(48);
+    let _ = write!(text, "{{\"action\":\"join\",\"room\":\"bench{room}\"}}");
+    push_text(out, mask, &text);
+}
+
+/// Appends one masked `publish` action to room `bench<room>` whose message is
+/// the stamp as 40 hex digits (a room `message` event then carries it as
+/// `"message":"<hex>"`, found by [`read_stamp`]).
+pub fn push_room_publish(
+    out: &mut Vec<u8>,
+    mask: [u8; 4],
+    room: u32,
+    publisher: u32,
+    seq: u64,
+    ts: u64,
+) {
+    let mut text = Vec::with_capacity(96);
+    let _ = write!(
+        text,
+        "{{\"action\":\"publish\",\"room\":\"bench{room}\",\"message\":\"{publisher:08x}{seq:016x}{ts:016x}\"}}"
+    );
+    push_text(out, mask, &text);
+}
+
+fn push_text(out: &mut Vec<u8>, mask: [u8; 4], text: &[u8]) {
+    push_head(out, OP_TEXT, mask, text.len());
+    let start = out.len();
+    out.extend_from_slice(text);
     apply_mask(&mut out[start..], mask);
 }
 
@@ -211,9 +245,24 @@ pub fn parse_frame(buf: &[u8]) -> Result<Option<Frame>, Malformed> {
     }))
 }
 
-/// Reads the stamp at the start of a delivered payload.
+/// Where a loopcast room `message` event carries the stamp.
+const ROOM_EVENT: &[u8] = b"{\"event\":\"message\"";
+const ROOM_STAMP: &[u8] = b"\"message\":\"";
+
+/// Reads the stamp of a delivered payload: at its start (`/broadcast`), or in
+/// the `message` field of a room event (`/ws`).
 pub fn read_stamp(payload: &[u8]) -> Option<(u32, u64, u64)> {
-    if let Some(rest) = payload.strip_prefix(JSON_STAMP) {
+    let hex_at = if let Some(rest) = payload.strip_prefix(JSON_STAMP) {
+        Some(rest)
+    } else if payload.starts_with(ROOM_EVENT) {
+        let at = payload
+            .windows(ROOM_STAMP.len())
+            .position(|w| w == ROOM_STAMP)?;
+        Some(&payload[at + ROOM_STAMP.len()..])
+    } else {
+        None
+    };
+    if let Some(rest) = hex_at {
         let hex = std::str::from_utf8(rest.get(..40)?).ok()?;
         let publisher = u32::from_str_radix(&hex[..8], 16).ok()?;
         let seq = u64::from_str_radix(&hex[8..24], 16).ok()?;

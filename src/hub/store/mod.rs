@@ -110,6 +110,10 @@ pub trait Store: fmt::Debug + Send {
     fn load(&mut self, name: &str, max_bytes: usize) -> Option<Saved>;
     /// Whether the store keeps a room of that name.
     fn contains(&self, name: &str) -> bool;
+    /// The names of every room the store keeps (in memory or not), in an
+    /// order that stays the same while no room is added or removed (for
+    /// paging `rooms`), without reading any history.
+    fn names(&self) -> Box<dyn Iterator<Item = &str> + '_>;
     /// A room's history starts (a new epoch), with these settings.
     fn started(&mut self, name: &str, settings: &Settings);
     /// `event` was appended to the room as `seq`.

@@ -194,3 +194,60 @@ fn the_backend_deletes_any_room() {
     assert!(!sim.hub.delete_room(now, "r", &mut sim.out));
     sim.hub.check_invariants().unwrap();
 }
+
+#[test]
+fn rooms_lists_the_rooms_kept_on_disk_only_without_loading_them() {
+    let dir = TempDir::new("hub-list");
+    {
+        let mut sim = server(&dir);
+        sim.connect(1, Some("alice"));
+        sim.act(1, json!({"action": "create", "room": "made"}));
+        join(&mut sim, 1, json!({"action": "join", "room": "used"}));
+        say(&mut sim, 1, "used", "kept");
+        sim.act(1, json!({"action": "leave", "room": "used"}));
+        turn(&mut sim);
+    }
+    let mut sim = server(&dir);
+    sim.connect(1, Some("bob"));
+    join(&mut sim, 1, json!({"action": "join", "room": "live"}));
+    sim.take(1);
+    sim.act(1, json!({"action": "rooms"}));
+    let list = sim.one(1);
+    assert_eq!(list["event"], "rooms", "{list}");
+    assert_eq!(
+        (list["total"].clone(), list["more"].clone()),
+        (json!(3), json!(false))
+    );
+    let mut rooms: Vec<(String, u64)> = list["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["room"].as_str().unwrap().to_owned(),
+                r["members"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rooms[0],
+        ("live".to_owned(), 1),
+        "rooms in memory come first"
+    );
+    rooms.sort();
+    assert_eq!(
+        rooms,
+        [
+            ("live".to_owned(), 1),
+            ("made".to_owned(), 0),
+            ("used".to_owned(), 0)
+        ]
+    );
+    assert_eq!(sim.hub.rooms(), 1, "listing loads no room");
+    assert_eq!(sim.hub.history_bytes(), 0, "nor any history");
+    // Paging runs across both kinds.
+    sim.act(1, json!({"action": "rooms", "offset": 2}));
+    let page = sim.one(1);
+    assert_eq!(page["rooms"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["total"], 3);
+}

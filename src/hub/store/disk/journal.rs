@@ -7,7 +7,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::record::{self, Decoded, MAGIC, Record};
 
@@ -154,15 +154,26 @@ pub fn append(file: &mut File, bytes: &[u8]) -> io::Result<()> {
 /// dir synced), removes journal `number`, and returns the new one opened
 /// for appending.
 pub fn replace(dir: &Path, number: u64, bytes: &[u8]) -> io::Result<(File, u64)> {
+    let (mut f, tmp) = create_tmp(dir, number)?;
+    f.write_all(&bytes[MAGIC.len()..])?;
+    f.sync_all()?;
+    install(dir, number, &tmp)
+}
+
+/// Creates `journal.<number+1>.tmp` holding the magic bytes, for a new journal.
+pub fn create_tmp(dir: &Path, number: u64) -> io::Result<(File, PathBuf)> {
+    let tmp = dir.join(format!("{}.tmp", journal_name(number + 1)));
+    let mut f = File::create(&tmp)?;
+    f.write_all(MAGIC)?;
+    Ok((f, tmp))
+}
+
+/// Renames the synced `tmp` to journal `number + 1`, syncs the dir, removes
+/// journal `number`, and returns the new one opened for appending.
+pub fn install(dir: &Path, number: u64, tmp: &Path) -> io::Result<(File, u64)> {
     let next = number + 1;
-    let tmp = dir.join(format!("{}.tmp", journal_name(next)));
     let path = dir.join(journal_name(next));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, &path)?;
+    fs::rename(tmp, &path)?;
     File::open(dir)?.sync_all()?;
     let old = dir.join(journal_name(number));
     if number > 0 && old.exists() {

@@ -9,15 +9,19 @@
 //! In memory the store keeps an index only: per room its settings, seq and
 //! the file offsets of its kept events (bounded like [`History`]). A room that
 //! is not in use is read back from those offsets when someone joins it.
-//! When the journal has grown to twice what is kept, it is compacted: the
-//! kept state is written to a new file, synced, and renamed over the old one.
+//! When the journal has grown to twice what is kept (or to 3/4 of
+//! `--max-disk`), it is compacted: the kept state is written to a new file a
+//! slice per turn (`compact.rs`), synced, and renamed over the old one.
 
+mod compact;
 mod journal;
+mod kept;
 pub mod record;
+mod state;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,7 +29,9 @@ use std::time::{Duration, Instant};
 
 pub use super::Fsync;
 use super::{Epoch, History, Saved, Settings, Store, StoreHealth};
-use record::RoomHead;
+use compact::{Compaction, STEP_BYTES};
+use kept::{Kept, settings_of};
+use state::{Flag, State};
 
 /// How the store behaves.
 #[derive(Debug, Clone)]
@@ -41,89 +47,12 @@ pub struct Options {
 }
 
 // How often `Interval` syncs, how often idle rooms are checked against the
-// TTL, and the size below which the journal is not compacted.
+// TTL, the size below which the journal is not compacted, and how much of a
+// replaced journal is freed per turn.
 use crate::limits::{
-    FSYNC_INTERVAL as SYNC_EVERY, JOURNAL_COMPACT_MIN as COMPACT_MIN, TTL_SWEEP as SWEEP_EVERY,
+    FSYNC_INTERVAL as SYNC_EVERY, JOURNAL_COMPACT_MIN as COMPACT_MIN,
+    JOURNAL_RETIRE_STEP as RETIRE_STEP, TTL_SWEEP as SWEEP_EVERY,
 };
-
-/// What one room keeps on disk, as seen from memory.
-#[derive(Debug)]
-struct Kept {
-    settings: Settings,
-    seq: u64,
-    /// File offsets and lengths of the kept events, oldest first; the last
-    /// one has `seq`.
-    entries: VecDeque<(u64, u32)>,
-    bytes: usize,
-    /// When the room left memory (unix ms); `None` while it is in use.
-    idle_since: Option<u64>,
-}
-
-impl Kept {
-    fn new(settings: Settings, seq: u64) -> Kept {
-        Kept {
-            settings,
-            seq,
-            entries: VecDeque::new(),
-            bytes: 0,
-            idle_since: None,
-        }
-    }
-
-    /// Indexes the event for `seq`, applying the same bounds as `History`.
-    fn push(&mut self, seq: u64, at: u64, len: u32, max_bytes: usize) {
-        if seq != self.seq + 1 {
-            // A hole (records lost to corruption): what is kept must end at `seq`.
-            self.entries.clear();
-            self.bytes = 0;
-        }
-        self.seq = seq;
-        let len_bytes = len as usize;
-        if self.settings.cap == 0 || len_bytes > max_bytes {
-            self.entries.clear();
-            self.bytes = 0;
-            return;
-        }
-        while self.entries.len() >= self.settings.cap || self.bytes + len_bytes > max_bytes {
-            match self.entries.pop_front() {
-                Some((_, old)) => self.bytes -= old as usize,
-                None => break,
-            }
-        }
-        self.entries.push_back((at, len));
-        self.bytes += len_bytes;
-    }
-
-    fn head(&self) -> RoomHead {
-        let s = &self.settings;
-        RoomHead {
-            epoch: s.epoch.get(),
-            seq: self.seq - self.entries.len() as u64,
-            cap: s.cap.min(u32::MAX as usize) as u32,
-            max_members: s.max_members.unwrap_or(0),
-            created: s.created,
-            owner: s.owner.as_deref().unwrap_or("").to_owned(),
-            password: s.password.clone().unwrap_or_default(),
-        }
-    }
-}
-
-fn settings_of(head: &RoomHead) -> Option<Settings> {
-    Some(Settings {
-        epoch: Epoch::from_raw(head.epoch)?,
-        cap: head.cap as usize,
-        max_members: (head.max_members != 0).then_some(head.max_members),
-        created: head.created,
-        owner: (!head.owner.is_empty()).then(|| head.owner.as_str().into()),
-        password: (!head.password.is_empty()).then(|| head.password.clone()),
-    })
-}
-
-/// About the bytes a room's records take in a compacted journal.
-fn room_size(k: &Kept, name: &str) -> u64 {
-    let per = record::msg_event_offset(name) as u64;
-    64 + k.bytes as u64 + per * k.entries.len() as u64
-}
 
 /// The on-disk store.
 #[derive(Debug)]
@@ -145,8 +74,17 @@ pub struct Disk {
     next_sweep: Instant,
     /// Compact when the journal reaches this size.
     compact_at: u64,
+    /// The compaction under way, copied a slice per turn.
+    compaction: Option<Compaction>,
+    /// The journal before the last compaction, being shrunk away.
+    retired: Option<File>,
     failed: Option<String>,
     errors: u64,
+    /// Notes whether this run may lose writes (read by the next start).
+    state: State,
+    /// For the new epochs of rooms whose stored history fell behind.
+    seed: u64,
+    serial: u64,
     /// Held for the process's lifetime: one server per data dir.
     _lock: File,
 }
@@ -158,6 +96,7 @@ impl Disk {
     /// holds it) means the server must not start.
     pub fn open(dir: &Path, options: Options, now: Instant, unix_ms: u64) -> io::Result<Disk> {
         let opened = journal::open(dir)?;
+        let (state, previous) = State::open(dir)?;
         let mut disk = Disk {
             dir: dir.to_owned(),
             options,
@@ -170,8 +109,13 @@ impl Disk {
             last_sync: now,
             next_sweep: now,
             compact_at: COMPACT_MIN,
+            compaction: None,
+            retired: None,
             failed: None,
             errors: 0,
+            state,
+            seed: std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), unix_ms),
+            serial: 0,
             _lock: opened.lock,
         };
         let replay = journal::replay(&opened.bytes, |at, record| disk.apply(at, record));
@@ -200,11 +144,33 @@ impl Disk {
             disk.rooms.len(),
             disk.len
         );
+        let boot_id = state::boot_id();
+        let lost = previous.as_ref().and_then(|p| p.lost(&boot_id));
+        if let Some(why) = lost {
+            // Clients may hold seqs the journal never reached: make them resume
+            // from the whole kept history with `gap: true`, not from a wrong place.
+            log::warn!(
+                "data dir {}: {why}, so messages it acknowledged may be missing; \
+                 {} rooms get a new epoch (resuming clients are told of a gap)",
+                dir.display(),
+                disk.rooms.len()
+            );
+            let names: Vec<Box<str>> = disk.rooms.keys().cloned().collect();
+            for name in names {
+                let epoch = disk.fresh_epoch();
+                if let Some(kept) = disk.rooms.get_mut(&name) {
+                    kept.settings.epoch = epoch;
+                }
+            }
+        }
         disk.compact_at = (2 * disk.kept_size()).max(COMPACT_MIN);
-        if replay.torn > 0 || replay.corrupt > 0 || disk.len >= disk.compact_at {
-            // Rewrite what is intact so the damage is not read (or logged) again.
+        let damaged = replay.torn > 0 || replay.corrupt > 0;
+        if damaged || lost.is_some() || disk.len >= disk.compact_at {
+            // Rewrite what is intact (with any new epochs) so the damage is not
+            // read (or logged) again.
             disk.compact()?;
         }
+        disk.state.start(disk.options.fsync, &boot_id)?;
         Ok(disk)
     }
 
@@ -243,6 +209,13 @@ impl Disk {
         true
     }
 
+    /// A new epoch for a room whose stored history is behind what clients saw.
+    fn fresh_epoch(&mut self) -> Epoch {
+        self.serial += 1;
+        // The seed is random per process (and folds in the start time).
+        Epoch::fresh(self.seed, 0, self.serial)
+    }
+
     /// Stops writing after an I/O error: the server goes on from memory.
     fn fail(&mut self, what: &str, e: &io::Error) {
         self.errors += 1;
@@ -252,8 +225,30 @@ impl Disk {
                 self.dir.display()
             );
             self.failed = Some(format!("{what}: {e}"));
+            // In place, so it works on a full disk; the next start then gives
+            // every room a new epoch.
+            if let Err(e) = self.state.mark(Flag::Failed) {
+                log::error!(
+                    "data dir {}: cannot note the failure either ({e}); after a restart, \
+                     clients that resume may not be told of the messages that were not stored",
+                    self.dir.display()
+                );
+            }
+        }
+        // Events of this turn that were indexed but not written: their rooms'
+        // index no longer matches memory.
+        let written = self.len;
+        for kept in self.rooms.values_mut() {
+            if kept.entries.back().is_some_and(|&(at, _)| at >= written) {
+                kept.entries.clear();
+                kept.bytes = 0;
+                kept.stale = true;
+            }
         }
         self.pending.clear();
+        if let Some(c) = self.compaction.take() {
+            let _ = std::fs::remove_file(&c.tmp);
+        }
     }
 
     fn sync(&mut self, now: Instant) {
@@ -279,91 +274,6 @@ impl Disk {
             self.file.read_exact_at(&mut buf, at)?;
         }
         String::from_utf8(buf).map_err(|_| io::Error::other("event is not UTF-8"))
-    }
-
-    /// Writes the kept state to a new journal and switches to it; rooms over
-    /// `--max-disk` go first (idle ones, oldest first).
-    fn compact(&mut self) -> io::Result<()> {
-        self.trim_to(self.options.max_disk / 2);
-        let (bytes, offsets) = self.snapshot()?;
-        let (file, number) = journal::replace(&self.dir, self.number, &bytes)?;
-        for (name, entries) in offsets {
-            if let Some(kept) = self.rooms.get_mut(&*name) {
-                kept.entries = entries;
-            }
-        }
-        self.file = file;
-        self.number = number;
-        self.len = bytes.len() as u64;
-        self.unsynced = false;
-        self.compact_at = (2 * self.len).max(COMPACT_MIN);
-        log::debug!(
-            "data dir {}: compacted to {} bytes",
-            self.dir.display(),
-            self.len
-        );
-        Ok(())
-    }
-
-    /// The kept state as a journal, and each room's new event offsets.
-    #[allow(clippy::type_complexity)]
-    fn snapshot(&self) -> io::Result<(Vec<u8>, Vec<(Box<str>, VecDeque<(u64, u32)>)>)> {
-        let mut out = record::MAGIC.to_vec();
-        let mut offsets = Vec::with_capacity(self.rooms.len());
-        for (name, kept) in &self.rooms {
-            record::write_room(&mut out, name, &kept.head());
-            let mut entries = VecDeque::with_capacity(kept.entries.len());
-            let first = kept.seq - kept.entries.len() as u64;
-            for (i, &(at, len)) in kept.entries.iter().enumerate() {
-                let event = self.read_event(at, len)?;
-                let (pos, _) = record::write_msg(&mut out, name, first + 1 + i as u64, &event);
-                entries.push_back((pos as u64, len));
-            }
-            if let Some(ms) = kept.idle_since {
-                record::write_idle(&mut out, name, ms);
-            }
-            offsets.push((name.clone(), entries));
-        }
-        Ok((out, offsets))
-    }
-
-    /// About how many bytes a compacted journal of the kept state takes.
-    fn kept_size(&self) -> u64 {
-        self.rooms.iter().map(|(n, k)| room_size(k, n)).sum()
-    }
-
-    /// Drops rooms until the kept state is about `budget` bytes: idle rooms
-    /// that were not `create`d first, then the history of idle `create`d
-    /// rooms, oldest idle first. Rooms in use are never dropped here.
-    fn trim_to(&mut self, budget: u64) {
-        let size = room_size;
-        let mut total = self.kept_size();
-        if total <= budget {
-            return;
-        }
-        let mut idle: Vec<(bool, u64, Box<str>)> = self
-            .rooms
-            .iter()
-            .filter_map(|(n, k)| Some((k.settings.created, k.idle_since?, n.clone())))
-            .collect();
-        idle.sort();
-        for (created, _, name) in idle {
-            if total <= budget {
-                break;
-            }
-            let Some(kept) = self.rooms.get_mut(&name) else {
-                continue;
-            };
-            total -= size(kept, &name);
-            if created {
-                kept.entries.clear();
-                kept.bytes = 0;
-                total += size(kept, &name);
-            } else {
-                self.rooms.remove(&name);
-            }
-            log::warn!("data dir: --max-disk reached, dropped the history of room {name}");
-        }
     }
 
     /// Removes idle rooms past the TTL (never `create`d ones).
@@ -400,10 +310,16 @@ impl Store for Disk {
                 }
             }
         }
-        let (settings, seq) = (kept.settings.clone(), kept.seq);
+        let (mut settings, seq, stale) = (kept.settings.clone(), kept.seq, kept.stale);
+        if stale {
+            // Its last events were never stored: resuming clients must see a gap.
+            settings.epoch = self.fresh_epoch();
+        }
         let history = History::restore(settings.epoch, seq, settings.cap, max_bytes, events);
         if let Some(kept) = self.rooms.get_mut(name) {
             kept.idle_since = None;
+            kept.settings.epoch = settings.epoch;
+            kept.stale = false;
         }
         record::write_live(&mut self.pending, name);
         Some(Saved { settings, history })
@@ -411,6 +327,10 @@ impl Store for Disk {
 
     fn contains(&self, name: &str) -> bool {
         self.rooms.contains_key(name)
+    }
+
+    fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.rooms.keys().map(|name| &**name))
     }
 
     fn started(&mut self, name: &str, settings: &Settings) {
@@ -424,6 +344,14 @@ impl Store for Disk {
             debug_assert!(false, "room {name} appended before it started");
             return;
         };
+        if self.failed.is_some() {
+            // Nothing is written any more: the index only follows the seq.
+            kept.seq = seq;
+            kept.entries.clear();
+            kept.bytes = 0;
+            kept.stale = true;
+            return;
+        }
         let (pos, len) = record::write_msg(&mut self.pending, name, seq, event);
         let at = self.len + pos as u64;
         kept.push(seq, at, len as u32, self.options.history_bytes);
@@ -463,15 +391,20 @@ impl Store for Disk {
                 let e = io::Error::other(format!("journal over --max-disk ({} bytes)", self.len));
                 return self.fail("disk budget", &e);
             }
-            if self.len >= self.compact_at.min(self.options.max_disk) {
-                if let Err(e) = self.compact() {
-                    return self.fail("compaction failed", &e);
-                }
-                if self.len > self.options.max_disk / 2 {
-                    let e = io::Error::other("rooms in use keep over half of --max-disk");
-                    return self.fail("disk budget", &e);
-                }
+        }
+        self.retire_step();
+        if self.compaction.is_some() {
+            if let Err(e) = self.compact_step(STEP_BYTES) {
+                return self.fail("compaction failed", &e);
             }
+            if self.compaction.is_none() && self.len > self.options.max_disk / 2 {
+                let e = io::Error::other("rooms in use keep over half of --max-disk");
+                return self.fail("disk budget", &e);
+            }
+        } else if self.len >= self.compact_at.min(self.options.max_disk / 4 * 3)
+            && let Err(e) = self.start_compaction()
+        {
+            return self.fail("compaction failed", &e);
         }
         if self.unsynced
             && self.options.fsync == Fsync::Interval
@@ -483,8 +416,20 @@ impl Store for Disk {
 
     fn close(&mut self, now: Instant) {
         self.commit(now);
-        if self.unsynced && self.failed.is_none() && self.options.fsync != Fsync::Never {
+        if self.failed.is_some() {
+            return;
+        }
+        // Even with `--fsync never`: a clean stop leaves nothing to lose.
+        if self.unsynced {
             self.sync(now);
+        }
+        if self.failed.is_none()
+            && let Err(e) = self.state.mark(Flag::Clean)
+        {
+            log::warn!(
+                "data dir {}: cannot note the clean stop: {e}",
+                self.dir.display()
+            );
         }
     }
 
@@ -497,6 +442,10 @@ impl Store for Disk {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
+        if self.compaction.is_some() || self.retired.is_some() {
+            // Due now: a slice per turn, also when no client sends anything.
+            return Some(self.last_sync.min(self.next_sweep));
+        }
         let sync = (self.unsynced && self.options.fsync == Fsync::Interval)
             .then_some(self.last_sync + SYNC_EVERY);
         Some(sync.map_or(self.next_sweep, |s| s.min(self.next_sweep)))

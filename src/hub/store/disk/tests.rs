@@ -311,3 +311,141 @@ fn an_unwritable_journal_degrades_to_memory() {
     disk.commit(Instant::now());
     assert_eq!(disk.health().errors, 1, "no retry storm");
 }
+
+#[test]
+fn after_a_failure_rooms_get_a_new_epoch_when_read_back_and_after_a_restart() {
+    let dir = TempDir::new("fail-epoch");
+    let mut disk = open(&dir.0);
+    for room in ["a", "b"] {
+        disk.started(room, &settings(3, 8));
+    }
+    fill(&mut disk, "a", 1, 4);
+    fill(&mut disk, "b", 1, 2);
+    disk.file = fs::File::open(journal(&dir.0)).unwrap();
+    // These reach clients, but never the journal.
+    disk.appended("a", 5, &event("a", 5));
+    disk.commit(Instant::now());
+    assert!(disk.health().failed.is_some());
+    disk.appended("a", 6, &event("a", 6));
+    disk.emptied("a", 2_000);
+    let back = disk.load("a", 1 << 20).unwrap();
+    assert_eq!(back.history.seq(), 6, "seq goes on");
+    assert_ne!(
+        back.settings.epoch.get(),
+        3,
+        "memory was ahead of the journal"
+    );
+    let b = disk.load("b", 1 << 20).unwrap();
+    assert_eq!(
+        b.settings.epoch.get(),
+        3,
+        "nothing of b was lost in this run"
+    );
+    disk.close(Instant::now());
+    drop(disk);
+    // The next start cannot know which rooms lost what: all get a new epoch,
+    // and keep their stored history and seq.
+    let mut disk = open(&dir.0);
+    assert!(disk.health().failed.is_none());
+    let (seq, kept) = seqs(&mut disk, "a");
+    assert_eq!((seq, kept), (4, vec![1, 2, 3, 4]));
+    for room in ["a", "b"] {
+        let epoch = disk.load(room, 1 << 20).unwrap().settings.epoch.get();
+        assert_ne!(epoch, 3, "{room}");
+    }
+    disk.close(Instant::now());
+    drop(disk);
+    // A clean run after that keeps the epochs it has.
+    let mut disk = open(&dir.0);
+    let first = disk.load("b", 1 << 20).unwrap().settings.epoch;
+    disk.close(Instant::now());
+    drop(disk);
+    let mut disk = open(&dir.0);
+    assert_eq!(disk.load("b", 1 << 20).unwrap().settings.epoch, first);
+}
+
+#[test]
+fn a_reboot_under_a_run_that_did_not_sync_every_turn_renews_epochs() {
+    let dir = TempDir::new("reboot-epoch");
+    let mut disk = Disk::open(
+        &dir.0,
+        Options {
+            fsync: Fsync::Never,
+            ..options()
+        },
+        Instant::now(),
+        1,
+    )
+    .unwrap();
+    disk.started("a", &settings(3, 8));
+    fill(&mut disk, "a", 1, 2);
+    drop(disk); // killed: no clean stop
+    // Same boot: a crash of the process alone loses nothing that was written.
+    let mut disk = open(&dir.0);
+    assert_eq!(disk.load("a", 1 << 20).unwrap().settings.epoch.get(), 3);
+    drop(disk);
+    // As a power cut would leave it: another boot id, the last run unsynced.
+    let (state, _) = super::state::State::open(&dir.0).unwrap();
+    state.start(Fsync::Interval, "another-boot").unwrap();
+    drop(state);
+    let mut disk = open(&dir.0);
+    assert_ne!(disk.load("a", 1 << 20).unwrap().settings.epoch.get(), 3);
+}
+
+#[test]
+fn a_compaction_spread_over_turns_keeps_what_changed_meanwhile() {
+    let dir = TempDir::new("compact-steps");
+    let mut disk = open(&dir.0);
+    disk.options.fsync = Fsync::Never;
+    let names: Vec<String> = (0..50).map(|r| format!("r{r}")).collect();
+    for name in &names {
+        disk.started(name, &settings(3, 8));
+    }
+    let big = "y".repeat(2000);
+    let text = |name: &str, seq: u64| format!("{name}:{seq}:{big}");
+    let (mut spread, mut longest_run, mut run) = (0, 0, 0);
+    for seq in 1..=80u64 {
+        for name in &names {
+            if seq <= 40 || name != "r0" {
+                disk.appended(name, seq, &text(name, seq));
+            }
+        }
+        if seq == 40 {
+            // Changes while a copy may be under way: a room deleted, one started over.
+            disk.deleted("r0");
+            disk.started("r1", &settings(9, 8));
+        }
+        disk.commit(Instant::now());
+        if disk.compaction.is_some() {
+            spread += 1;
+            run += 1;
+            longest_run = longest_run.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    assert!(
+        longest_run >= 2,
+        "a compaction took several turns ({spread})"
+    );
+    let check = |disk: &mut Disk| {
+        assert!(!disk.contains("r0"));
+        for name in &names[1..] {
+            let saved = disk.load(name, 1 << 20).unwrap();
+            let want: Vec<String> = (73..=80).map(|s| text(name, s)).collect();
+            let got: Vec<String> = saved.history.after(None).0.map(str::to_owned).collect();
+            assert_eq!(got.len(), 8, "{name}");
+            if name == "r1" {
+                // Started over at seq 40 (epoch 9): its appends after that are seqs 41..
+                assert_eq!(saved.settings.epoch.get(), 9);
+            }
+            assert!(got == want, "{name}: {:?}", &got[0][..12]);
+            assert_eq!(saved.history.seq(), 80);
+        }
+    };
+    check(&mut disk);
+    drop(disk);
+    let size = fs::metadata(journal(&dir.0)).unwrap().len();
+    assert!(size < 4 << 20, "compacted: {size} bytes");
+    check(&mut open(&dir.0));
+}
