@@ -10,16 +10,11 @@ mod cluster_support;
 
 use std::time::Duration;
 
-use cluster_support::{Node, Redis, http, redis_available};
+use cluster_support::{Node, Redis, http, post, redis_available};
 use serde_json::{Value, json};
 
 fn publish_api(node: &Node, body: &str) -> String {
-    let req = format!(
-        "POST /api/publish HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    http(node.addr, &req)
+    post(node, "/api/publish", body)
 }
 
 fn ids(members: &Value) -> Vec<String> {

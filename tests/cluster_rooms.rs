@@ -11,17 +11,8 @@ mod cluster_support;
 
 use std::time::Duration;
 
-use cluster_support::{Node, Redis, http, redis_available, redis_command};
+use cluster_support::{Node, Redis, post, redis_available, redis_command};
 use serde_json::{Value, json};
-
-fn post(node: &Node, path: &str, body: &str) -> String {
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    http(node.addr, &req)
-}
 
 /// The JSON body of an HTTP answer.
 fn body(answer: &str) -> Value {

@@ -260,3 +260,13 @@ pub fn redis_client_id(port: u16, name: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// `POST path` with a JSON `body` to `node`; the whole answer (status line, headers, body).
+pub fn post(node: &Node, path: &str, body: &str) -> String {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    http(node.addr, &req)
+}
