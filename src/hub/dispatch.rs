@@ -45,15 +45,10 @@ impl Hub {
             Err(rejection) => return self.limited(client, verdict, rejection.reference, out),
         };
         #[cfg(feature = "redis")]
-        if let Some(ack_now) =
-            self.cluster_dispatch(now, client, &request.action, request.reference, out)
+        if self
+            .cluster_dispatch(now, client, &request.action, request.reference, out)
+            .is_some()
         {
-            if ack_now && let Some(reference) = request.reference {
-                let mark = out.mark();
-                protocol::write_ack(out.buf(), reference);
-                out.recipient(client);
-                out.commit(mark);
-            }
             return;
         }
         match self.dispatch(now, client, &request.action, request.reference, out) {

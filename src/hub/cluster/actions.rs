@@ -1,5 +1,6 @@
-//! The actions that go through Redis: which script or command each one
-//! becomes, and what its reply is waited for as.
+//! The actions over Redis that are not room state (room state goes through
+//! the seam, `home.rs`): which script or command each one becomes, and what
+//! its reply is waited for as.
 
 use super::{Answer, Waiting, unavailable};
 use crate::ClientId;
@@ -9,9 +10,11 @@ use crate::hub::{Hub, Now, Outbox, PublishError, error};
 use crate::protocol::{self, Action, Scope};
 
 impl Hub {
-    /// Actions that go through Redis. `None`: handle it locally as on one
-    /// node; `Some(true)`: done, ack now; `Some(false)`: the answer follows
-    /// Redis' reply. Errors are answered here.
+    /// Actions that go through Redis outside the room-state seam
+    /// (`broadcast`, `notify`, `members`, `rooms`). `None`: handle it as on
+    /// one node (room state then goes through the seam); `Some(())`: sent
+    /// to Redis, the answer follows its reply, or refused here (errors are
+    /// answered here).
     pub(in crate::hub) fn cluster_dispatch(
         &mut self,
         now: Now,
@@ -19,7 +22,7 @@ impl Hub {
         action: &Action,
         reference: Option<&str>,
         out: &mut Outbox,
-    ) -> Option<bool> {
+    ) -> Option<()> {
         self.home.cluster()?;
         let conn = self.conns[client.0].as_ref().expect("client is connected");
         let conn_id = conn.id.clone();
@@ -43,7 +46,7 @@ impl Hub {
                         format_args!("{failure}"),
                         reference,
                     );
-                    return Some(false);
+                    return Some(());
                 }
                 let conn = self.conns[client.0].as_ref().expect("sender is connected");
                 let mut event = String::new();
@@ -74,7 +77,7 @@ impl Hub {
                         format_args!("{failure}"),
                         reference,
                     );
-                    return Some(false);
+                    return Some(());
                 }
                 let conn = self.conns[client.0].as_ref().expect("sender is connected");
                 let mut event = String::new();
@@ -124,7 +127,7 @@ impl Hub {
         if !sent {
             unavailable(out, client, reference);
         }
-        Some(false)
+        Some(())
     }
 
     /// `/api/publish` over Redis to a `user` (`None`: everyone), on the

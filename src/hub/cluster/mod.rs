@@ -1,17 +1,23 @@
 //! The hub over Redis (`--redis`): several nodes act as one hub.
 //!
-//! What changes against one node: sequenced publishes, joins and leaves run as
-//! scripts in Redis (`engine::scripts`), and their events come back on the
-//! room's channel to every node that has members there, this one included, so
-//! every node delivers them in the one order Redis ran them in. A node
-//! subscribes only to the channels of rooms it has members in (or joins
-//! waiting), of users connected to it, and to the broadcast channels. Each
-//! payload is copied into the outbox once and framed once by the reactor, as
-//! on one node. Answers that need Redis are deferred: the `ack` (or
-//! `error`) follows the script's reply; with Redis away it is `unavailable`.
+//! Redis is the home of room state here (the `Home::Redis` of `hub::home`,
+//! the one seam every home implements): `home.rs` turns the seam's actions
+//! (append, join/subscribe, history, create, delete) into scripts
+//! (`engine::scripts`) that decide in Redis, and answers `Later`. Their
+//! events come back on the room's channel to every node that has members
+//! there, this one included, so every node delivers them in the one order
+//! Redis ran them in; the `ack` (or `error`) follows the script's reply, and
+//! a publish's ack is held until its message came by on the channel. With
+//! Redis away the seam answers `unavailable`. The rest is not room state:
+//! `broadcast`, `notify`, `members` and `rooms` (`actions.rs`), presence and
+//! heartbeats, and recovery after a lost link (`recover.rs`).
 //!
-//! Local state stays the source for fan-out: a room here lists this node's
-//! members; presence of others lives in Redis (`members` asks it).
+//! A node subscribes only to the channels of rooms it has members in (or
+//! joins waiting), of users connected to it, and to the broadcast channels.
+//! Each payload is copied into the outbox once and framed once by the
+//! reactor, as on one node. Local state stays the source for fan-out: a room
+//! here lists this node's members; presence of others lives in Redis
+//! (`members` asks it).
 
 mod actions;
 mod deliver;
