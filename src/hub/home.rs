@@ -23,11 +23,7 @@
 //! is the same [`History`](super::store::History): a resume is answered by
 //! [`History::after`](super::store::History::after) in every home.
 //!
-//! Call order, per action: the hub checks what is local (the connection's
-//! own rooms, `max_rooms`) and calls the home's method once; on `Now` it
-//! acks at once (after the event, in the same turn), on `Later` it writes
-//! nothing more (the home's reply path answers). The memory home's store
-//! is committed once per loop turn ([`Hub::commit`]).
+//! The call order is documented at [`Home`].
 
 use super::failure::Failure;
 use super::rooms::publish_to;
@@ -36,6 +32,18 @@ use super::{Hub, Now, Outbox, publish::SERVER_JSON};
 use crate::ClientId;
 
 /// Where room state lives (see the module docs).
+///
+/// Call order: the hub calls one of the seam's methods once per room action
+/// (`append`, `enter_room_state`, `read_history`, `create_room`, `remove`);
+/// each checks what it needs (membership, `max_rooms`, password, owner) in
+/// its home and answers. On `Now` (`Sequenced::Now`, `Done::Now`) the event
+/// is already in the outbox and the hub writes the ack right after it, in
+/// the same turn; on `Later` the hub writes nothing more, and the home's
+/// reply path (`hub::cluster`) writes the ack or the error when Redis
+/// answered (a publish's ack once its message came back on the room's
+/// channel); on `Unavailable` or an error the hub answers the error at once.
+/// With a store, [`Hub::commit`] runs once per loop turn, before that turn's
+/// output is written (group commit), as the [`Store`] trait asks.
 #[derive(Debug)]
 pub(super) enum Home {
     /// In memory: each room's [`History`](super::store::History), and with
