@@ -132,7 +132,13 @@ fn drive(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         }
         let mut outcomes: Vec<Outcome> = servers
             .iter()
-            .filter(|&&k| !sc.loopcast_only || matches!(k, Kind::Loopcast | Kind::Baseline))
+            .filter(|&&k| {
+                !sc.loopcast_only
+                    || matches!(
+                        k,
+                        Kind::Loopcast | Kind::Baseline | Kind::Redis1 | Kind::Redis2
+                    )
+            })
             .map(|&kind| Outcome {
                 kind,
                 runs: Vec::new(),

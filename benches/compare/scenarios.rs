@@ -78,7 +78,8 @@ pub struct Scenario {
     /// Keys of the metrics drawn as charts.
     pub charts: &'static [&'static str],
     pub run: fn(&Settings, Kind) -> io::Result<Vec<f64>>,
-    /// Speaks loopcast's `/ws` protocol: the other hubs serve only `/broadcast`.
+    /// Speaks loopcast's `/ws` protocol: the other hubs serve only
+    /// `/broadcast` (loopcast over Redis runs it too).
     pub loopcast_only: bool,
 }
 
@@ -198,7 +199,7 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "rooms",
         title: "7. Fixed load in rooms (/ws)",
-        setup: "1 000 /ws clients joined to 50 rooms of 20, one publisher per room sending `publish` at 30 msg/s (1 500 messages/s into room history, 30 000 deliveries/s); loopcast only, run with and without `--data-dir` through LOOPCAST_BENCH_SERVER_ARGS",
+        setup: "1 000 /ws clients joined to 50 rooms of 20, one publisher per room sending `publish` at 30 msg/s (1 500 messages/s into room history, 30 000 deliveries/s); loopcast builds only (in memory; over Redis with redis1/redis2 in LOOPCAST_BENCH_SERVERS, where every `publish` is the sequenced script), run with and without `--data-dir` through LOOPCAST_BENCH_SERVER_ARGS",
         metrics: PUBLISH_METRICS,
         charts: &["cpu_per", "p99"],
         run: |s, k| rooms(s, k, 1000, 50, 30.0),

@@ -1,6 +1,7 @@
 //! Incoming frames: the rate check before any parse, then one action's dispatch.
 
 use super::failure::Failure;
+use super::home::{Asker, Done, Sequenced};
 use super::rate::Verdict;
 use super::store::{Epoch, Since};
 use super::{CLOSE_POLICY, Hub, Now, Outbox, error};
@@ -44,19 +45,15 @@ impl Hub {
             Err(rejection) => return self.limited(client, verdict, rejection.reference, out),
         };
         #[cfg(feature = "redis")]
-        if let Some(ack_now) =
-            self.cluster_dispatch(now, client, &request.action, request.reference, out)
+        if self
+            .cluster_dispatch(now, client, &request.action, request.reference, out)
+            .is_some()
         {
-            if ack_now && let Some(reference) = request.reference {
-                let mark = out.mark();
-                protocol::write_ack(out.buf(), reference);
-                out.recipient(client);
-                out.commit(mark);
-            }
             return;
         }
-        match self.dispatch(now, client, &request.action, out) {
-            Ok(()) => {
+        match self.dispatch(now, client, &request.action, request.reference, out) {
+            Ok(Done::Later) => {}
+            Ok(Done::Now) => {
                 if let Some(reference) = request.reference {
                     let mark = out.mark();
                     protocol::write_ack(out.buf(), reference);
@@ -137,14 +134,18 @@ impl Hub {
         }
     }
 
+    /// Runs one action; room state goes through the seam (`home`), whose
+    /// answer may come later (then the home's reply path acks or refuses).
     fn dispatch<'r>(
         &mut self,
         now: Now,
         client: ClientId,
         action: &'r Action<'r>,
+        reference: Option<&str>,
         out: &mut Outbox,
-    ) -> Result<(), Failure<'r>> {
-        match action {
+    ) -> Result<Done, Failure<'r>> {
+        let asker = Asker::Client { client, reference };
+        let done = match action {
             Action::Broadcast { message } => {
                 let (rate, burst) = (self.config.broadcast_rate, self.config.broadcast_burst);
                 let conn = self.conns[client.0].as_mut().expect("sender is connected");
@@ -184,15 +185,29 @@ impl Hub {
                     seq,
                     epoch: epoch.as_deref().map(Epoch::claimed),
                 });
-                self.enter(now, client, room, password.as_deref(), Some(since), out)
+                let password = password.as_deref();
+                return self.enter_room_state(
+                    now,
+                    client,
+                    room,
+                    password,
+                    Some(since),
+                    reference,
+                    out,
+                );
             }
             Action::Subscribe { room, password } => {
-                self.enter(now, client, room, password.as_deref(), None, out)
+                let password = password.as_deref();
+                return self.enter_room_state(now, client, room, password, None, reference, out);
             }
             Action::Leave { room } | Action::Unsubscribe { room } => self.exit(client, room, out),
-            Action::Delete { room } => self.delete(client, room, out),
+            Action::Delete { room } => return self.remove(now, room, asker, out),
             Action::Publish { room, message } => {
-                self.publish(now, client, room, message.get(), out)
+                return match self.append(now, room, message.get(), asker, out)? {
+                    Sequenced::Now { .. } => Ok(Done::Now),
+                    Sequenced::Later => Ok(Done::Later),
+                    Sequenced::Unavailable => Err(Failure::Unavailable),
+                };
             }
             Action::Typing { room, value } => self.set_typing(now, client, room, *value, out),
             Action::History { room, since, epoch } => {
@@ -200,7 +215,7 @@ impl Hub {
                     seq,
                     epoch: epoch.as_deref().map(Epoch::claimed),
                 });
-                self.history(client, room, since, out)
+                return self.read_history(client, room, since, reference, out);
             }
             Action::Members { room, offset } => self.members(client, room, *offset, out),
             Action::Rooms { offset } => {
@@ -212,14 +227,12 @@ impl Hub {
                 max_members,
                 password,
                 history,
-            } => self.create(
-                now,
-                client,
-                room,
-                *max_members,
-                password.as_deref(),
-                *history,
-            ),
-        }
+            } => {
+                let password = password.as_deref();
+                let (max, cap) = (*max_members, *history);
+                return self.create_room(now, client, room, max, password, cap, reference);
+            }
+        };
+        done.map(|()| Done::Now)
     }
 }

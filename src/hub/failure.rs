@@ -20,6 +20,9 @@ pub(super) enum Failure<'r> {
     BroadcastBudget(u32),
     /// The receiving user is over its `notify` budget (per second).
     NotifyBudget(&'r str, u32),
+    /// The room's home (Redis) is not reachable: nothing was done.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Unavailable,
 }
 
 impl Failure<'_> {
@@ -34,6 +37,7 @@ impl Failure<'_> {
             Failure::NoSuchRoom(_) => ErrorCode::NoSuchRoom,
             Failure::NotOwner(_) => ErrorCode::Forbidden,
             Failure::BroadcastBudget(_) | Failure::NotifyBudget(..) => ErrorCode::RateLimited,
+            Failure::Unavailable => ErrorCode::Unavailable,
         }
     }
 }
@@ -60,6 +64,9 @@ impl fmt::Display for Failure<'_> {
                     f,
                     "user {user} takes at most {max} notifications per second"
                 )
+            }
+            Failure::Unavailable => {
+                write!(f, "the cluster engine (redis) is not reachable; try again")
             }
         }
     }

@@ -59,6 +59,7 @@ mod budget;
 pub mod cluster;
 mod dispatch;
 mod failure;
+mod home;
 mod invariants;
 mod names;
 mod names_file;
@@ -166,11 +167,9 @@ pub struct Hub {
     epoch_seed: u64,
     /// Bytes kept in every room's history (kept in step by every change).
     history_bytes: usize,
-    /// With `--redis`: the engine and the cluster state (see `cluster`).
-    #[cfg(feature = "redis")]
-    cluster: Option<Box<cluster::Cluster>>,
-    /// Where room state is kept beyond memory (`--data-dir`), if anywhere.
-    store: Option<Box<dyn store::Store>>,
+    /// Where room state (`seq`, history) lives: memory, memory plus disk
+    /// (`--data-dir`), or Redis with the cluster state (`--redis`).
+    home: home::Home,
     /// The wall clock of the latest call (for what the store records).
     clock_ms: u64,
 }
@@ -196,9 +195,7 @@ impl Hub {
             // std seeds `RandomState` from the OS's random source.
             epoch_seed: RandomState::new().hash_one(0x6c6f_6f70_u64),
             history_bytes: 0,
-            #[cfg(feature = "redis")]
-            cluster: None,
-            store: None,
+            home: home::Home::Local(None),
             clock_ms: 0,
         }
     }
@@ -232,7 +229,7 @@ impl Hub {
         let id = short_id(self.next_serial());
         // Across a cluster, ids carry the node's name so they stay unique.
         #[cfg(feature = "redis")]
-        let id = match &self.cluster {
+        let id = match self.home.cluster() {
             Some(c) => format!("{}.{id}", c.node).into(),
             None => id,
         };
@@ -293,7 +290,7 @@ impl Hub {
             self.memberships -= 1;
             self.detach(client, &m);
             #[cfg(feature = "redis")]
-            if self.cluster.is_some() {
+            if self.home.is_redis() {
                 let name = self.rooms[m.room].name.clone();
                 self.cluster_left(&name, &conn.id);
                 self.drop_if_empty(m.room);
@@ -346,7 +343,7 @@ impl Hub {
             let due = self.typing.pop().expect("peeked").0;
             self.expire_typing(now, due, out);
         }
-        if let Some(store) = self.store.as_deref_mut()
+        if let Some(store) = self.home.disk_mut()
             && store.poll_timeout().is_some_and(|at| at <= now.mono)
         {
             store.handle_timeout(now.mono, now.unix_ms);
@@ -357,7 +354,7 @@ impl Hub {
     /// that turns out to have nothing left to do).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let typing = self.typing.peek().map(|Reverse(due)| due.at);
-        let store = self.store.as_ref().and_then(|s| s.poll_timeout());
+        let store = self.home.disk().and_then(|s| s.poll_timeout());
         #[cfg(feature = "redis")]
         let store = match (store, self.cluster_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),

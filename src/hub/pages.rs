@@ -153,7 +153,7 @@ impl Hub {
 
     /// Names of the rooms the store keeps that are not in memory.
     fn stored_only(&self) -> impl Iterator<Item = &str> + '_ {
-        let store = self.store.as_deref().into_iter();
+        let store = self.home.disk().into_iter();
         store
             .flat_map(|s| s.names())
             .filter(|name| !self.names.contains_key(*name))

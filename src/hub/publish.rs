@@ -3,7 +3,9 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::{Hub, Now, Outbox, PublishError, rooms};
+use super::failure::Failure;
+use super::home::{Asker, Done, Sequenced};
+use super::{Hub, Now, Outbox, PublishError};
 use crate::protocol::{self, Scope};
 
 /// Messages from the API carry this `from`.
@@ -29,6 +31,14 @@ struct Body<'a> {
 /// Keeps a present `null` message as `null` instead of "absent".
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&'de RawValue>::deserialize(d).map(Some)
+}
+
+/// The answer when the room's home (Redis) cannot take the action now.
+fn unreachable_redis() -> PublishError {
+    PublishError {
+        status: 503,
+        message: "redis is not reachable".into(),
+    }
 }
 
 fn bad(message: impl Into<String>) -> PublishError {
@@ -64,17 +74,12 @@ impl Hub {
         if !protocol::valid_room_name(&room) {
             return Err(bad("bad room name"));
         }
-        #[cfg(feature = "redis")]
-        if self.cluster.is_some() {
-            if !self.cluster_api_delete(&room) {
-                return Err(PublishError {
-                    status: 503,
-                    message: "redis is not reachable".into(),
-                });
-            }
-            return Ok(None);
+        match self.remove(now, &room, Asker::Backend, out) {
+            Ok(Done::Now) => Ok(Some(true)),
+            Ok(Done::Later) => Ok(None),
+            Err(Failure::Unavailable) => Err(unreachable_redis()),
+            Err(_) => Ok(Some(false)),
         }
-        Ok(Some(self.delete_room(now, &room, out)))
     }
 
     /// `POST /api/publish` with `body`; returns how many `/ws` connections were reached.
@@ -122,28 +127,25 @@ impl Hub {
                 ));
             }
         };
-        #[cfg(feature = "redis")]
-        if self.cluster.is_some() {
-            return self.cluster_api_publish(now, target, message);
-        }
         match target {
             Target::Room(room) => {
-                // A room only the store keeps is loaded for the message, then unloaded.
-                let Some(key) = self.room_key(&room).or_else(|| self.load_room(&room)) else {
-                    return Ok(0);
-                };
-                let delivered = rooms::publish_to(
-                    &mut self.rooms[key],
-                    &mut self.history_bytes,
-                    self.store.as_deref_mut(),
-                    SERVER_JSON,
-                    now.unix_ms,
-                    message,
-                    out,
-                );
-                self.drop_if_empty(key);
-                Ok(delivered)
+                match self.append(now, &room, message, Asker::Backend, out) {
+                    Ok(Sequenced::Now { reached, .. }) => Ok(reached),
+                    // Delivered when Redis sends it back: this node's members
+                    // and subscribers are who it will reach here.
+                    Ok(Sequenced::Later) => Ok(self.room_key(&room).map_or(0, |k| {
+                        let r = &self.rooms[k];
+                        r.members.len() + r.subscribers.len()
+                    })),
+                    Ok(Sequenced::Unavailable) | Err(_) => Err(unreachable_redis()),
+                }
             }
+            #[cfg(feature = "redis")]
+            Target::User(user) if self.home.is_redis() => {
+                self.cluster_api_publish(now, Some(&user), message)
+            }
+            #[cfg(feature = "redis")]
+            Target::All if self.home.is_redis() => self.cluster_api_publish(now, None, message),
             Target::User(user) => {
                 let Some(tabs) = self.users.get(user.as_str()) else {
                     return Ok(0);

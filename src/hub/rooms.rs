@@ -247,7 +247,7 @@ impl Hub {
         self.memberships -= 1;
         self.detach(client, &m);
         #[cfg(feature = "redis")]
-        if self.cluster.is_some() {
+        if self.home.is_redis() {
             let (name, id) = (
                 self.rooms[m.room].name.clone(),
                 self.conn(client).id.clone(),
@@ -308,47 +308,12 @@ impl Hub {
             let room = self.rooms.remove(key);
             self.history_bytes -= room.history.bytes();
             self.names.remove(&room.name);
-            if let Some(store) = self.store.as_deref_mut() {
+            if let Some(store) = self.home.disk_mut() {
                 store.emptied(&room.name, self.clock_ms);
             }
             #[cfg(feature = "redis")]
             self.maybe_unlink(&room.name);
         }
-    }
-
-    /// `publish` from a client: a password room needs membership; a room that
-    /// does not exist swallows the message.
-    pub(super) fn publish<'r>(
-        &mut self,
-        now: Now,
-        client: ClientId,
-        name: &'r str,
-        message: &str,
-        out: &mut Outbox,
-    ) -> Result<(), Failure<'r>> {
-        // A room only the store keeps is loaded for the message, then unloaded.
-        let Some(key) = self.room_key(name).or_else(|| self.load_room(name)) else {
-            return Ok(());
-        };
-        let conn = self.conns[client.0].as_ref().expect("client is connected");
-        let room = &mut self.rooms[key];
-        if room.password.is_some() && !conn.rooms.iter().any(|m| m.room == key) {
-            self.drop_if_empty(key);
-            return Err(Failure::MembersOnly(name));
-        }
-        let kept = &mut self.history_bytes;
-        let store = self.store.as_deref_mut();
-        publish_to(
-            room,
-            kept,
-            store,
-            &conn.user_json,
-            now.unix_ms,
-            message,
-            out,
-        );
-        self.drop_if_empty(key);
-        Ok(())
     }
 
     /// `typing`: forwards changes to the other joined members, arms the expiry.
@@ -448,7 +413,7 @@ impl Hub {
         let room = &self.rooms[key];
         let conn = self.conn(client);
         #[cfg(feature = "redis")]
-        if self.cluster.is_some() {
+        if self.home.is_redis() {
             let mut event = String::new();
             protocol::write_typing(&mut event, &room.name, &conn.user_json, &conn.id, value);
             let (name, id) = (room.name.clone(), conn.id.clone());
@@ -475,7 +440,7 @@ impl Hub {
         password: Option<&str>,
         history: Option<usize>,
     ) -> Result<(), Failure<'r>> {
-        if self.names.contains_key(name) || self.store.as_ref().is_some_and(|s| s.contains(name)) {
+        if self.names.contains_key(name) || self.home.disk().is_some_and(|s| s.contains(name)) {
             return Err(Failure::RoomExists(name));
         }
         let max_rooms = self.config.max_rooms;

@@ -2,6 +2,7 @@
 
 use std::collections::BinaryHeap;
 
+use super::home::Home;
 use super::rooms::{Room, RoomKey};
 use super::store::{Epoch, History, Settings, Store, StoreHealth};
 use super::{Failure, Hub, Now, Outbox};
@@ -13,18 +14,23 @@ impl Hub {
     /// Keeps room state in `store` too (`--data-dir`); rooms it has are
     /// loaded when someone enters them.
     pub fn set_store(&mut self, store: Box<dyn Store>) {
-        self.store = Some(store);
+        // Disk and Redis together are refused at start (config).
+        debug_assert!(
+            matches!(self.home, Home::Local(None)),
+            "one home for room state"
+        );
+        self.home = Home::Local(Some(store));
     }
 
     /// The store's health, if there is a store.
     pub fn store_health(&self) -> Option<StoreHealth> {
-        self.store.as_ref().map(|s| s.health())
+        self.home.disk().map(|s| s.health())
     }
 
     /// Makes this turn's room changes durable (group commit): the reactor
     /// calls it once per turn, before writing the turn's output to sockets.
     pub fn commit(&mut self, now: Now) {
-        if let Some(store) = self.store.as_deref_mut() {
+        if let Some(store) = self.home.disk_mut() {
             store.commit(now.mono);
         }
         self.save_names(now, false);
@@ -32,7 +38,7 @@ impl Hub {
 
     /// The server stops: the store writes and syncs what is left.
     pub fn close_store(&mut self, now: Now) {
-        if let Some(store) = self.store.as_deref_mut() {
+        if let Some(store) = self.home.disk_mut() {
             store.close(now.mono);
         }
         self.save_names(now, true);
@@ -46,7 +52,7 @@ impl Hub {
 
     /// Tells the store that room `key`'s history starts, with its settings.
     pub(super) fn started(&mut self, key: RoomKey) {
-        let Some(store) = self.store.as_deref_mut() else {
+        let Some(store) = self.home.disk_mut() else {
             return;
         };
         let room = &self.rooms[key];
@@ -65,7 +71,7 @@ impl Hub {
     /// that nobody entered yet is); the caller enters it or drops it again.
     pub(super) fn load_room(&mut self, name: &str) -> Option<RoomKey> {
         let max_bytes = self.config.history_bytes;
-        let saved = self.store.as_deref_mut()?.load(name, max_bytes)?;
+        let saved = self.home.disk_mut()?.load(name, max_bytes)?;
         let s = saved.settings;
         let mut room = Room::new(name, None, saved.history);
         room.max_members = s.max_members;
@@ -143,7 +149,7 @@ impl Hub {
         {
             conn.created.retain(|k| *k != key);
         }
-        if let Some(store) = self.store.as_deref_mut() {
+        if let Some(store) = self.home.disk_mut() {
             store.deleted(&room.name);
         }
     }

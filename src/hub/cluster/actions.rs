@@ -1,20 +1,20 @@
-//! The actions that go through Redis: which script or command each one
-//! becomes, and what its reply is waited for as.
+//! The actions over Redis that are not room state (room state goes through
+//! the seam, `home.rs`): which script or command each one becomes, and what
+//! its reply is waited for as.
 
 use super::{Answer, Waiting, unavailable};
 use crate::ClientId;
 use crate::engine::{Value, scripts};
 use crate::hub::failure::Failure;
-use crate::hub::store::redis::{RoomKeys, sequenced_event};
-use crate::hub::store::{Epoch, Since};
 use crate::hub::{Hub, Now, Outbox, PublishError, error};
-use crate::protocol::{self, Action, ErrorCode, Scope};
-use crate::secret::PasswordHash;
+use crate::protocol::{self, Action, Scope};
 
 impl Hub {
-    /// Actions that go through Redis. `None`: handle it locally as on one
-    /// node; `Some(true)`: done, ack now; `Some(false)`: the answer follows
-    /// Redis' reply. Errors are answered here.
+    /// Actions that go through Redis outside the room-state seam
+    /// (`broadcast`, `notify`, `members`, `rooms`). `None`: handle it as on
+    /// one node (room state then goes through the seam); `Some(())`: sent
+    /// to Redis, the answer follows its reply, or refused here (errors are
+    /// answered here).
     pub(in crate::hub) fn cluster_dispatch(
         &mut self,
         now: Now,
@@ -22,8 +22,8 @@ impl Hub {
         action: &Action,
         reference: Option<&str>,
         out: &mut Outbox,
-    ) -> Option<bool> {
-        self.cluster.as_ref()?;
+    ) -> Option<()> {
+        self.home.cluster()?;
         let conn = self.conns[client.0].as_ref().expect("client is connected");
         let conn_id = conn.id.clone();
         let answer = |what| Waiting::Answer {
@@ -46,7 +46,7 @@ impl Hub {
                         format_args!("{failure}"),
                         reference,
                     );
-                    return Some(false);
+                    return Some(());
                 }
                 let conn = self.conns[client.0].as_ref().expect("sender is connected");
                 let mut event = String::new();
@@ -58,7 +58,7 @@ impl Hub {
                     message.get(),
                 );
                 let w = answer(Answer::Broadcast);
-                let c = self.cluster.as_mut().expect("cluster");
+                let c = self.home.cluster_mut().expect("cluster");
                 c.command(&[b"PUBLISH", scripts::ALL_CHANNEL, event.as_bytes()], w)
             }
             Action::Notify { user, message } => {
@@ -77,7 +77,7 @@ impl Hub {
                         format_args!("{failure}"),
                         reference,
                     );
-                    return Some(false);
+                    return Some(());
                 }
                 let conn = self.conns[client.0].as_ref().expect("sender is connected");
                 let mut event = String::new();
@@ -91,17 +91,8 @@ impl Hub {
                 );
                 let w = answer(Answer::Notify((&**user).into()));
                 let channel = scripts::user_channel(user);
-                let c = self.cluster.as_mut().expect("cluster");
+                let c = self.home.cluster_mut().expect("cluster");
                 c.command(&[b"PUBLISH", &channel, event.as_bytes()], w)
-            }
-            Action::Publish { room, message } => {
-                let member = self
-                    .names
-                    .get(&**room)
-                    .is_some_and(|k| conn.rooms.iter().any(|m| m.room == *k));
-                let from = conn.user_json.clone();
-                let w = answer(Answer::Publish((&**room).into()));
-                self.publish_script(now, room, &from, message.get(), !member, w)
             }
             Action::Members { room, offset } => {
                 let inside = self
@@ -111,227 +102,60 @@ impl Hub {
                 let keys = [scripts::key('m', room), scripts::key('p', room)];
                 let w = answer(Answer::Members((&**room).into(), *offset));
                 let flag: &[u8] = if inside { b"0" } else { b"1" };
-                let c = self.cluster.as_mut().expect("cluster");
+                let c = self.home.cluster_mut().expect("cluster");
                 c.eval(scripts::I_MEMBERS, &[&keys[0], &keys[1]], &[flag], w)
-            }
-            Action::Create {
-                room,
-                max_members,
-                password,
-                history,
-            } => {
-                let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.serial).to_string();
-                let max = max_members.map(|m| m.to_string()).unwrap_or_default();
-                let cap = history.map(|h| h.to_string()).unwrap_or_default();
-                let w = answer(Answer::Create((&**room).into()));
-                let (meta, members) = (scripts::key('m', room), scripts::key('p', room));
-                // Only the salted hash goes to Redis, as to the data dir.
-                let hash = password
-                    .as_deref()
-                    .map(|p| PasswordHash::new(p).to_bytes().to_vec())
-                    .unwrap_or_default();
-                let owner = conn.user.clone();
-                let args: [&[u8]; 5] = [
-                    &hash,
-                    max.as_bytes(),
-                    cap.as_bytes(),
-                    epoch.as_bytes(),
-                    owner.as_bytes(),
-                ];
-                let c = self.cluster.as_mut().expect("cluster");
-                c.eval(scripts::I_CREATE, &[&meta, &members], &args, w)
-            }
-            Action::Join {
-                room,
-                password,
-                since,
-                epoch,
-            } => {
-                return Some(self.cluster_enter(
-                    now,
-                    client,
-                    room,
-                    password.as_deref(),
-                    Some((*since, epoch.as_deref())),
-                    reference,
-                    out,
-                ));
-            }
-            Action::Subscribe { room, password } => {
-                return Some(self.cluster_enter(
-                    now,
-                    client,
-                    room,
-                    password.as_deref(),
-                    None,
-                    reference,
-                    out,
-                ));
-            }
-            Action::History { room, since, epoch } => {
-                let inside = self
-                    .names
-                    .get(&**room)
-                    .is_some_and(|k| conn.rooms.iter().any(|m| m.room == *k));
-                if !inside {
-                    error(
-                        out,
-                        client,
-                        ErrorCode::NotMember,
-                        format_args!("not a member of room {room}"),
-                        reference,
-                    );
-                    return Some(false);
-                }
-                let since = since.map(|seq| Since {
-                    seq,
-                    epoch: epoch.as_deref().map(Epoch::claimed),
-                });
-                let w = answer(Answer::History((&**room).into(), since));
-                let k = RoomKeys::of(room);
-                let c = self.cluster.as_mut().expect("cluster");
-                c.eval(scripts::I_FETCH, &[&k.meta, &k.history], &[], w)
-            }
-            Action::Delete { room } => {
-                let w = answer(Answer::Delete((&**room).into()));
-                let owner = conn.user.clone();
-                self.delete_script(room, &owner, w)
             }
             Action::Rooms { offset } => {
                 let w = answer(Answer::Rooms(*offset));
-                let c = self.cluster.as_mut().expect("cluster");
+                let c = self.home.cluster_mut().expect("cluster");
                 c.eval(scripts::I_ROOMS, &[scripts::ROOMS_SET], &[], w)
             }
-            Action::Leave { .. } | Action::Unsubscribe { .. } | Action::Typing { .. } => {
+            // Room state goes through the seam (`hub::home`); leave and
+            // typing run locally and tell Redis.
+            Action::Publish { .. }
+            | Action::Create { .. }
+            | Action::Join { .. }
+            | Action::Subscribe { .. }
+            | Action::History { .. }
+            | Action::Delete { .. }
+            | Action::Leave { .. }
+            | Action::Unsubscribe { .. }
+            | Action::Typing { .. } => {
                 return None;
             }
         };
         if !sent {
             unavailable(out, client, reference);
         }
-        Some(false)
+        Some(())
     }
 
-    /// The sequenced publish script for `room`; `require_member`: the sender is
-    /// no member here, so a password room refuses it.
-    fn publish_script(
-        &mut self,
-        now: Now,
-        room: &str,
-        from_json: &str,
-        message: &str,
-        require_member: bool,
-        w: Waiting,
-    ) -> bool {
-        // The event is written around a seq Redis allocates: split at it.
-        let (prefix, suffix) = sequenced_event(from_json, room, now.unix_ms, message);
-        let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.serial).to_string();
-        let cap = self.config.history.to_string();
-        let origin = match &w {
-            Waiting::Answer { id, .. } => id.clone(),
-            _ => "-".into(),
-        };
-        let k = RoomKeys::of(room);
-        let keys: [&[u8]; 4] = [&k.meta, &k.history, &k.members, &k.channel];
-        let flag: &[u8] = if require_member { b"1" } else { b"0" };
-        let args: [&[u8]; 6] = [
-            prefix.as_bytes(),
-            suffix.as_bytes(),
-            cap.as_bytes(),
-            epoch.as_bytes(),
-            flag,
-            origin.as_bytes(),
-        ];
-        let c = self.cluster.as_mut().expect("cluster");
-        c.eval(scripts::I_PUBLISH, &keys, &args, w)
-    }
-
-    /// The delete script for `room`; `owner` `""` for the backend (no check).
-    fn delete_script(&mut self, room: &str, owner: &str, w: Waiting) -> bool {
-        let mut event = String::new();
-        protocol::write_deleted(&mut event, room);
-        let k = RoomKeys::of(room);
-        let keys: [&[u8]; 5] = [
-            &k.meta,
-            &k.history,
-            &k.members,
-            &k.channel,
-            scripts::ROOMS_SET,
-        ];
-        let args: [&[u8]; 3] = [owner.as_bytes(), room.as_bytes(), event.as_bytes()];
-        let c = self.cluster.as_mut().expect("cluster");
-        c.eval(scripts::I_DELETE, &keys, &args, w)
-    }
-
-    /// `/api/delete` over Redis: false if Redis is not ready. Errors of the
-    /// script (no such room) are only logged: the HTTP answer went out.
-    pub(in crate::hub) fn cluster_api_delete(&mut self, room: &str) -> bool {
-        self.delete_script(room, "", Waiting::Quiet("delete"))
-    }
-
-    /// `/api/publish` over Redis: the same scripts and channels as clients
-    /// use. Returns how many connections on this node the message will reach.
+    /// `/api/publish` over Redis to a `user` (`None`: everyone), on the
+    /// channels clients use; a room goes through the room-state seam.
+    /// Returns how many connections on this node the message will reach.
     pub(in crate::hub) fn cluster_api_publish(
         &mut self,
         now: Now,
-        target: crate::hub::publish::Target,
+        user: Option<&str>,
         message: &str,
     ) -> Result<usize, PublishError> {
-        use crate::hub::publish::Target;
         let server = crate::hub::publish::SERVER_JSON;
-        let (sent, local) = match target {
-            Target::Room(room) => {
-                let local = self.room_key(&room).map_or(0, |k| {
-                    let r = &self.rooms[k];
-                    r.members.len() + r.subscribers.len()
-                });
-                (
-                    self.publish_script(
-                        now,
-                        &room,
-                        server,
-                        message,
-                        false,
-                        Waiting::Quiet("publish"),
-                    ),
-                    local,
-                )
+        let mut event = String::new();
+        let (channel, local) = match user {
+            Some(user) => {
+                let scope = Scope::User { to: user };
+                protocol::write_message(&mut event, server, scope, now.unix_ms, message);
+                let local = self.users.get(user).map_or(0, Vec::len);
+                (scripts::user_channel(user), local)
             }
-            Target::User(user) => {
-                let mut event = String::new();
-                protocol::write_message(
-                    &mut event,
-                    server,
-                    Scope::User { to: &user },
-                    now.unix_ms,
-                    message,
-                );
-                let local = self.users.get(user.as_str()).map_or(0, Vec::len);
-                let channel = scripts::user_channel(&user);
-                let c = self.cluster.as_mut().expect("cluster");
-                (
-                    c.command(
-                        &[b"PUBLISH", &channel, event.as_bytes()],
-                        Waiting::Quiet("publish"),
-                    ),
-                    local,
-                )
-            }
-            Target::All => {
-                let mut event = String::new();
+            None => {
                 protocol::write_message(&mut event, server, Scope::All, now.unix_ms, message);
-                let local = self.live;
-                let c = self.cluster.as_mut().expect("cluster");
-                (
-                    c.command(
-                        &[b"PUBLISH", scripts::ALL_CHANNEL, event.as_bytes()],
-                        Waiting::Quiet("publish"),
-                    ),
-                    local,
-                )
+                (scripts::ALL_CHANNEL.to_vec(), self.live)
             }
         };
-        if !sent {
+        let c = self.home.cluster_mut().expect("cluster");
+        let args: [&[u8]; 3] = [b"PUBLISH", &channel, event.as_bytes()];
+        if !c.command(&args, Waiting::Quiet("publish")) {
             return Err(PublishError {
                 status: 503,
                 message: "redis is not reachable".into(),
@@ -343,7 +167,7 @@ impl Hub {
     /// A raw `/broadcast` frame over Redis; `false` when Redis is not ready
     /// (the caller then fans out on this node only).
     pub fn cluster_raw(&mut self, binary: bool, payload: &[u8]) -> bool {
-        let Some(c) = self.cluster.as_mut() else {
+        let Some(c) = self.home.cluster_mut() else {
             return false;
         };
         let mut framed = Vec::with_capacity(payload.len() + 1);
@@ -357,7 +181,7 @@ impl Hub {
 
     /// `typing` over Redis: to the room's members on every node.
     pub(in crate::hub) fn cluster_typing(&mut self, room: &str, event: &str, origin: &str) -> bool {
-        let Some(c) = self.cluster.as_mut() else {
+        let Some(c) = self.home.cluster_mut() else {
             return false;
         };
         let keys = [scripts::key('m', room), scripts::key('r', room)];
@@ -373,7 +197,7 @@ impl Hub {
     /// A user's first connection here: listen on their channel (and, for
     /// the last one, stop).
     pub(in crate::hub) fn cluster_user(&mut self, user: &str, present: bool) {
-        if let Some(c) = self.cluster.as_mut() {
+        if let Some(c) = self.home.cluster_mut() {
             let channel = scripts::user_channel(user);
             if present {
                 c.engine.subscribe(&channel);

@@ -26,7 +26,8 @@ impl Hub {
             }
             out.commit(mark);
         } else if channel == scripts::RAW_CHANNEL {
-            if let (Some((&kind, bytes)), Some(c)) = (payload.split_first(), self.cluster.as_mut())
+            if let (Some((&kind, bytes)), Some(c)) =
+                (payload.split_first(), self.home.cluster_mut())
             {
                 c.raw_in.push((kind == b'b', bytes.to_vec()));
             }
@@ -55,7 +56,7 @@ impl Hub {
     }
 
     pub(super) fn deliver_room(&mut self, room: &str, (ev, p): (u64, Payload), out: &mut Outbox) {
-        let Some(c) = self.cluster.as_mut() else {
+        let Some(c) = self.home.cluster_mut() else {
             return;
         };
         if let Some(link) = c.links.get_mut(room) {
@@ -144,7 +145,7 @@ impl Hub {
             self.place(client, &name, joined);
         }
         self.maybe_unlink(&name);
-        let Some(c) = self.cluster.as_mut() else {
+        let Some(c) = self.home.cluster_mut() else {
             return;
         };
         if !entries.is_empty() {

@@ -7,6 +7,8 @@ use super::super::store::{Epoch, History, Since};
 use super::{Cluster, Link, Waiting, member_entry, unavailable};
 use crate::ClientId;
 use crate::engine::{Value, scripts};
+use crate::hub::failure::Failure;
+use crate::hub::home::Done;
 use crate::hub::{Hub, Now, Outbox, error};
 use crate::protocol::{self, ErrorCode};
 use crate::secret::PasswordHash;
@@ -39,18 +41,20 @@ pub(super) fn keys(room: &str, node: &str) -> [Vec<u8>; 5] {
 }
 
 impl Hub {
-    /// `join`/`subscribe` with `--redis`; see the module docs for the order.
+    /// `join`/`subscribe` with `--redis` (the seam's resume over Redis; see
+    /// the module docs for the order): `Done::Now` for a `subscribe` where
+    /// the client already is, else the answer follows the join script.
     #[allow(clippy::too_many_arguments)]
-    pub(in crate::hub) fn cluster_enter(
+    pub(in crate::hub) fn cluster_enter<'r>(
         &mut self,
         now: Now,
         client: ClientId,
-        room: &str,
+        room: &'r str,
         password: Option<&str>,
-        join: Option<(Option<u64>, Option<&str>)>,
+        join: Option<Option<Since>>,
         reference: Option<&str>,
         out: &mut Outbox,
-    ) -> bool {
+    ) -> Result<Done, Failure<'r>> {
         let max_rooms = self.config.max_rooms;
         let conn = self.conns[client.0].as_ref().expect("client is connected");
         let here = self
@@ -58,38 +62,25 @@ impl Hub {
             .get(room)
             .and_then(|&k| conn.rooms.iter().find(|m| m.room == k));
         if join.is_none() && here.is_some() {
-            return true;
+            return Ok(Done::Now);
         }
         if here.is_none() && conn.rooms.len() + conn.created.len() >= max_rooms {
-            error(
-                out,
-                client,
-                ErrorCode::TooManyRooms,
-                format_args!("at most {max_rooms} rooms per connection"),
-                reference,
-            );
-            return false;
+            return Err(Failure::TooManyRooms(max_rooms));
         }
         let wait = JoinWait {
             client,
             id: conn.id.clone(),
             room: room.into(),
             joined: join.is_some(),
-            since: join.and_then(|(since, epoch)| {
-                since.map(|seq| Since {
-                    seq,
-                    epoch: epoch.map(Epoch::claimed),
-                })
-            }),
+            since: join.flatten(),
             password: password.map(Into::into),
             checked: Vec::new(),
             reference: reference.map(Into::into),
         };
-        let c = self.cluster.as_mut().expect("cluster");
+        let c = self.home.cluster_mut().expect("cluster");
         if c.engine.state() != crate::engine::State::Ready {
             c.engine.stats.refused += 1;
-            unavailable(out, client, reference);
-            return false;
+            return Err(Failure::Unavailable);
         }
         let tag = c.tag(Waiting::Join(wait));
         let channel = scripts::key('r', room);
@@ -101,7 +92,7 @@ impl Hub {
             link.queued.push(tag);
             c.engine.subscribe(&channel);
         }
-        false
+        Ok(Done::Later)
     }
 
     /// Redis confirmed a room channel: send the joins that waited for it.
@@ -110,7 +101,7 @@ impl Hub {
             return;
         };
         let room = String::from_utf8_lossy(room);
-        let c = self.cluster.as_mut().expect("cluster");
+        let c = self.home.cluster_mut().expect("cluster");
         let Some(link) = c.links.get_mut(&*room) else {
             return;
         };
@@ -122,7 +113,7 @@ impl Hub {
 
     /// Sends the join script for the waiting join `tag`.
     fn send_join(&mut self, now: Now, tag: u64, out: &mut Outbox) {
-        let c = self.cluster.as_mut().expect("cluster");
+        let c = self.home.cluster_mut().expect("cluster");
         let Some(Waiting::Join(j)) = c.waiting.get(&tag) else {
             return;
         };
@@ -181,7 +172,7 @@ impl Hub {
         let items = value.as_ref().and_then(Value::as_array).unwrap_or(&[]);
         let ok = items.first().and_then(Value::as_bytes) == Some(b"ok");
         if !alive {
-            let c = self.cluster.as_mut().expect("cluster");
+            let c = self.home.cluster_mut().expect("cluster");
             if let Some(link) = c.links.get_mut(&j.room) {
                 link.gate.cancel(j.client);
             }
@@ -198,8 +189,8 @@ impl Hub {
         let client = j.client;
         if !ok {
             if let Some(link) = self
-                .cluster
-                .as_mut()
+                .home
+                .cluster_mut()
                 .expect("cluster")
                 .links
                 .get_mut(&j.room)
@@ -241,7 +232,10 @@ impl Hub {
             conn.rooms.iter().any(|m| m.room == k)
         });
         self.place(client, &j.room, j.joined);
-        if let Some(link) = self.cluster.as_mut().and_then(|c| c.links.get_mut(&j.room))
+        if let Some(link) = self
+            .home
+            .cluster_mut()
+            .and_then(|c| c.links.get_mut(&j.room))
             && link.epoch != Some(history.epoch())
         {
             link.epoch = Some(history.epoch());
@@ -263,7 +257,7 @@ impl Hub {
             out.recipient(client);
             out.commit(mark);
         }
-        let c = self.cluster.as_mut().expect("cluster");
+        let c = self.home.cluster_mut().expect("cluster");
         let Some(link) = c.links.get_mut(&j.room) else {
             return;
         };
@@ -297,7 +291,7 @@ impl Hub {
             .is_some_and(|(h, p)| h.matches(p));
         if !matches || !j.checked.is_empty() {
             // A second `check` means the hash changed under us: refuse too.
-            let c = self.cluster.as_mut().expect("cluster");
+            let c = self.home.cluster_mut().expect("cluster");
             if let Some(link) = c.links.get_mut(&j.room) {
                 link.gate.cancel(j.client);
             }
@@ -311,7 +305,7 @@ impl Hub {
             return self.maybe_unlink(&j.room);
         }
         j.checked = stored.to_vec();
-        let c = self.cluster.as_mut().expect("cluster");
+        let c = self.home.cluster_mut().expect("cluster");
         let tag = c.tag(Waiting::Join(j));
         self.send_join(now, tag, out);
     }
@@ -365,7 +359,7 @@ impl Hub {
 
     /// `client` (connection `id`) left `room` here: tell Redis (and so the others).
     pub(in crate::hub) fn cluster_left(&mut self, room: &str, id: &str) {
-        if let Some(c) = self.cluster.as_mut() {
+        if let Some(c) = self.home.cluster_mut() {
             leave_script(c, room, id);
         }
     }
@@ -373,7 +367,7 @@ impl Hub {
     /// Stops listening on a room channel nobody here needs any more.
     pub(in crate::hub) fn maybe_unlink(&mut self, room: &str) {
         let local = self.names.contains_key(room);
-        let Some(c) = self.cluster.as_mut() else {
+        let Some(c) = self.home.cluster_mut() else {
             return;
         };
         let idle = c

@@ -1,20 +1,27 @@
 //! The hub over Redis (`--redis`): several nodes act as one hub.
 //!
-//! What changes against one node: sequenced publishes, joins and leaves run as
-//! scripts in Redis (`engine::scripts`), and their events come back on the
-//! room's channel to every node that has members there, this one included, so
-//! every node delivers them in the one order Redis ran them in. A node
-//! subscribes only to the channels of rooms it has members in (or joins
-//! waiting), of users connected to it, and to the broadcast channels. Each
-//! payload is copied into the outbox once and framed once by the reactor, as
-//! on one node. Answers that need Redis are deferred: the `ack` (or
-//! `error`) follows the script's reply; with Redis away it is `unavailable`.
+//! Redis is the home of room state here (the `Home::Redis` of `hub::home`,
+//! the one seam every home implements): `home.rs` turns the seam's actions
+//! (append, join/subscribe, history, create, delete) into scripts
+//! (`engine::scripts`) that decide in Redis, and answers `Later`. Their
+//! events come back on the room's channel to every node that has members
+//! there, this one included, so every node delivers them in the one order
+//! Redis ran them in; the `ack` (or `error`) follows the script's reply, and
+//! a publish's ack is held until its message came by on the channel. With
+//! Redis away the seam answers `unavailable`. The rest is not room state:
+//! `broadcast`, `notify`, `members` and `rooms` (`actions.rs`), presence and
+//! heartbeats, and recovery after a lost link (`recover.rs`).
 //!
-//! Local state stays the source for fan-out: a room here lists this node's
-//! members; presence of others lives in Redis (`members` asks it).
+//! A node subscribes only to the channels of rooms it has members in (or
+//! joins waiting), of users connected to it, and to the broadcast channels.
+//! Each payload is copied into the outbox once and framed once by the
+//! reactor, as on one node. Local state stays the source for fan-out: a room
+//! here lists this node's members; presence of others lives in Redis
+//! (`members` asks it).
 
 mod actions;
 mod deliver;
+mod home;
 mod join;
 mod recover;
 
@@ -144,7 +151,12 @@ impl Hub {
         engine.set_name(node);
         engine.subscribe(scripts::ALL_CHANNEL);
         engine.subscribe(scripts::RAW_CHANNEL);
-        self.cluster = Some(Box::new(Cluster {
+        // Disk and Redis together are refused at start (config).
+        debug_assert!(
+            matches!(self.home, super::home::Home::Local(None)),
+            "one home for room state"
+        );
+        self.home = super::home::Home::Redis(Box::new(Cluster {
             engine,
             node: node.into(),
             waiting: HashMap::new(),
@@ -157,13 +169,13 @@ impl Hub {
 
     /// The Redis engine, for the reactor's sockets (`None` without `--redis`).
     pub fn engine_mut(&mut self) -> Option<&mut Engine> {
-        self.cluster.as_mut().map(|c| &mut c.engine)
+        self.home.cluster_mut().map(|c| &mut c.engine)
     }
 
     /// Heap bytes of the engine and of the answers it is waited for, for
     /// the memory budget (0 without `--redis`).
     pub fn engine_bytes(&self) -> usize {
-        self.cluster.as_ref().map_or(0, |c| {
+        self.home.cluster().map_or(0, |c| {
             c.engine.heap_bytes()
                 + c.waiting.capacity() * std::mem::size_of::<(u64, Waiting)>()
                 + c.links.capacity() * std::mem::size_of::<(Box<str>, Link)>()
@@ -172,13 +184,13 @@ impl Hub {
 
     /// The Redis engine, for `/healthz` and `/metrics`.
     pub fn engine(&self) -> Option<&Engine> {
-        self.cluster.as_ref().map(|c| &c.engine)
+        self.home.cluster().map(|c| &c.engine)
     }
 
     /// Acts on everything the engine heard (call after feeding it input or timeouts).
     pub fn handle_engine(&mut self, now: Now, out: &mut Outbox) {
         loop {
-            let Some(cluster) = self.cluster.as_mut() else {
+            let Some(cluster) = self.home.cluster_mut() else {
                 return;
             };
             let Some(event) = cluster.engine.next_event() else {
@@ -201,15 +213,15 @@ impl Hub {
     /// Raw `/broadcast` frames that came from Redis (binary flag, payload):
     /// the reactor frames each once for [`Hub::raw_recipients`].
     pub fn take_raw_frames(&mut self) -> Vec<(bool, Vec<u8>)> {
-        self.cluster
-            .as_mut()
+        self.home
+            .cluster_mut()
             .map(|c| std::mem::take(&mut c.raw_in))
             .unwrap_or_default()
     }
 
     /// The cluster's timers: the heartbeat.
     pub(super) fn cluster_timeout(&mut self, now: Now) {
-        let Some(c) = self.cluster.as_mut() else {
+        let Some(c) = self.home.cluster_mut() else {
             return;
         };
         if c.heartbeat_at.is_some_and(|at| at <= now.mono) {
@@ -226,7 +238,7 @@ impl Hub {
     }
 
     pub(super) fn cluster_deadline(&self) -> Option<Instant> {
-        self.cluster.as_ref()?.heartbeat_at
+        self.home.cluster()?.heartbeat_at
     }
 
     /// Redis is (back) up: heartbeat now, and put this node's members back
@@ -241,7 +253,7 @@ impl Hub {
                 ));
             }
         }
-        let c = self.cluster.as_mut().expect("cluster");
+        let c = self.home.cluster_mut().expect("cluster");
         c.heartbeat_at = Some(now.mono);
         for (room, (id, entry)) in entries {
             let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, c.next_tag).to_string();
@@ -265,7 +277,7 @@ impl Hub {
     /// Redis went away: joins waiting for a subscription answer `unavailable`
     /// (the engine already failed every command in flight).
     fn engine_down(&mut self, out: &mut Outbox) {
-        let c = self.cluster.as_mut().expect("cluster");
+        let c = self.home.cluster_mut().expect("cluster");
         c.heartbeat_at = None;
         let mut void = Vec::new();
         let mut acks = Vec::new();
@@ -372,7 +384,7 @@ impl Hub {
                             return error(out, client, f.code(), format_args!("{f}"), reference);
                         }
                         let ev = value.as_array().and_then(|v| v.get(1)?.as_int());
-                        let c = self.cluster.as_mut().expect("cluster");
+                        let c = self.home.cluster_mut().expect("cluster");
                         // Held until the `deleted` came by here, as a publish's ack is.
                         if let (Some(link), Some(ev), Some(reference)) =
                             (c.links.get_mut(&room), ev, reference)
@@ -384,7 +396,7 @@ impl Hub {
                     }
                     Answer::Publish(room) => {
                         let ev = value.as_array().and_then(|v| v.get(1)?.as_int());
-                        let c = self.cluster.as_mut().expect("cluster");
+                        let c = self.home.cluster_mut().expect("cluster");
                         if let (Some(link), Some(ev), Some(reference)) =
                             (c.links.get_mut(&room), ev, reference)
                             && link.gate.seen() < ev as u64
@@ -408,7 +420,7 @@ impl Hub {
     /// `client` is going away: forget its joins in flight (their replies are
     /// then undone in Redis).
     pub(super) fn cluster_gone(&mut self, client: ClientId) {
-        if let Some(c) = self.cluster.as_mut() {
+        if let Some(c) = self.home.cluster_mut() {
             for link in c.links.values_mut() {
                 link.gate.cancel(client);
             }

@@ -11,7 +11,7 @@ impl Hub {
     /// The links are back: hold each local room's payloads and fetch its state.
     pub(super) fn recover_all(&mut self) {
         let rooms: Vec<Box<str>> = self.names.keys().cloned().collect();
-        let Some(c) = self.cluster.as_mut() else {
+        let Some(c) = self.home.cluster_mut() else {
             return;
         };
         for room in rooms {
@@ -33,7 +33,7 @@ impl Hub {
     /// delivered here (same epoch only: after a Redis restart they are gone),
     /// then the held payloads that are newer than that state.
     pub(super) fn recovered(&mut self, room: &str, value: Option<Value>, out: &mut Outbox) {
-        let Some(link) = self.cluster.as_mut().and_then(|c| c.links.get_mut(room)) else {
+        let Some(link) = self.home.cluster_mut().and_then(|c| c.links.get_mut(room)) else {
             return;
         };
         let held = link.recovering.take().unwrap_or_default();

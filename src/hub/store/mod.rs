@@ -1,19 +1,21 @@
-//! Room state: each room's history, `seq` and `epoch`, behind one small interface.
+//! Room state's vocabulary and its two homes beyond memory.
 //!
-//! [`History`] (in `memory.rs`) is what the hub asks for a room's state: the
-//! next `seq`, appending an encoded message event, the entries after a
-//! client's `since`, and the byte count and eviction the memory budget needs.
-//! The in-memory history is the default and the hot path.
+//! [`History`] (in `memory.rs`) is a room's state as the hub reads it: the
+//! latest `seq`, the `epoch`, the kept encoded message events, the entries
+//! after a client's `since` (with `gap`), and the byte count and eviction the
+//! memory budget needs. [`Epoch`], [`Since`] and the salted password form are
+//! the rest of the vocabulary.
 //!
-//! A room's state has one of three homes, chosen at start: memory only (the
-//! default); memory plus the disk journal (`--data-dir`, a [`Store`]: told
-//! each change after the hub made it, write-behind, grouped per turn); or
-//! Redis (`--redis`, `redis.rs`: Redis allocates `seq` and keeps the history
-//! for every node, the hub asks and acts on the reply). All three speak
-//! [`History`], [`Epoch`], [`Since`] and the salted password form, so a
-//! resume is answered by the same code whichever home the room has. Disk and
-//! Redis together are refused at start (config): one room's `seq` in two
-//! homes would fork.
+//! Every room action goes through one seam, `hub::home`, whose `Home` is one
+//! of three, chosen at start: memory (each room's [`History`]); memory plus
+//! a [`Store`] (`--data-dir`, the disk journal in `disk/`: told each change
+//! after the hub decided, write-behind, committed per turn); or Redis
+//! (`--redis`: Redis decides, allocating `seq` in its publish script; the
+//! keys and the reading of its replies are in `redis.rs`, the scripts in
+//! `engine::scripts`, the actions in `hub::cluster::home`). Whatever the home,
+//! a resume is answered by [`History::after`]. Disk and Redis together are
+//! refused at start (config), and a `Home` cannot hold both: one room's `seq`
+//! in two homes would fork.
 
 #[cfg(feature = "storage")]
 pub mod disk;

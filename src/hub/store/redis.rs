@@ -2,13 +2,15 @@
 //! settings as the cluster keeps them, in the same vocabulary as the memory
 //! and disk homes (`History`, `Epoch`, `Since`, the salted password form).
 //!
-//! Unlike the disk [`Store`](super::Store), which is told what the hub
-//! already decided, Redis *decides*: a room's `seq` is allocated by the
-//! sequenced-publish script, atomically with the history append and the
-//! PUBLISH, so that every node delivers one order. The hub therefore asks
-//! (a script call) and acts on the reply; this module is the two ends of
-//! that: the keys and arguments that go in, and the [`History`] that comes
-//! back. The scripts themselves are in `engine::scripts` (the engine loads
+//! Redis is the third home of the room-state seam (`hub::home`). Unlike the
+//! disk [`Store`](super::Store), which is told what the hub already decided,
+//! Redis *decides*: a room's `seq` is allocated by the sequenced-publish
+//! script, atomically with the history append and the PUBLISH, so that every
+//! node delivers one order; the seam's `append` therefore answers `Later`.
+//! The actions are in `hub::cluster::home`; this module is the two ends of
+//! each script call: the keys and arguments that go in, and the [`History`]
+//! that comes back, so a resume is answered by `History::after` as in
+//! memory. The scripts themselves are in `engine::scripts` (the engine loads
 //! them at every connect).
 
 use super::{Epoch, History};

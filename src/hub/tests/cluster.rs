@@ -6,12 +6,12 @@ use serde_json::json;
 use super::Sim;
 use crate::engine::{Side, parse_url, scripts};
 
-fn bulk(s: &str) -> String {
+pub(super) fn bulk(s: &str) -> String {
     format!("${}\r\n{s}\r\n", s.len())
 }
 
 /// Feeds `bytes` to `side` and lets the hub act on what the engine heard.
-fn feed(sim: &mut Sim, side: Side, bytes: &str) {
+pub(super) fn feed(sim: &mut Sim, side: Side, bytes: &str) {
     let now = sim.now();
     let e = sim.hub.engine_mut().expect("engine");
     e.input(now.mono, side, bytes.as_bytes());
@@ -20,13 +20,13 @@ fn feed(sim: &mut Sim, side: Side, bytes: &str) {
 }
 
 /// The commands queued for `side` since the last call.
-fn sent(sim: &mut Sim, side: Side) -> String {
+pub(super) fn sent(sim: &mut Sim, side: Side) -> String {
     let e = sim.hub.engine_mut().expect("engine");
     String::from_utf8_lossy(&std::mem::take(e.output(side))).into_owned()
 }
 
 /// A hub attached to a Redis that has just answered the handshake.
-fn attached() -> Sim {
+pub(super) fn attached() -> Sim {
     let mut sim = Sim::new();
     let now = sim.now();
     sim.hub
@@ -61,7 +61,7 @@ fn joined_at(ev: u64) -> String {
     )
 }
 
-fn message(channel: &str, payload: &str) -> String {
+pub(super) fn message(channel: &str, payload: &str) -> String {
     format!(
         "*3\r\n{}{}{}",
         bulk("message"),

@@ -12,6 +12,7 @@ mod identity;
 mod limits;
 mod pages;
 mod rooms;
+mod seam;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
