@@ -4,7 +4,11 @@
 #   1. start-up and an idle second (what an idle server keeps resident),
 #   2. then the common working set (benches/layout/workload.py: /broadcast and
 #      /ws upgrades, frames, join/publish/subscribe, closes, shutdown).
-# Needs valgrind (callgrind) and python3. Run from anywhere; takes ~8 min.
+# Symbol names carry a hash of the build (profile, and the features of every
+# crate, which `cargo bench` unifies with the dev-dependencies'), so the
+# default list holds the names of both the `cargo build --release` binary and
+# the one `cargo bench` measures; a build finds its own and ignores the rest.
+# Needs valgrind (callgrind), python3 and ss. Takes ~10 min.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=benches/layout
@@ -14,27 +18,43 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 for build in default device; do
     flags=()
     [ "$build" = device ] && flags=(--no-default-features)
-    # The release build as shipped, plus its link map (src/build.rs).
-    map=$PWD/target/layout-$build/loopcast.map
-    LOOPCAST_LINK_MAP=$map cargo build --release --quiet "${flags[@]}" --target-dir "target/layout-$build"
-    bin=target/layout-$build/release/loopcast
-    port=$(free_port)
-    valgrind --tool=callgrind --callgrind-out-file="$out/$build.%p" --dump-instr=no \
-        --compress-strings=no --compress-pos=no --demangle=no \
-        "$bin" --listen "127.0.0.1:$port" --log-level warn 2>"$out/$build.log" &
-    vg=$!
-    for _ in $(seq 100); do
-        # Listening yet? (asked of the kernel: a test connection would run accept code)
-        ss -Hltn "sport = :$port" | grep -q . && break
-        sleep 0.2
+    ways=(release)
+    [ "$build" = default ] && ways=(release bench)
+    for way in "${ways[@]}"; do
+        run=$out/$build-$way
+        # The build as shipped, plus its link map (src/build.rs): the binary is
+        # stripped, the map names every function's address.
+        map=$PWD/target/layout-$build/loopcast-$way.map
+        if [ "$way" = release ]; then
+            LOOPCAST_LINK_MAP=$map cargo build --release --quiet "${flags[@]}" \
+                --target-dir "target/layout-$build"
+        else
+            LOOPCAST_LINK_MAP=$map cargo bench --bench compare --no-run --quiet \
+                --target-dir "target/layout-$build" 2>/dev/null
+        fi
+        bin=target/layout-$build/release/loopcast
+        port=$(free_port)
+        valgrind --tool=callgrind --callgrind-out-file="$run.%p" --dump-instr=no \
+            --compress-strings=no --compress-pos=no --demangle=no \
+            "$bin" --listen "127.0.0.1:$port" --log-level warn 2>"$run.log" &
+        vg=$!
+        for _ in $(seq 100); do
+            # Listening yet? (asked of the kernel: a test connection would run accept code)
+            ss -Hltn "sport = :$port" | grep -q . && break
+            sleep 0.2
+        done
+        sleep 2 # timers of an idle server
+        callgrind_control -d "$vg" >/dev/null # phase 1 ends here
+        python3 "$here/workload.py" "$port" 1 >/dev/null
+        kill -TERM "$vg"
+        wait "$vg" || true
+        # callgrind writes the phase dump as NAME.PID.1 and the rest as NAME.PID.
+        python3 "$here/names.py" "$map" "$run".*.1 >"$run.idle"
+        python3 "$here/names.py" "$map" $(ls "$run".* | grep '\.[0-9]*$' | grep -v '\.1$') >"$run.busy"
     done
-    sleep 2 # timers of an idle server
-    callgrind_control -d "$vg" >/dev/null  # phase 1 ends here
-    python3 "$here/workload.py" "$port" 1 >/dev/null
-    kill -TERM "$vg"
-    wait "$vg" || true
-    # callgrind writes phase dumps as NAME.PID.1 and the rest as NAME.PID.
-    python3 "$here/names.py" "$map" "$out/$build".*.1 $(ls "$out/$build".* | grep -v '\.1$\|\.log$') \
+    # Idle code of both builds first, then the rest; each name once.
+    awk '!seen[$0]++' $(for w in "${ways[@]}"; do echo "$out/$build-$w.idle"; done) \
+        $(for w in "${ways[@]}"; do echo "$out/$build-$w.busy"; done) \
         >"src/layout/$build.order"
-    echo "src/layout/$build.order: $(wc -l <"src/layout/$build.order") functions"
+    echo "src/layout/$build.order: $(wc -l <"src/layout/$build.order") names"
 done
