@@ -317,6 +317,23 @@ fn on_message(
     stable: bool,
     t: &mut Tally,
 ) {
+    let history = wire::history_stamps(payload);
+    if !history.is_empty() {
+        // Delivered at the join, not live: counted for order and loss only.
+        for (p, seq, _) in history {
+            if let Some(e) = expect.get_mut(p as usize) {
+                if *e != u64::MAX && seq != *e {
+                    *t.order_errors += 1;
+                }
+                *e = seq + 1;
+                *got += 1;
+                if stable {
+                    t.flow[p as usize].delivered(seq, t.receivers);
+                }
+            }
+        }
+        return;
+    }
     let Some((p, seq, ts)) = wire::read_stamp(payload) else {
         *t.foreign += 1;
         return;

@@ -248,9 +248,37 @@ pub fn parse_frame(buf: &[u8]) -> Result<Option<Frame>, Malformed> {
 /// Where a loopcast room `message` event carries the stamp.
 const ROOM_EVENT: &[u8] = b"{\"event\":\"message\"";
 const ROOM_STAMP: &[u8] = b"\"message\":\"";
+const ROOM_ANSWER: &[u8] = b"{\"event\":\"room\"";
 
 /// Reads the stamp of a delivered payload: at its start (`/broadcast`), or in
 /// the `message` field of a room event (`/ws`).
+/// The stamps of the messages in a `room` answer's history (a join's
+/// answer carries what was published before the join took effect: those
+/// messages reached the client too, and a loss count must see them).
+pub fn history_stamps(payload: &[u8]) -> Vec<(u32, u64, u64)> {
+    if !payload.starts_with(ROOM_ANSWER) {
+        return Vec::new();
+    }
+    let mut stamps = Vec::new();
+    let mut rest = payload;
+    while let Some(at) = rest.windows(ROOM_STAMP.len()).position(|w| w == ROOM_STAMP) {
+        rest = &rest[at + ROOM_STAMP.len()..];
+        if let Some(stamp) = rest.get(..40).and_then(parse_hex_stamp) {
+            stamps.push(stamp);
+        }
+    }
+    stamps
+}
+
+/// Publisher, sequence and send time from the 40 hex digits of a JSON stamp.
+fn parse_hex_stamp(hex: &[u8]) -> Option<(u32, u64, u64)> {
+    let hex = std::str::from_utf8(hex).ok()?;
+    let publisher = u32::from_str_radix(hex.get(..8)?, 16).ok()?;
+    let seq = u64::from_str_radix(hex.get(8..24)?, 16).ok()?;
+    let ts = u64::from_str_radix(hex.get(24..40)?, 16).ok()?;
+    Some((publisher, seq, ts))
+}
+
 pub fn read_stamp(payload: &[u8]) -> Option<(u32, u64, u64)> {
     let hex_at = if let Some(rest) = payload.strip_prefix(JSON_STAMP) {
         Some(rest)
@@ -263,11 +291,7 @@ pub fn read_stamp(payload: &[u8]) -> Option<(u32, u64, u64)> {
         None
     };
     if let Some(rest) = hex_at {
-        let hex = std::str::from_utf8(rest.get(..40)?).ok()?;
-        let publisher = u32::from_str_radix(&hex[..8], 16).ok()?;
-        let seq = u64::from_str_radix(&hex[8..24], 16).ok()?;
-        let ts = u64::from_str_radix(&hex[24..], 16).ok()?;
-        return Some((publisher, seq, ts));
+        return parse_hex_stamp(rest.get(..40)?);
     }
     if payload.len() < STAMP_LEN {
         return None;
