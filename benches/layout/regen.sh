@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates src/layout/{default,device}.order: the functions the release
 # binary runs, in the order the linker should place them (src/build.rs).
-#   1. start-up and an idle second (what an idle server keeps resident),
+#   1. start-up, an idle second and the first clients (a connection closed
+#      unused, one /broadcast client): what an idle server keeps resident,
 #   2. then the common working set (benches/layout/workload.py: /broadcast and
 #      /ws upgrades, frames, join/publish/subscribe, closes, shutdown).
 # Symbol names carry a hash of the build (profile, and the features of every
@@ -44,6 +45,7 @@ for build in default device; do
             sleep 0.2
         done
         sleep 2 # timers of an idle server
+        python3 "$here/workload.py" "$port" first
         callgrind_control -d "$vg" >/dev/null # phase 1 ends here
         python3 "$here/workload.py" "$port" 1 >/dev/null
         kill -TERM "$vg"

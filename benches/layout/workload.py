@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""workload.py PORT [IDLE_S]: drives a loopcast server through the common
-working set (/broadcast and /ws upgrades, frames, join/publish/subscribe,
-an idle pause, closes), for benches/layout/regen.sh."""
+"""workload.py PORT [IDLE_S | first]: drives a loopcast server through the
+common working set (/broadcast and /ws upgrades, frames, join/publish/subscribe,
+an idle pause, closes), for benches/layout/regen.sh. `first`: only what a
+server runs for its first clients (a connection closed unused, one /broadcast
+client with one message)."""
 import socket, base64, os, time, sys, json, struct
 port = int(sys.argv[1])
 def up(path):
@@ -20,6 +22,14 @@ def drain(c, t=0.2):
     try:
         while c.recv(65536): pass
     except OSError: pass
+if sys.argv[2:] == ["first"]:
+    socket.create_connection(("127.0.0.1", port)).close()
+    c = up("/broadcast")
+    c.sendall(frame(2, b"first"))
+    drain(c)
+    c.close()
+    time.sleep(1)  # past the spare pool's trim
+    sys.exit(0)
 bs = [up("/broadcast") for _ in range(20)]
 bs[0].sendall(frame(1, b"hello") + frame(2, b"\x00\x01") + frame(9, b"p"))
 ws = [up("/ws?user=u%d" % i) for i in range(5)]

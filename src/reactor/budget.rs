@@ -51,7 +51,14 @@ impl Server {
             self.scratch = Vec::with_capacity(SCRATCH_KEEP);
         }
         self.outbox.shrink(LOOP_BUFFER_KEEP);
-        let freed = self.conns.trim_spare(self.now);
+        let mut freed = self.conns.trim_spare(self.now);
+        // No connection left to read: the shared read buffer goes too (it
+        // comes back with the next reader), so a server whose clients all
+        // left holds what a fresh one holds.
+        if self.conns.is_empty() && self.read_buf.capacity() > 0 {
+            freed += self.read_buf.capacity();
+            self.read_buf = Vec::new();
+        }
         if freed >= RELEASE_AFTER
             && let Some(release) = self.release
         {
