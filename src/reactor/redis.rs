@@ -81,25 +81,7 @@ impl Server {
             }
         }
         if *up && (event.is_readable() || event.is_read_closed() || event.is_error()) {
-            let mut buf = [0u8; 16 * 1024];
-            loop {
-                match stream.read(&mut buf) {
-                    Ok(0) => {
-                        engine.link_down(now, "closed by redis");
-                        break;
-                    }
-                    Ok(n) => engine.input(now, side, &buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        engine.link_down(now, &format!("read: {e}"));
-                        break;
-                    }
-                }
-                if engine.generation() != generation {
-                    break;
-                }
-            }
+            read_link(stream, engine, now, side, generation);
         }
         true
     }
@@ -216,4 +198,37 @@ pub(super) fn default_node_id() -> String {
         .collect();
     let host = if host.is_empty() { "node".into() } else { host };
     format!("{host}-{}", std::process::id())
+}
+
+/// Reads a Redis link until `WouldBlock` and feeds the engine. Never inlined:
+/// its 16 KiB buffer then lives on the stack only while Redis is read,
+/// instead of in the loop's own frame, where every server (with or without
+/// `--redis`) would keep those pages resident.
+#[inline(never)]
+fn read_link(
+    stream: &mut mio::net::TcpStream,
+    engine: &mut crate::engine::Engine,
+    now: std::time::Instant,
+    side: Side,
+    generation: u64,
+) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                engine.link_down(now, "closed by redis");
+                break;
+            }
+            Ok(n) => engine.input(now, side, &buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                engine.link_down(now, &format!("read: {e}"));
+                break;
+            }
+        }
+        if engine.generation() != generation {
+            break;
+        }
+    }
 }
