@@ -3,14 +3,19 @@
 binary the map belongs to, mangled, first file first, each name once: the
 lines of a src/layout/*.order file.
 
-The binary is stripped, so callgrind names its code by address; the link map
-(lld's -Map) says which function's section holds each address."""
+The binary is stripped, so callgrind knows its code only by address: every
+executed instruction (`--dump-instr=yes`) is looked up in the link map (lld's
+-Map), which says which function's section holds it. Going by instruction
+rather than by callgrind's guess at function starts also catches functions
+entered by a jump (tail calls), which callgrind files under their caller."""
 import bisect, re, sys
 
 # Input sections `.text.<symbol>` (`.text.unlikely.<symbol>` for cold
 # functions) with their start and size, from the map.
 starts, ends, names = [], [], []
-section = re.compile(r'^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+\s+\S*:\(\.text\.(?:(?:unlikely|hot|startup|exit|split)\.)?(\S+)\)$')
+section = re.compile(
+    r'^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+\s+\S*:'
+    r'\(\.text\.(?:(?:unlikely|hot|startup|exit|split)\.)?(\S+)\)$')
 for line in open(sys.argv[1]):
     m = section.match(line)
     if m and int(m.group(2), 16) > 0:
@@ -21,15 +26,12 @@ starts = [starts[i] for i in order]; ends = [ends[i] for i in order]; names = [n
 
 seen = set()
 for path in sys.argv[2:]:
-    ob = None
+    ours = False
     for line in open(path):
         if line.startswith('ob='):
-            ob = line[3:].strip()
-        elif line.startswith('fn=') and ob and '/loopcast' in ob:
-            text = line[3:].strip()
-            if not text.startswith('0x'):
-                continue
-            addr = int(text.split("'")[0], 16)
+            ours = line[3:].strip().endswith('/loopcast')
+        elif ours and line.startswith('0x'):
+            addr = int(line.split(None, 1)[0], 16)
             i = bisect.bisect_right(starts, addr) - 1
             if i < 0 or addr >= ends[i] or names[i] in seen:
                 continue

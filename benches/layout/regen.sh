@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates src/layout/{default,device}.order: the functions the release
 # binary runs, in the order the linker should place them (src/build.rs).
-#   1. start-up, an idle second and the first clients (a connection closed
-#      unused, one /broadcast client): what an idle server keeps resident,
-#   2. then the common working set (benches/layout/workload.py: /broadcast and
+#   1. start-up, an idle second and a TCP probe (a connection closed unused,
+#      as health checks do): what an idle server keeps resident,
+#   2. a first client (/broadcast, one message),
+#   3. then the common working set (benches/layout/workload.py: /broadcast and
 #      /ws upgrades, frames, join/publish/subscribe, closes, shutdown).
 # Symbol names carry a hash of the build (profile, and the features of every
 # crate, which `cargo bench` unifies with the dev-dependencies'), so the
@@ -35,7 +36,7 @@ for build in default device; do
         fi
         bin=target/layout-$build/release/loopcast
         port=$(free_port)
-        valgrind --tool=callgrind --callgrind-out-file="$run.%p" --dump-instr=no \
+        valgrind --tool=callgrind --callgrind-out-file="$run.%p" --dump-instr=yes \
             --compress-strings=no --compress-pos=no --demangle=no \
             "$bin" --listen "127.0.0.1:$port" --log-level warn 2>"$run.log" &
         vg=$!
@@ -45,18 +46,25 @@ for build in default device; do
             sleep 0.2
         done
         sleep 2 # timers of an idle server
-        python3 "$here/workload.py" "$port" first
+        python3 "$here/workload.py" "$port" probe
         callgrind_control -d "$vg" >/dev/null # phase 1 ends here
+        python3 "$here/workload.py" "$port" first
+        callgrind_control -d "$vg" >/dev/null # phase 2
         python3 "$here/workload.py" "$port" 1 >/dev/null
         kill -TERM "$vg"
         wait "$vg" || true
-        # callgrind writes the phase dump as NAME.PID.1 and the rest as NAME.PID.
+        # callgrind writes the phase dumps as NAME.PID.1, .2 and the rest as NAME.PID.
         python3 "$here/names.py" "$map" "$run".*.1 >"$run.idle"
-        python3 "$here/names.py" "$map" $(ls "$run".* | grep '\.[0-9]*$' | grep -v '\.1$') >"$run.busy"
+        python3 "$here/names.py" "$map" "$run".*.2 >"$run.first"
+        python3 "$here/names.py" "$map" $(ls "$run".* | grep '\.[0-9]*$' | grep -v '\.[12]$') >"$run.busy"
     done
-    # Idle code of both builds first, then the rest; each name once.
-    awk '!seen[$0]++' $(for w in "${ways[@]}"; do echo "$out/$build-$w.idle"; done) \
-        $(for w in "${ways[@]}"; do echo "$out/$build-$w.busy"; done) \
+    # The C start-up code first (crt1's _start and crtbegin's helpers: the
+    # kernel enters at _start, and callgrind cannot name them in a stripped
+    # binary), idle code of both builds, the first client's, then the rest;
+    # each name once.
+    printf '%s\n' _start frame_dummy register_tm_clones deregister_tm_clones \
+        __do_global_dtors_aux >"$out/crt"
+    awk '!seen[$0]++' "$out/crt" $(for p in idle first busy; do for w in "${ways[@]}"; do echo "$out/$build-$w.$p"; done; done) \
         >"src/layout/$build.order"
     echo "src/layout/$build.order: $(wc -l <"src/layout/$build.order") names"
 done

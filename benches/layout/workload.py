@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""workload.py PORT [IDLE_S | first]: drives a loopcast server through the
-common working set (/broadcast and /ws upgrades, frames, join/publish/subscribe,
-an idle pause, closes), for benches/layout/regen.sh. `first`: only what a
-server runs for its first clients (a connection closed unused, one /broadcast
-client with one message)."""
+"""workload.py PORT [IDLE_S | probe | first]: drives a loopcast server through
+the common working set (/broadcast and /ws upgrades, frames,
+join/publish/subscribe, an idle pause, closes), for benches/layout/regen.sh.
+`probe`: a TCP connection closed unused (what health checks and load
+balancers do to an idle server); `first`: one /broadcast client with one
+message."""
 import socket, base64, os, time, sys, json, struct
 port = int(sys.argv[1])
 def up(path):
@@ -22,8 +23,11 @@ def drain(c, t=0.2):
     try:
         while c.recv(65536): pass
     except OSError: pass
-if sys.argv[2:] == ["first"]:
+if sys.argv[2:] == ["probe"]:
     socket.create_connection(("127.0.0.1", port)).close()
+    time.sleep(1)
+    sys.exit(0)
+if sys.argv[2:] == ["first"]:
     c = up("/broadcast")
     c.sendall(frame(2, b"first"))
     drain(c)
