@@ -4,43 +4,10 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use common::alloc::{Counting, allocations, count_this_thread};
 use common::{frame, raw_ws, read_frame};
 use loopcast::config::Config;
 use loopcast::reactor::Server;
-
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: every call is passed to `System` unchanged; counting touches only an
-// atomic and a const-initialised thread-local (neither allocates).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -55,7 +22,7 @@ fn drained_write_buffers_are_reused_not_reallocated() {
     let addr = server.local_addr();
     let stop = server.shutdown_handle();
     let thread = std::thread::spawn(move || {
-        COUNTED.with(|c| c.set(true));
+        count_this_thread();
         server.run()
     });
     let (mut s, mut rest) = raw_ws(addr, "/echo");
@@ -71,12 +38,12 @@ fn drained_write_buffers_are_reused_not_reallocated() {
     for _ in 0..200 {
         round_trip(&mut s);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocations();
     let rounds = 300;
     for _ in 0..rounds {
         round_trip(&mut s);
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocations() - before;
     stop.shutdown();
     thread.join().unwrap().unwrap();
     // Steady state allocates nothing per message; a few stray allocations are

@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: an in-process server and raw socket clients.
 #![allow(dead_code)]
 
+pub mod alloc;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread::JoinHandle;
