@@ -7,27 +7,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::alloc::{Counting, count_this_thread, live_bytes};
+use common::alloc::{Counting, counted_server, live_bytes};
 use common::{frame, raw_ws, read_frame};
-use loopcast::config::Config;
-use loopcast::reactor::Server;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 #[test]
 fn a_server_whose_clients_left_gives_their_buffers_back() {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Config::default()
-    };
-    let server = Server::bind(config).unwrap();
-    let addr = server.local_addr();
-    let stop = server.shutdown_handle();
-    let thread = std::thread::spawn(move || {
-        count_this_thread();
-        server.run()
-    });
+    let (addr, stop, thread) = counted_server();
     std::thread::sleep(Duration::from_millis(300));
     let fresh = live_bytes();
     // Two clients, one after the other, each with a large echo: the read

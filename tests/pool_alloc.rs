@@ -4,27 +4,15 @@
 
 mod common;
 
-use common::alloc::{Counting, allocations, count_this_thread};
+use common::alloc::{Counting, allocations, counted_server};
 use common::{frame, raw_ws, read_frame};
-use loopcast::config::Config;
-use loopcast::reactor::Server;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 #[test]
 fn drained_write_buffers_are_reused_not_reallocated() {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Config::default()
-    };
-    let server = Server::bind(config).unwrap();
-    let addr = server.local_addr();
-    let stop = server.shutdown_handle();
-    let thread = std::thread::spawn(move || {
-        count_this_thread();
-        server.run()
-    });
+    let (addr, stop, thread) = counted_server();
     let (mut s, mut rest) = raw_ws(addr, "/echo");
     // 4 000-byte messages: the pool (256 KiB) stopped pooling after ~65 drains,
     // because returning a buffer counted against it and taking one did not.

@@ -60,3 +60,25 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
+
+/// A server with the default config on 127.0.0.1:<free port>, on its own
+/// thread, whose allocations are counted: its address, its stop handle and
+/// the thread (join it after `shutdown` to see the run's result).
+pub fn counted_server() -> (
+    std::net::SocketAddr,
+    loopcast::reactor::ShutdownHandle,
+    std::thread::JoinHandle<std::io::Result<()>>,
+) {
+    let config = loopcast::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..loopcast::config::Config::default()
+    };
+    let server = loopcast::reactor::Server::bind(config).unwrap();
+    let addr = server.local_addr();
+    let stop = server.shutdown_handle();
+    let thread = std::thread::spawn(move || {
+        count_this_thread();
+        server.run()
+    });
+    (addr, stop, thread)
+}
