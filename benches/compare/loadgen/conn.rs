@@ -321,16 +321,7 @@ fn on_message(
     if !history.is_empty() {
         // Delivered at the join, not live: counted for order and loss only.
         for (p, seq, _) in history {
-            if let Some(e) = expect.get_mut(p as usize) {
-                if *e != u64::MAX && seq != *e {
-                    *t.order_errors += 1;
-                }
-                *e = seq + 1;
-                *got += 1;
-                if stable {
-                    t.flow[p as usize].delivered(seq, t.receivers);
-                }
-            }
+            received(expect, got, stable, t, p, seq);
         }
         return;
     }
@@ -338,27 +329,43 @@ fn on_message(
         *t.foreign += 1;
         return;
     };
-    let Some(e) = expect.get_mut(p as usize) else {
+    if !received(expect, got, stable, t, p, seq) {
         *t.foreign += 1;
         return;
+    }
+    *t.total += 1;
+    if t.counting {
+        *t.deliveries += 1;
+        t.hist.saturating_record(t.now_ns.saturating_sub(ts).max(1));
+    }
+    if me == Some(p) {
+        let flow = &mut t.flow[p as usize];
+        flow.echoed = flow.echoed.max(seq + 1);
+    }
+}
+
+/// Publisher `p`'s message `seq` reached this client: checks its order and
+/// counts it for loss. `false` if `p` is no publisher of this run.
+fn received(
+    expect: &mut [u64],
+    got: &mut u64,
+    stable: bool,
+    t: &mut Tally,
+    p: u32,
+    seq: u64,
+) -> bool {
+    let Some(e) = expect.get_mut(p as usize) else {
+        return false;
     };
     if *e != u64::MAX && seq != *e {
         *t.order_errors += 1;
     }
     *e = seq + 1;
     *got += 1;
-    *t.total += 1;
-    if t.counting {
-        *t.deliveries += 1;
-        t.hist.saturating_record(t.now_ns.saturating_sub(ts).max(1));
-    }
-    let flow = &mut t.flow[p as usize];
     if stable {
-        flow.delivered(seq, t.receivers);
+        t.flow[p as usize].delivered(seq, t.receivers);
     }
-    if me == Some(p) {
-        flow.echoed = flow.echoed.max(seq + 1);
-    }
+    true
 }
 
 /// Hands the inflated payload of a permessage-deflate message to `deliver`
