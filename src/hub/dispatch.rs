@@ -1,7 +1,7 @@
 //! Incoming frames: the rate check before any parse, then one action's dispatch.
 
 use super::failure::Failure;
-use super::home::{Asker, Done, Sequenced};
+use super::home::{Asker, Done, NewRoom, Sequenced};
 use super::rate::Verdict;
 use super::store::{Epoch, Since};
 use super::{CLOSE_POLICY, Hub, Now, Outbox, error};
@@ -228,9 +228,12 @@ impl Hub {
                 password,
                 history,
             } => {
-                let password = password.as_deref();
-                let (max, cap) = (*max_members, *history);
-                return self.create_room(now, client, room, max, password, cap, reference);
+                let settings = NewRoom {
+                    max_members: *max_members,
+                    password: password.as_deref(),
+                    history: *history,
+                };
+                return self.create_room(now, client, room, settings, reference);
             }
         };
         done.map(|()| Done::Now)

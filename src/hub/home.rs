@@ -114,6 +114,17 @@ pub(super) enum Asker<'a> {
     Backend,
 }
 
+/// What a `create` asks of its room, in every home.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NewRoom<'a> {
+    /// `max_members`, if any.
+    pub max_members: Option<u32>,
+    /// The password in clear (each home keeps only its salted hash).
+    pub password: Option<&'a str>,
+    /// History kept (messages); the server's default if `None`.
+    pub history: Option<usize>,
+}
+
 /// How far a message to a room got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Sequenced {
@@ -236,32 +247,20 @@ impl Hub {
     }
 
     /// `create` from `client`: a room with settings and a new epoch.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn create_room<'r>(
         &mut self,
         now: Now,
         client: ClientId,
         name: &'r str,
-        max_members: Option<u32>,
-        password: Option<&str>,
-        history: Option<usize>,
+        settings: NewRoom,
         reference: Option<&str>,
     ) -> Result<Done, Failure<'r>> {
         #[cfg(feature = "redis")]
         if self.home.is_redis() {
-            return self.cluster_create(
-                now,
-                client,
-                name,
-                max_members,
-                password,
-                history,
-                reference,
-            );
+            return self.cluster_create(now, client, name, settings, reference);
         }
         let _ = reference;
-        self.create(now, client, name, max_members, password, history)
-            .map(|()| Done::Now)
+        self.create(now, client, name, settings).map(|()| Done::Now)
     }
 
     /// `delete` of room `name` with its history, by its creator (a client)

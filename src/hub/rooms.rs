@@ -3,6 +3,7 @@
 use std::cmp::Reverse;
 use std::time::Instant;
 
+use super::home::NewRoom;
 use super::store::{History, Since, Store};
 use super::{Failure, Hub, Now, Outbox};
 use crate::ClientId;
@@ -436,10 +437,13 @@ impl Hub {
         now: Now,
         client: ClientId,
         name: &'r str,
-        max_members: Option<u32>,
-        password: Option<&str>,
-        history: Option<usize>,
+        settings: NewRoom,
     ) -> Result<(), Failure<'r>> {
+        let NewRoom {
+            max_members,
+            password,
+            history,
+        } = settings;
         if self.names.contains_key(name) || self.home.disk().is_some_and(|s| s.contains(name)) {
             return Err(Failure::RoomExists(name));
         }

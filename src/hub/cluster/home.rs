@@ -6,7 +6,7 @@ use super::{Answer, Waiting};
 use crate::ClientId;
 use crate::engine::scripts;
 use crate::hub::failure::Failure;
-use crate::hub::home::{Asker, Done, Sequenced};
+use crate::hub::home::{Asker, Done, NewRoom, Sequenced};
 use crate::hub::store::redis::{RoomKeys, sequenced_event};
 use crate::hub::store::{Epoch, Since};
 use crate::hub::{Hub, Now, publish::SERVER_JSON};
@@ -78,17 +78,19 @@ impl Hub {
     }
 
     /// `create` over Redis: the room's settings and a new epoch, if the name is free.
-    #[allow(clippy::too_many_arguments)]
     pub(in crate::hub) fn cluster_create<'r>(
         &mut self,
         now: Now,
         client: ClientId,
         name: &'r str,
-        max_members: Option<u32>,
-        password: Option<&str>,
-        history: Option<usize>,
+        settings: NewRoom,
         reference: Option<&str>,
     ) -> Result<Done, Failure<'r>> {
+        let NewRoom {
+            max_members,
+            password,
+            history,
+        } = settings;
         let epoch = Epoch::fresh(self.epoch_seed, now.unix_ms, self.serial).to_string();
         let max = max_members.map(|m| m.to_string()).unwrap_or_default();
         let cap = history.map(|h| h.to_string()).unwrap_or_default();

@@ -13,6 +13,19 @@ use crate::ClientId;
 use crate::hub::home::{Asker, Sequenced};
 use crate::hub::store::{Saved, Settings, Store, StoreHealth};
 
+/// `got` is the message as `seq`, then the ack of `reference`, and nothing else.
+fn assert_message_then_ack(got: &[serde_json::Value], seq: u64, reference: i64) {
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        (got[0]["event"].as_str(), got[0]["seq"].as_u64()),
+        (Some("message"), Some(seq))
+    );
+    assert_eq!(
+        (got[1]["event"].as_str(), got[1]["ref"].as_i64()),
+        (Some("ack"), Some(reference))
+    );
+}
+
 #[test]
 fn the_memory_home_sequences_now_and_the_ack_follows_the_event() {
     let mut sim = Sim::new();
@@ -28,15 +41,7 @@ fn the_memory_home_sequences_now_and_the_ack_follows_the_event() {
         json!({"action": "publish", "room": "r", "message": "a", "ref": 7}),
     );
     let got = sim.take(1);
-    assert_eq!(got.len(), 2, "{got:?}");
-    assert_eq!(
-        (got[0]["event"].as_str(), got[0]["seq"].as_u64()),
-        (Some("message"), Some(1))
-    );
-    assert_eq!(
-        (got[1]["event"].as_str(), got[1]["ref"].as_i64()),
-        (Some("ack"), Some(7))
-    );
+    assert_message_then_ack(&got, 1, 7);
     assert_eq!(sim.one(2)["seq"], 1);
 
     // The seam itself: the next seq, now, and who it reached.
@@ -219,15 +224,7 @@ mod later {
             &message("lc:r:r", &format!("m2:1 {id} {event}")),
         );
         let got = sim.take(1);
-        assert_eq!(got.len(), 2, "{got:?}");
-        assert_eq!(
-            (got[0]["event"].as_str(), got[0]["seq"].as_u64()),
-            (Some("message"), Some(1))
-        );
-        assert_eq!(
-            (got[1]["event"].as_str(), got[1]["ref"].as_i64()),
-            (Some("ack"), Some(5))
-        );
+        super::assert_message_then_ack(&got, 1, 5);
 
         // The seam itself answers `Later`, for a client and for the backend.
         let now = sim.now();
